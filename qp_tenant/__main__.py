@@ -1,0 +1,3 @@
+from qp_tenant.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""Routes: sign-in, refresh, sign-out, who am I, and the embedded first-run set-up."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, Header, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep
+from qp_tenant.domain import auth
+from qp_tenant.domain.auth import tenant_to_dict, user_to_dict
+from qp_tenant.errors import ApiError
+from qp_tenant.models import User
+
+router = APIRouter(prefix="/api/v1")
+
+
+class LoginBody(BaseModel):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+    tenant: str | None = None
+
+
+class RefreshBody(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class LogoutBody(BaseModel):
+    refresh_token: str | None = None
+
+
+class SetupAdminBody(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+    name: str = ""
+
+
+@router.post("/auth/login")
+async def login(body: LoginBody, request: Request, state: StateDep,
+                session: SessionDep) -> dict[str, Any]:
+    client_ip = request.client.host if request.client else "unknown"
+    issued = await auth.login(session, state.throttle, state.token_policy, email=body.email,
+                              password=body.password, tenant_slug=body.tenant,
+                              client_ip=client_ip)
+    await session.commit()
+    return issued.to_dict()
+
+
+@router.post("/auth/refresh")
+async def refresh(body: RefreshBody, state: StateDep, session: SessionDep) -> dict[str, Any]:
+    issued = await auth.refresh(session, state.token_policy, body.refresh_token)
+    await session.commit()
+    return issued.to_dict()
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(principal: PrincipalDep, session: SessionDep,
+                 body: LogoutBody | None = None) -> Response:
+    await auth.revoke_family(session, principal.family_id)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/me")
+async def me(principal: PrincipalDep) -> dict[str, Any]:
+    return {"user": user_to_dict(principal.user), "tenant": tenant_to_dict(principal.tenant)}
+
+
+@router.get("/setup")
+async def setup_status(session: SessionDep) -> dict[str, Any]:
+    """Whether this deployment still needs its first administrator (embedded first run)."""
+    users = await session.scalar(select(func.count()).select_from(User))
+    return {"needs_admin": not users}
+
+
+@router.post("/setup/admin")
+async def setup_admin(body: SetupAdminBody, state: StateDep, session: SessionDep,
+                      x_qp_setup_token: str = Header(default="")) -> dict[str, Any]:
+    """Create the local tenant and its administrator, once, for the app that started us."""
+    expected = state.settings.setup_token
+    if not expected or not hmac.compare_digest(expected.encode(), x_qp_setup_token.encode()):
+        raise ApiError(403, "setup_not_allowed",
+                       "First-run set-up is only possible from the app that started this tenant.")
+    if await session.scalar(select(func.count()).select_from(User)):
+        raise ApiError(409, "already_set_up",
+                       "An administrator already exists. Sign in instead.")
+    tenant = await auth.create_tenant(session, "local", "This computer")
+    user = await auth.create_user(session, tenant, body.email, body.password, "admin", body.name)
+    issued = await auth.issue_tokens(session, user, tenant, state.token_policy)
+    await session.commit()
+    return issued.to_dict()

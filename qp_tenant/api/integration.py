@@ -1,0 +1,85 @@
+"""Routes: the IT Glue integration and its workflow trigger token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep, require_admin
+from qp_tenant.domain import integration, tokens
+from qp_tenant.models import utcnow
+
+router = APIRouter(prefix="/api/v1/integrations/itglue")
+
+
+class ConnectBody(BaseModel):
+    region: str = Field(max_length=8)
+    api_key: str = Field(max_length=512)
+
+
+class GenerateBody(BaseModel):
+    grace_hours: int = Field(0, ge=0, le=tokens.MAX_GRACE_HOURS)
+
+
+@router.get("")
+async def get_integration(principal: PrincipalDep, state: StateDep,
+                          session: SessionDep) -> dict[str, Any]:
+    return await integration.integration_view(session, principal.tenant.id, state.public_url)
+
+
+@router.put("")
+async def put_integration(body: ConnectBody, principal: PrincipalDep, state: StateDep,
+                          session: SessionDep) -> dict[str, Any]:
+    require_admin(principal)
+    try:
+        await integration.connect(session, state.crypto, state.http, principal.tenant.id,
+                                  region=body.region, api_key=body.api_key,
+                                  base_url_override=state.settings.itglue_base_url)
+    finally:
+        state.broker.notify(principal.tenant.id)
+    return await integration.integration_view(session, principal.tenant.id, state.public_url)
+
+
+@router.delete("", status_code=204)
+async def delete_integration(principal: PrincipalDep, state: StateDep,
+                             session: SessionDep) -> Response:
+    require_admin(principal)
+    await integration.disconnect(session, principal.tenant.id)
+    state.broker.notify(principal.tenant.id)
+    return Response(status_code=204)
+
+
+@router.post("/workflow-token", status_code=201)
+async def generate(principal: PrincipalDep, state: StateDep, session: SessionDep,
+                   body: GenerateBody | None = None) -> dict[str, Any]:
+    require_admin(principal)
+    body = body or GenerateBody()
+    made = await tokens.generate_token(
+        session, state.crypto, principal.tenant.id,
+        lifetime_days=state.settings.token_lifetime_days, grace_hours=body.grace_hours,
+        user_id=principal.user.id,
+    )
+    await session.commit()
+    state.broker.notify(principal.tenant.id)
+    return {"token": tokens.token_to_dict(made.token, state.public_url, utcnow()),
+            "url": tokens.webhook_url(state.public_url, made.plaintext)}
+
+
+@router.post("/workflow-token/reveal")
+async def reveal(principal: PrincipalDep, state: StateDep, session: SessionDep) -> dict[str, Any]:
+    token, plaintext = await tokens.reveal_token(session, state.crypto, principal.tenant.id,
+                                                 principal.user.id, principal.user.email)
+    await session.commit()
+    state.broker.notify(principal.tenant.id)
+    return {"url": tokens.webhook_url(state.public_url, plaintext)}
+
+
+@router.delete("/workflow-token", status_code=204)
+async def revoke(principal: PrincipalDep, state: StateDep, session: SessionDep) -> Response:
+    require_admin(principal)
+    await tokens.revoke_tokens(session, principal.tenant.id, principal.user.email)
+    await session.commit()
+    state.broker.notify(principal.tenant.id)
+    return Response(status_code=204)

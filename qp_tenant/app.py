@@ -1,0 +1,153 @@
+"""The tenant's ASGI application: FastAPI for the API, a bare handler for IT Glue's webhook."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qp_tenant import __version__
+from qp_tenant.api import auth as auth_routes
+from qp_tenant.api import events as event_routes
+from qp_tenant.api import integration as integration_routes
+from qp_tenant.api.hooks import HOOK_PREFIX, baseline_202, handle_hook
+from qp_tenant.config import Settings
+from qp_tenant.crypto import Crypto, load_or_create_master_key
+from qp_tenant.db import create_engine, migrate, session_factory
+from qp_tenant.domain.auth import LoginThrottle, TokenPolicy
+from qp_tenant.domain.events import EventBroker
+from qp_tenant.domain.webhook import TriggerIngest
+from qp_tenant.errors import ApiError
+from qp_tenant.state import AppState
+
+log = logging.getLogger(__name__)
+
+BASELINE_PATH = "/__bench/baseline"
+
+
+def build_state(settings: Settings) -> AppState:
+    engine = create_engine(settings)
+    sessions = session_factory(engine)
+    crypto = Crypto(load_or_create_master_key(settings.secret_key, settings.data_dir))
+    broker = EventBroker()
+    ingest = TriggerIngest(
+        sessions, crypto, broker,
+        duplicate_window_seconds=settings.duplicate_window_seconds,
+        rate_limit_per_minute=settings.webhook_rate_limit_per_minute,
+        max_batch=settings.webhook_max_batch,
+    )
+    return AppState(
+        settings=settings, engine=engine, sessions=sessions, crypto=crypto, broker=broker,
+        ingest=ingest,
+        throttle=LoginThrottle(settings.login_max_failures, settings.login_window_seconds),
+        token_policy=TokenPolicy(settings.access_token_ttl_seconds,
+                                 settings.refresh_token_ttl_days),
+        http=httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0),
+                               headers={"User-Agent": f"qp-tenant/{__version__}"}),
+        public_url=settings.public_url or f"http://{settings.host}:{settings.port}",
+    )
+
+
+def create_api(state: AppState) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await migrate(state.engine)
+        state.ingest.start()
+        try:
+            yield
+        finally:
+            state.shutting_down = True
+            await state.ingest.stop()
+            await state.http.aclose()
+            await state.engine.dispose()
+
+    api = FastAPI(title="QP tenant", version=__version__, lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None)
+    api.state.qp = state
+
+    @api.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+             "problem": err.get("msg", "")}
+            for err in exc.errors()
+        ]
+        first = problems[0] if problems else {"field": "", "problem": "invalid"}
+        message = f"{first['field'] or 'The request'}: {first['problem']}"
+        return JSONResponse(
+            {"error": {"code": "invalid_request", "message": message,
+                       "details": {"problems": problems}}},
+            status_code=422,
+        )
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": {"code": code, "message": str(exc.detail), "details": {}}},
+            status_code=exc.status_code, headers=getattr(exc, "headers", None),
+        )
+
+    @api.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("Unexpected error")
+        return JSONResponse(
+            {"error": {"code": "internal_error",
+                       "message": "Something went wrong on the tenant. The error was logged.",
+                       "details": {}}},
+            status_code=500,
+        )
+
+    @api.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        try:
+            async with state.sessions() as session:
+                await session.execute(text("SELECT 1"))
+            db = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            log.warning("Health check: database unavailable: %s", exc)
+            db = "unavailable"
+        return {"status": "ok" if db == "ok" else "degraded", "db": db, "version": __version__}
+
+    api.include_router(auth_routes.router)
+    api.include_router(integration_routes.router)
+    api.include_router(event_routes.router)
+    return api
+
+
+class TenantApp:
+    """The ASGI entry: webhook paths go to the bare handler, everything else to FastAPI."""
+
+    def __init__(self, state: AppState, baseline: bool = False):
+        self.state = state
+        self.api = create_api(state)
+        self.baseline = baseline
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path.startswith(HOOK_PREFIX):
+                await handle_hook(scope, receive, send, self.state.ingest)
+                return
+            if self.baseline and path == BASELINE_PATH:
+                await baseline_202(scope, receive, send)
+                return
+        await self.api(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> TenantApp:
+    settings = settings or Settings()
+    return TenantApp(build_state(settings), baseline=os.environ.get("QP_BENCH_BASELINE") == "1")

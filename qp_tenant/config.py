@@ -1,0 +1,79 @@
+"""Tenant settings: every command-line flag also reads a ``QP_*`` environment variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("qp-tenant", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Settings of one tenant process (see DESIGN.md, "Command lines")."""
+
+    model_config = SettingsConfigDict(env_prefix="QP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = ""
+    public_url: str = ""
+    secret_key: str = ""
+
+    token_lifetime_days: int = Field(365, ge=1, le=3650)
+    expiry_warning_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [30, 7, 1])
+    scheduler_interval_seconds: float = Field(3600.0, gt=0)
+    duplicate_window_seconds: int = Field(600, ge=0)
+
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_from: str = "qp-tenant@localhost"
+
+    itglue_base_url: str = ""
+
+    access_token_ttl_seconds: int = Field(900, ge=30)
+    refresh_token_ttl_days: int = Field(30, ge=1)
+    login_max_failures: int = Field(5, ge=1)
+    login_window_seconds: int = Field(300, ge=1)
+    webhook_rate_limit_per_minute: int = Field(120_000, ge=10_000)
+    webhook_max_batch: int = Field(256, ge=1)
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+    stream_poll_seconds: float = Field(2.0, gt=0)
+    sse_ping_seconds: float = Field(15.0, gt=0)
+    setup_token: str = ""
+    log_level: str = "INFO"
+
+    @field_validator("expiry_warning_days", mode="before")
+    @classmethod
+    def _parse_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("expiry_warning_days")
+    @classmethod
+    def _sort_days(cls, value: list[int]) -> list[int]:
+        if any(day < 0 for day in value):
+            raise ValueError("expiry warning days must be 0 or more")
+        return sorted(set(value), reverse=True)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'qp-tenant.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")

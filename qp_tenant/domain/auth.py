@@ -1,0 +1,269 @@
+"""Sign-in: argon2id password hashes, opaque access/refresh tokens, rotation, throttling."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qp_tenant.crypto import random_token, sha256_hex
+from qp_tenant.errors import ApiError
+from qp_tenant.models import AccessToken, RefreshToken, Tenant, User, utcnow
+
+_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
+_DUMMY_HASH = _hasher.hash("not a real password, used to keep timing even")
+
+ROLES = ("admin", "technician", "viewer")
+MIN_PASSWORD_LENGTH = 10
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ApiError(422, "weak_password",
+                       f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    """Verify off the event loop; unknown users are checked against a dummy hash too."""
+
+    def _verify() -> bool:
+        try:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(_verify)
+
+
+class LoginThrottle:
+    """Refuses sign-in for a while after repeated failures for one address or one client."""
+
+    def __init__(self, max_failures: int, window_seconds: int, clock: Any = time.monotonic):
+        self.max_failures = max_failures
+        self.window = window_seconds
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def _prune(self, key: str, now: float) -> deque[float]:
+        entries = self._failures[key]
+        while entries and entries[0] <= now - self.window:
+            entries.popleft()
+        if not entries:
+            self._failures.pop(key, None)
+        return entries
+
+    def retry_after(self, keys: list[str]) -> int:
+        """Seconds to wait before another attempt is allowed (0: allowed now)."""
+        now = self._clock()
+        wait = 0.0
+        for key in keys:
+            entries = self._prune(key, now)
+            if len(entries) >= self.max_failures:
+                wait = max(wait, entries[-self.max_failures] + self.window - now)
+        return math.ceil(wait) if wait > 0 else 0
+
+    def record_failure(self, keys: list[str]) -> None:
+        now = self._clock()
+        for key in keys:
+            self._failures[key].append(now)
+
+    def reset(self, keys: list[str]) -> None:
+        for key in keys:
+            self._failures.pop(key, None)
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+    tenant: Tenant
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "user": user_to_dict(self.user),
+            "tenant": tenant_to_dict(self.tenant),
+        }
+
+
+def user_to_dict(user: User) -> dict[str, Any]:
+    return {"id": user.id, "email": user.email, "name": user.name, "role": user.role}
+
+
+def tenant_to_dict(tenant: Tenant) -> dict[str, Any]:
+    return {"id": tenant.id, "slug": tenant.slug, "name": tenant.name}
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    access_ttl_seconds: int
+    refresh_ttl_days: int
+
+
+async def issue_tokens(session: AsyncSession, user: User, tenant: Tenant, policy: TokenPolicy,
+                       family_id: str | None = None) -> IssuedTokens:
+    now = utcnow()
+    family = family_id or uuid.uuid4().hex
+    access = random_token("qpat_")
+    refresh = random_token("qprt_")
+    session.add(AccessToken(
+        tenant_id=tenant.id, user_id=user.id, family_id=family, token_hash=sha256_hex(access),
+        created_at=now, expires_at=now + timedelta(seconds=policy.access_ttl_seconds),
+    ))
+    session.add(RefreshToken(
+        tenant_id=tenant.id, user_id=user.id, family_id=family, token_hash=sha256_hex(refresh),
+        created_at=now, expires_at=now + timedelta(days=policy.refresh_ttl_days),
+    ))
+    return IssuedTokens(access, refresh, policy.access_ttl_seconds, user, tenant)
+
+
+INVALID_CREDENTIALS = ApiError(401, "invalid_credentials", "The email or password is not right.")
+
+
+async def login(session: AsyncSession, throttle: LoginThrottle, policy: TokenPolicy, *,
+                email: str, password: str, tenant_slug: str | None,
+                client_ip: str) -> IssuedTokens:
+    email_key = f"email:{email.strip().lower()}"
+    keys = [email_key, f"ip:{client_ip}"]
+    wait = throttle.retry_after(keys)
+    if wait:
+        raise ApiError(429, "too_many_attempts",
+                       f"Too many failed sign-in attempts. Try again in {wait} seconds.",
+                       details={"retry_after": wait}, headers={"Retry-After": str(wait)})
+    stmt = select(User, Tenant).join(Tenant, Tenant.id == User.tenant_id).where(
+        func.lower(User.email) == email.strip().lower()
+    )
+    if tenant_slug:
+        stmt = stmt.where(Tenant.slug == tenant_slug)
+    candidates = (await session.execute(stmt)).all()
+    matches = []
+    if not candidates:
+        await verify_password(None, password)
+    for user, tenant in candidates:
+        if await verify_password(user.password_hash, password):
+            matches.append((user, tenant))
+    if not matches:
+        throttle.record_failure(keys)
+        raise INVALID_CREDENTIALS
+    if len(matches) > 1:
+        raise ApiError(409, "tenant_required",
+                       "This account exists in several tenants: choose which one to sign in to.",
+                       details={"tenants": [t.slug for _, t in matches]})
+    throttle.reset([email_key])
+    user, tenant = matches[0]
+    return await issue_tokens(session, user, tenant, policy)
+
+
+INVALID_REFRESH = ApiError(401, "invalid_refresh_token",
+                           "Your session has ended. Please sign in again.")
+
+
+async def refresh(session: AsyncSession, policy: TokenPolicy, refresh_token: str) -> IssuedTokens:
+    """Rotate a refresh token. A token presented twice revokes its whole family."""
+    now = utcnow()
+    row = (await session.scalars(
+        select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(refresh_token))
+    )).first()
+    if row is None:
+        raise INVALID_REFRESH
+    if row.used_at is not None or row.revoked_at is not None:
+        await revoke_family(session, row.family_id, now)
+        await session.commit()
+        raise ApiError(401, "refresh_token_reused",
+                       "This session was used from somewhere else and has been ended for "
+                       "safety. Please sign in again.")
+    if row.expires_at <= now:
+        raise INVALID_REFRESH
+    row.used_at = now
+    user = await session.get(User, row.user_id)
+    tenant = await session.get(Tenant, row.tenant_id)
+    if user is None or tenant is None:
+        raise INVALID_REFRESH
+    return await issue_tokens(session, user, tenant, policy, family_id=row.family_id)
+
+
+async def revoke_family(session: AsyncSession, family_id: str, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    await session.execute(update(RefreshToken).where(
+        RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None)
+    ).values(revoked_at=now))
+    await session.execute(update(AccessToken).where(
+        AccessToken.family_id == family_id, AccessToken.revoked_at.is_(None)
+    ).values(revoked_at=now))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user, their tenant and their sign-in family."""
+
+    user: User
+    tenant: Tenant
+    family_id: str
+
+
+async def authenticate(session: AsyncSession, access_token: str) -> Principal:
+    now = utcnow()
+    row = (await session.execute(
+        select(AccessToken, User, Tenant)
+        .join(User, User.id == AccessToken.user_id)
+        .join(Tenant, Tenant.id == AccessToken.tenant_id)
+        .where(AccessToken.token_hash == sha256_hex(access_token))
+    )).first()
+    if row is None:
+        raise ApiError(401, "unauthorized", "Sign in to continue.")
+    token, user, tenant = row
+    if token.revoked_at is not None or token.expires_at <= now:
+        raise ApiError(401, "token_expired", "Your session has expired. Please sign in again.")
+    return Principal(user, tenant, token.family_id)
+
+
+async def create_tenant(session: AsyncSession, slug: str, name: str) -> Tenant:
+    slug = slug.strip().lower()
+    if not slug or not all(c.isalnum() or c == "-" for c in slug):
+        raise ApiError(422, "invalid_slug", "A tenant slug uses letters, digits and dashes only.")
+    exists = (await session.scalars(select(Tenant).where(Tenant.slug == slug))).first()
+    if exists:
+        raise ApiError(409, "tenant_exists", f"A tenant with the slug {slug!r} already exists.")
+    tenant = Tenant(slug=slug, name=name.strip() or slug)
+    session.add(tenant)
+    await session.flush()
+    return tenant
+
+
+async def create_user(session: AsyncSession, tenant: Tenant, email: str, password: str,
+                      role: str = "admin", name: str = "") -> User:
+    email = email.strip()
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        raise ApiError(422, "invalid_email", "Enter a valid email address.")
+    if role not in ROLES:
+        raise ApiError(422, "invalid_role", f"The role must be one of: {', '.join(ROLES)}.")
+    check_password_strength(password)
+    exists = (await session.scalars(select(User).where(
+        User.tenant_id == tenant.id, func.lower(User.email) == email.lower()
+    ))).first()
+    if exists:
+        raise ApiError(409, "user_exists", f"{email} already has an account in this tenant.")
+    user = User(tenant_id=tenant.id, email=email, name=name or email.split("@")[0], role=role,
+                password_hash=await asyncio.to_thread(hash_password, password))
+    session.add(user)
+    await session.flush()
+    return user

@@ -1,0 +1,54 @@
+"""Run the tenant with uvicorn on a socket we bind ourselves (so ``--port 0`` can report)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from qp_tenant.app import create_app
+from qp_tenant.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: otherwise asyncio never sets TCP_NODELAY on accepted connections and
+    # every response waits ~40 ms for Nagle + delayed ACK (see STACK-NOTES.md).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(settings: Settings) -> int:
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except OSError as exc:
+        print(f"qp-tenant: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+    settings = settings.model_copy(update={"port": port})
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, log_config=None, access_log=True, lifespan="on", proxy_headers=True,
+        timeout_graceful_shutdown=3, timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    # uvicorn offers no "started" event to await; poll its flag briefly.
+    while not server.started and not task.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    if server.started:
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        print(f"listening on http://{host}:{port}", flush=True)
+        log.info("Tenant serving on http://%s:%d; webhook base %s", host, port,
+                 app.state.public_url)
+    await task
+    return 0 if server.started else 1

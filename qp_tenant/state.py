@@ -1,0 +1,29 @@
+"""What one tenant process holds while it runs: settings, database, keys, brokers, clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from qp_tenant.config import Settings
+from qp_tenant.crypto import Crypto
+from qp_tenant.domain.auth import LoginThrottle, TokenPolicy
+from qp_tenant.domain.events import EventBroker
+from qp_tenant.domain.webhook import TriggerIngest
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    crypto: Crypto
+    broker: EventBroker
+    ingest: TriggerIngest
+    throttle: LoginThrottle
+    token_policy: TokenPolicy
+    http: httpx.AsyncClient
+    public_url: str = ""
+    shutting_down: bool = field(default=False)

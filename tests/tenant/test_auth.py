@@ -1,0 +1,105 @@
+"""Sign-in, refresh rotation, sign-out, throttling and tenant isolation, over real HTTP."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.support.processes import TenantProcess
+from tests.tenant.conftest import IT_GLUE_BODY, sign_in
+
+
+def test_login_returns_tokens_user_and_tenant(http: httpx.Client) -> None:
+    r = http.post("/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["access_token"].startswith("qpat_")
+    assert body["refresh_token"].startswith("qprt_")
+    assert 60 <= body["expires_in"] <= 3600
+    assert body["user"]["email"] == ADMIN_EMAIL and body["user"]["role"] == "admin"
+    assert body["tenant"]["slug"] == "acme"
+    me = http.get("/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.json()["tenant"]["name"] == "Acme MSP"
+
+
+def test_wrong_password_is_refused_with_the_contract_error(http: httpx.Client) -> None:
+    r = http.post("/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": "nope"})
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "invalid_credentials"
+    assert r.json()["error"]["message"]
+
+
+def test_repeated_failures_are_throttled_with_retry_after(http: httpx.Client) -> None:
+    for _ in range(5):
+        assert http.post("/api/v1/auth/login",
+                         json={"email": ADMIN_EMAIL, "password": "bad"}).status_code == 401
+    r = http.post("/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert r.status_code == 429
+    assert r.json()["error"]["code"] == "too_many_attempts"
+    assert int(r.headers["Retry-After"]) > 0
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(http: httpx.Client) -> None:
+    api = sign_in(http)
+    r1 = http.post("/api/v1/auth/refresh", json={"refresh_token": api.refresh_token})
+    assert r1.status_code == 200
+    second = r1.json()
+    assert second["refresh_token"] != api.refresh_token
+    assert http.get("/api/v1/me", headers={
+        "Authorization": f"Bearer {second['access_token']}"}).status_code == 200
+    # The first refresh token is presented again: someone copied it. The family dies.
+    reused = http.post("/api/v1/auth/refresh", json={"refresh_token": api.refresh_token})
+    assert reused.status_code == 401
+    assert reused.json()["error"]["code"] == "refresh_token_reused"
+    assert http.post("/api/v1/auth/refresh",
+                     json={"refresh_token": second["refresh_token"]}).status_code == 401
+    assert http.get("/api/v1/me", headers={
+        "Authorization": f"Bearer {second['access_token']}"}).status_code == 401
+
+
+def test_logout_ends_the_session(http: httpx.Client) -> None:
+    api = sign_in(http)
+    assert api.post("/api/v1/auth/logout").status_code == 204
+    assert api.get("/api/v1/me").status_code == 401
+    assert http.post("/api/v1/auth/refresh",
+                     json={"refresh_token": api.refresh_token}).status_code == 401
+
+
+def test_missing_or_bad_bearer_is_401(http: httpx.Client) -> None:
+    assert http.get("/api/v1/me").json()["error"]["code"] == "unauthorized"
+    r = http.get("/api/v1/events", headers={"Authorization": "Bearer qpat_forged"})
+    assert r.status_code == 401
+
+
+def test_a_user_of_one_tenant_sees_nothing_of_another(tenant_proc: TenantProcess,
+                                                       http: httpx.Client) -> None:
+    tenant_proc.create_tenant("globex", "Globex IT")
+    tenant_proc.create_user("globex", "tech@globex.test", "another long password")
+    acme = sign_in(http)
+    globex = sign_in(http, "tech@globex.test", "another long password")
+    acme_url = acme.generate()
+    assert http.post(acme_url, json=IT_GLUE_BODY).status_code == 202
+    acme_events = acme.events()
+    assert acme_events
+    # Globex sees none of Acme's events, token or integration.
+    assert globex.events() == []
+    assert globex.get("/api/v1/integrations/itglue").json()["workflow_token"] is None
+    assert globex.get(f"/api/v1/events/{acme_events[0]['id']}").status_code == 404
+    with httpx.Client(base_url=tenant_proc.url) as raw:
+        stream_events = []
+        with raw.stream("GET", "/api/v1/events/stream", headers={
+            **globex.h(), "Last-Event-ID": "0"}, timeout=httpx.Timeout(5, read=3)) as resp:
+            try:
+                for line in resp.iter_lines():
+                    if line.startswith("data:"):
+                        stream_events.append(line)
+            except httpx.ReadTimeout:
+                pass
+        assert stream_events == []
+    # Globex's token does not let anyone write into Acme.
+    globex_url = globex.generate()
+    assert http.post(globex_url, json={**IT_GLUE_BODY, "resourceName": "Globex"}).status_code == 202
+    assert all(e["resource_name"] != "Globex" for e in acme.events())
+    # And Acme's revocation does not touch Globex's token.
+    assert acme.delete("/api/v1/integrations/itglue/workflow-token").status_code == 204
+    assert http.post(globex_url, json={**IT_GLUE_BODY, "n": 2}).status_code == 202
