@@ -1,0 +1,139 @@
+"""Local Linux accounts: the new password goes to ``chpasswd`` on its standard input.
+
+The password is never put on a command line (where ``ps`` and audit logs would see it).
+The command is built by :func:`chpasswd_call` and run through an injectable runner, so tests
+can check exactly what would run; ``dry_run = true`` in the configuration checks that the
+user exists and reports the command without running it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pwd
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from qp_agent.backends import PasswordChangeFailed, scrub
+from qp_agent.config import DirectoryConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHPASSWD = "/usr/sbin/chpasswd"
+CHPASSWD_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ChpasswdCall:
+    """One run of chpasswd: the argument vector and the bytes fed to its stdin."""
+
+    argv: tuple[str, ...]
+    stdin: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a runner reports back: exit status and the command's stderr text."""
+
+    returncode: int
+    stderr: str
+
+
+CommandRunner = Callable[[ChpasswdCall], CommandResult]
+"""Runs a :class:`ChpasswdCall` (blocking; the backend calls it in a worker thread)."""
+
+UserLookup = Callable[[str], object]
+"""Raises ``KeyError`` when the user does not exist (``pwd.getpwnam``)."""
+
+
+def chpasswd_call(user: str, password: str, chpasswd: str = DEFAULT_CHPASSWD) -> ChpasswdCall:
+    """The exact chpasswd invocation that sets ``user``'s password.
+
+    chpasswd reads ``user:password`` lines, so a newline in either part could set a second
+    account's password, and a colon in the user name would shift the split.
+
+    Raises:
+        PasswordChangeFailed: the user name or the password cannot be expressed safely.
+    """
+    if not user or any(c in user for c in ":\n\r\0") or user.startswith("-"):
+        raise PasswordChangeFailed(f"{user!r} is not a valid local user name.")
+    if not password:
+        raise PasswordChangeFailed("The new password is empty; chpasswd was not run.")
+    if any(c in password for c in "\n\r\0"):
+        raise PasswordChangeFailed(
+            "The new password contains a line break or NUL character, which chpasswd cannot "
+            "take; chpasswd was not run."
+        )
+    return ChpasswdCall(argv=(chpasswd,), stdin=f"{user}:{password}\n".encode())
+
+
+def run_command(call: ChpasswdCall) -> CommandResult:
+    """Run ``call`` for real, with a timeout, capturing stderr."""
+    try:
+        completed = subprocess.run(
+            list(call.argv),
+            input=call.stdin,
+            capture_output=True,
+            timeout=CHPASSWD_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except FileNotFoundError:
+        return CommandResult(127, f"{call.argv[0]}: command not found")
+    except subprocess.TimeoutExpired:
+        return CommandResult(-1, f"{call.argv[0]} did not finish in {CHPASSWD_TIMEOUT_SECONDS:g} s")
+    return CommandResult(completed.returncode, completed.stderr.decode("utf-8", "replace"))
+
+
+class LocalAccountBackend:
+    """Sets passwords of accounts on this machine through chpasswd."""
+
+    def __init__(
+        self,
+        directory: DirectoryConfig,
+        *,
+        runner: CommandRunner = run_command,
+        user_lookup: UserLookup = pwd.getpwnam,
+    ) -> None:
+        self.directory = directory
+        self._runner = runner
+        self._user_lookup = user_lookup
+        self._chpasswd = directory.chpasswd or DEFAULT_CHPASSWD
+
+    def plan(self, identity: str, password: str) -> ChpasswdCall:
+        """Check that ``identity`` is a local user and return the command that would run.
+
+        Raises:
+            PasswordChangeFailed: no such user, or an unsafe name or password.
+        """
+        call = chpasswd_call(identity, password, self._chpasswd)
+        try:
+            self._user_lookup(identity)
+        except KeyError:
+            raise PasswordChangeFailed(
+                f"There is no local user {identity!r} on this machine."
+            ) from None
+        return call
+
+    async def set_password(self, identity: str, password: str) -> str:
+        """Set ``identity``'s password, or in dry-run mode only say what would run.
+
+        Raises:
+            PasswordChangeFailed: the change was not made; in dry-run mode always, since
+                reporting success would tell the tenant a password changed when it did not.
+        """
+        call = self.plan(identity, password)
+        if self.directory.dry_run:
+            raise PasswordChangeFailed(
+                f"Dry run (directory '{self.directory.name}'): the password was not changed; "
+                f"would run {' '.join(call.argv)} with '{identity}:<new password>' on stdin."
+            )
+        result = await asyncio.to_thread(self._runner, call)
+        if result.returncode != 0:
+            stderr = scrub(result.stderr.strip(), password)
+            raise PasswordChangeFailed(
+                f"chpasswd could not set the password of local user {identity!r} "
+                f"(exit {result.returncode}): {stderr or 'no message'}"
+            )
+        logger.info("Password changed for local user %r", identity)
+        return f"password changed for local user '{identity}'"

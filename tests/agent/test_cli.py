@@ -1,0 +1,192 @@
+"""The qp-agent command line: enroll against a tenant, run until SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qp_agent.cli import SecretRedactingFilter, main
+
+from .conftest import AGENT_TOKEN, EXPIRED_CODE, GOOD_CODE, USED_CODE, FakeTenant
+
+
+def enroll(tenant_url: str, code: str, credential_file: Path, *extra: str) -> int:
+    return main(
+        [
+            "enroll",
+            "--tenant",
+            tenant_url,
+            "--code",
+            code,
+            "--credential-file",
+            str(credential_file),
+            "--no-keyring",
+            *extra,
+        ]
+    )
+
+
+def test_enroll_stores_the_credential_in_a_private_file_and_never_prints_the_token(
+    tenant: FakeTenant, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    credential_file = tmp_path / "agent" / "credential.json"
+
+    status = enroll(tenant.url, GOOD_CODE, credential_file, "--name", "dc1")
+
+    out, err = capsys.readouterr()
+    assert status == 0
+    assert "Enrolled as agent agent-7 (dc1)" in out
+    assert AGENT_TOKEN not in out + err
+    assert stat.S_IMODE(credential_file.stat().st_mode) == 0o600
+    assert json.loads(credential_file.read_text()) == {
+        "tenant_url": tenant.url,
+        "agent_id": "agent-7",
+        "agent_token": AGENT_TOKEN,
+    }
+    sent = tenant.enrollments.get_nowait()
+    assert sent["code"] == GOOD_CODE and sent["name"] == "dc1" and sent["hostname"]
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (USED_CODE, "This enrollment code was already used."),
+        (EXPIRED_CODE, "This enrollment code has expired."),
+        ("NOPE", "This enrollment code is not valid."),
+    ],
+)
+def test_a_refused_code_shows_the_tenants_message(
+    tenant: FakeTenant,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    code: str,
+    message: str,
+) -> None:
+    status = enroll(tenant.url, code, tmp_path / "c.json")
+
+    assert status == 1
+    assert capsys.readouterr().err.strip() == (
+        f"qp-agent: the tenant refused the enrollment: {message}"
+    )
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_an_unreachable_tenant_is_reported(
+    unused_port_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert enroll(unused_port_url, GOOD_CODE, tmp_path / "c.json") == 1
+    assert f"Cannot reach the tenant at {unused_port_url}" in capsys.readouterr().err
+
+
+def test_an_untrusted_tls_certificate_is_reported_and_a_ca_file_fixes_it(
+    tls_tenant: tuple[FakeTenant, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant, cert = tls_tenant
+
+    assert enroll(tenant.url, GOOD_CODE, tmp_path / "c.json") == 1
+    err = capsys.readouterr().err
+    assert f"The tenant's TLS certificate at {tenant.url} could not be verified" in err
+    assert "--ca-file" in err
+
+    assert enroll(tenant.url, GOOD_CODE, tmp_path / "c.json", "--ca-file", str(cert)) == 0
+    assert json.loads((tmp_path / "c.json").read_text())["tenant_url"] == tenant.url
+
+
+def test_plain_http_to_a_remote_tenant_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert enroll("http://tenant.example.com", GOOD_CODE, tmp_path / "c.json") == 2
+    assert "only talks to a tenant over https" in capsys.readouterr().err
+
+
+def test_run_with_a_bad_config_exits_2_with_the_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text('[[directory]]\nname = "x"\nkind = "openldap"\nbind_password = "pw"\n')
+
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}: [[directory]] #1 ('x'), key 'bind_password'" in err
+    assert 'pw"' not in err
+
+
+def test_run_without_enrollment_says_to_enroll(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text('[[directory]]\nname = "box"\nkind = "local"\n')
+
+    status = main(["run", "--config", str(config), "--credential-file", str(tmp_path / "no")])
+
+    assert status == 2
+    assert "run qp-agent enroll" in capsys.readouterr().err
+
+
+def test_run_heartbeats_and_stops_cleanly_on_sigterm(tenant: FakeTenant, tmp_path: Path) -> None:
+    credential_file = tmp_path / "credential.json"
+    assert enroll(tenant.url, GOOD_CODE, credential_file) == 0
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'credential_file = "{credential_file}"\nheartbeat_seconds = 0.5\n\n'
+        '[[directory]]\nname = "box"\nkind = "local"\ndry_run = true\n'
+    )
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "qp_agent", "run", "--config", str(config), "--verbose"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        heartbeat = tenant.heartbeats.get(timeout=30)
+        tenant.add_job(
+            {
+                "id": "j-1",
+                "directory": "box",
+                "kind": "local",
+                "identity": "root",
+                "password": "Cli-Secret-Pw-9",
+            }
+        )
+        job_id, body = tenant.results.get(timeout=30)
+        agent.send_signal(signal.SIGTERM)
+        out, err = agent.communicate(timeout=30)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+
+    assert heartbeat == {"directories": [{"name": "box", "kind": "local"}]}
+    assert job_id == "j-1"
+    assert body["ok"] is False and body["error"].startswith("Dry run (directory 'box')")
+    assert agent.returncode == 0, err.decode()
+    log = out.decode() + err.decode()
+    assert "Received SIGTERM; stopping." in log
+    assert "Agent stopped." in log
+    assert AGENT_TOKEN not in log
+    assert "Cli-Secret-Pw-9" not in log
+
+
+def test_the_log_filter_redacts_tokens_and_known_secrets() -> None:
+    import logging
+
+    redactor = SecretRedactingFilter({"hunter2"})
+    record = logging.LogRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "auth %s with %s and %s",
+        ("Authorization: Bearer abc.def", "hunter2", "qpwt_0123456789abcdef"),
+        None,
+    )
+    redactor.filter(record)
+    assert record.getMessage() == "auth Authorization: Bearer *** with *** and ***"
