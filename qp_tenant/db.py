@@ -63,7 +63,7 @@ def alembic_config() -> Config:
 def _upgrade(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
 
 
 async def migrate(engine: AsyncEngine) -> None:
