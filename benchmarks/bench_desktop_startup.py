@@ -1,0 +1,121 @@
+"""Desktop start-up figures, printed as JSON lines {name, value, unit, baseline, ratio}.
+
+- ``desktop_cold_start_to_sign_in``: spawn ``python -m qp_desktop`` (offscreen) until the
+  sign-in window is shown, against a bare PySide6 window started the same way (baseline).
+- ``local_tenant_start_to_healthy``: spawn ``python -m qp_tenant serve`` until ``/healthz``
+  answers, on a fresh data folder (first start, migrations included) and again on the same
+  folder (warm); baseline is the fresh start.
+
+Usage: ``.venv/bin/python benchmarks/bench_desktop_startup.py [--runs N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BARE_WINDOW = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QWidget
+app = QApplication(sys.argv)
+w = QWidget(); w.resize(520, 640); w.show()
+QTimer.singleShot(0, lambda: (print("shown", flush=True), app.quit()))
+app.exec()
+"""
+
+
+def _time_until_shown(args: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env, cwd=ROOT)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "shown":
+            elapsed = time.perf_counter() - start
+            break
+    else:
+        raise RuntimeError(f"{args!r} never said 'shown'")
+    proc.wait(30)
+    return elapsed
+
+
+def _tenant_start(data_dir: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "qp_tenant", "serve", "--host", "127.0.0.1",
+                             "--port", "0", "--data-dir", str(data_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:
+            if line.startswith("listening on "):
+                url = line.split("listening on ", 1)[1].strip()
+                break
+        if not url:
+            raise RuntimeError("the tenant never said 'listening on'")
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    return time.perf_counter() - start
+            except httpx.TransportError:
+                pass
+            time.sleep(0.01)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def _emit(name: str, value: float, unit: str, baseline: float) -> None:
+    print(json.dumps({"name": name, "value": round(value, 4), "unit": unit,
+                      "baseline": round(baseline, 4),
+                      "ratio": round(value / baseline, 3) if baseline else None}), flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="qp-bench-") as tmp:
+        tmpdir = Path(tmp)
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmpdir),
+               "XDG_CONFIG_HOME": str(tmpdir / "config"),
+               "XDG_DATA_HOME": str(tmpdir / "data"), "XDG_STATE_HOME": str(tmpdir / "state"),
+               "PYTHONPATH": str(ROOT)}
+        desktop = [sys.executable, "-m", "qp_desktop", "--tenant", "http://127.0.0.1:9",
+                   "--exit-when-shown"]
+        bare = [sys.executable, "-c", BARE_WINDOW]
+        _time_until_shown(bare, env)  # warm the page cache for both
+        _time_until_shown(desktop, env)
+        app_times, bare_times = [], []
+        for _ in range(args.runs):
+            bare_times.append(_time_until_shown(bare, env))
+            app_times.append(_time_until_shown(desktop, env))
+        _emit("desktop_cold_start_to_sign_in", statistics.median(app_times), "s",
+              statistics.median(bare_times))
+
+        fresh, warm = [], []
+        for i in range(args.runs):
+            data_dir = tmpdir / f"tenant-{i}"
+            fresh.append(_tenant_start(data_dir, env))
+            warm.append(_tenant_start(data_dir, env))
+        fresh_median = statistics.median(fresh)
+        _emit("local_tenant_start_to_healthy_first_run", fresh_median, "s", fresh_median)
+        _emit("local_tenant_start_to_healthy", statistics.median(warm), "s", fresh_median)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

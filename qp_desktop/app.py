@@ -1,0 +1,266 @@
+"""Composition root: one QApplication, one qasync loop, the services, the windows.
+
+``qp-desktop [--tenant URL] [--screenshot DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
+
+from qp_desktop.services import settings as S
+from qp_desktop.services.clipboard import SecretClipboard
+from qp_desktop.services.local_tenant import LocalTenant
+from qp_desktop.services.secret_store import SecretStore
+from qp_desktop.services.session import Session
+from qp_desktop.services.settings import Preferences, WindowState
+from qp_desktop.services.tenant_client import TenantClient, normalise_tenant_url
+from qp_desktop.ui.itglue_page import ITGluePage
+from qp_desktop.ui.main_window import MainWindow
+from qp_desktop.ui.sign_in import LOCAL_TENANT_KEY, SignInWindow
+from qp_desktop.ui.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "qp-desktop"
+NO_DISPLAY_MESSAGE = (
+    "qp-desktop: no display found (DISPLAY and WAYLAND_DISPLAY are unset). Run it from a "
+    "desktop session, or under a virtual X server: xvfb-run qp-desktop. "
+    "(qp-desktop --screenshot DIR works without a display.)"
+)
+
+
+def http_client() -> httpx.AsyncClient:
+    """The one long-lived HTTP client the services share."""
+    return httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0),
+                             headers={"User-Agent": f"{APP_NAME}/0.1"})
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """A page of the main window. ``factory`` builds it from the running app."""
+
+    key: str
+    title: str
+    section: str | None
+    factory: Callable[[DesktopApp], QWidget]
+
+
+def _itglue_page(app: DesktopApp) -> QWidget:
+    return ITGluePage(app.client, app.clipboard)
+
+
+# Later issues append their pages here (or to ``DesktopApp.pages`` before sign-in).
+DEFAULT_PAGES: list[PageSpec] = [
+    PageSpec("itglue", "IT Glue", "Integrations", _itglue_page),
+]
+
+
+class DesktopApp(QObject):
+    """Creates the services once and moves between the sign-in and main windows."""
+
+    def __init__(self, prefs: Preferences, store: SecretStore, http: httpx.AsyncClient, *,
+                 tenant_url: str | None = None, local_data_dir: Path | None = None,
+                 local_env: dict[str, str] | None = None, clear_after_ms: int | None = None,
+                 window_state: WindowState | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.prefs = prefs
+        self.store = store
+        self.http = http
+        self.window_state = window_state
+        self.tasks = TaskSet()
+        self.client = TenantClient(http)
+        self.session = Session(self.client, store, parent=self)
+        self.local_tenant = LocalTenant(self.client, local_data_dir, local_env, parent=self)
+        if clear_after_ms is None:
+            clear_after_ms = prefs.get(S.CLIPBOARD_CLEAR_SECONDS) * 1000
+        self.clipboard = SecretClipboard(clear_after_ms, parent=self)
+        self.pages: list[PageSpec] = list(DEFAULT_PAGES)
+        self.sign_in = SignInWindow(self.session, self.local_tenant, prefs)
+        if tenant_url:
+            self.sign_in.set_tenant_url(tenant_url)
+        self.main_window: MainWindow | None = None
+        self.session.changed.connect(self._on_signed_in)
+        self.session.signed_out.connect(self._on_signed_out)
+        self.session.expired.connect(self._on_expired)
+        self.local_tenant.stopped_unexpectedly.connect(self._on_local_tenant_died)
+
+    async def start(self) -> None:
+        """Show sign-in, start the local tenant if chosen, and try a silent sign-in."""
+        self.sign_in.show()
+        if self.sign_in.local_mode:
+            if not await self.sign_in.prepare_local():
+                return
+            base_url, key = self.local_tenant.url, LOCAL_TENANT_KEY
+            if self.sign_in.first_run:
+                return
+        else:
+            try:
+                base_url = normalise_tenant_url(self.sign_in.tenant_url.text())
+            except ValueError:
+                return
+            key = base_url
+        if self.prefs.get(S.REMEMBER_ME) and self.session.has_remembered(key):
+            await self.sign_in.resume(base_url, key)
+
+    # -- window switching ---------------------------------------------------------------------
+
+    def _build_main_window(self) -> MainWindow:
+        window = MainWindow(self.session, self.clipboard)
+        for spec in self.pages:
+            window.add_page(spec.key, spec.title, spec.factory(self), spec.section)
+        window.sign_out_requested.connect(self._sign_out)
+        if self.window_state is not None:
+            geometry = self.window_state.load("main")
+            if geometry is not None:
+                window.restoreGeometry(geometry)
+        return window
+
+    def _on_signed_in(self) -> None:
+        if self.main_window is None:
+            self.main_window = self._build_main_window()
+        self.main_window.update_header()
+        self.main_window.show()
+        self.main_window.activate_current()
+        self.sign_in.hide()
+
+    def _drop_main_window(self) -> None:
+        window, self.main_window = self.main_window, None
+        if window is None:
+            return
+        if self.window_state is not None:
+            self.window_state.save("main", window.saveGeometry())
+        window.shutdown_pages()
+        window.hide()
+        window.deleteLater()
+
+    def _back_to_sign_in(self, message: str | None) -> None:
+        self.sign_in.show()
+        if message:
+            self.sign_in.show_expired(message)
+        self._drop_main_window()
+
+    def _on_signed_out(self) -> None:
+        self._back_to_sign_in(None)
+        self.sign_in.message.show_message("info", "You are signed out.")
+
+    def _on_expired(self, message: str) -> None:
+        self._back_to_sign_in(message)
+
+    def _on_local_tenant_died(self) -> None:
+        if self.session.tenant_key == LOCAL_TENANT_KEY and self.session.signed_in:
+            self.session.expired.emit("The tenant on this computer stopped unexpectedly. "
+                                      "Sign in to start it again.")
+
+    def _sign_out(self) -> None:
+        self.tasks.start(self.session.sign_out())
+
+    def shutdown(self) -> None:
+        """At quit: clear a copied secret, stop the local tenant, remember geometry."""
+        self.tasks.cancel_all()
+        self.sign_in.tasks.cancel_all()
+        self.clipboard.clear_now()
+        self._drop_main_window()
+        self.local_tenant.stop()
+        self.prefs.sync()
+
+
+def has_display() -> bool:
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return True
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY",
+                                                   "QT_QPA_PLATFORM"))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="qp-desktop",
+                                     description="QP Desktop: the technician's companion.")
+    parser.add_argument("--tenant", metavar="URL", help="sign in to the tenant at URL "
+                        "instead of the one on this computer")
+    parser.add_argument("--screenshot", metavar="DIR", type=Path,
+                        help="render every window into DIR as PNG and exit")
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.tenant:
+        try:
+            args.tenant = normalise_tenant_url(args.tenant)
+        except ValueError as exc:
+            parser.error(str(exc))
+    return args
+
+
+def _make_qapplication() -> QApplication:
+    from qp_desktop.ui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationDisplayName("QP Desktop")
+    app.setDesktopFileName(APP_NAME)
+    apply_theme(app)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.screenshot is not None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    elif not has_display():
+        print(NO_DISPLAY_MESSAGE, file=sys.stderr)
+        return 2
+
+    import qasync
+
+    from qp_desktop.services.logs import setup_logging
+
+    setup_logging()
+    app = _make_qapplication()
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+
+    if args.screenshot is not None:
+        from qp_desktop.screenshots import run_screenshots
+
+        with loop:
+            return loop.run_until_complete(run_screenshots(args.screenshot))
+
+    # Quit is ours to run: the coroutine below cleans up (tenant child, HTTP client) and
+    # then returns, which ends the loop; letting Qt exit first would cut that short.
+    app.setQuitOnLastWindowClosed(False)
+    quit_requested = asyncio.Event()
+    app.lastWindowClosed.connect(quit_requested.set)
+
+    async def run() -> int:
+        qsettings = QSettings()
+        async with http_client() as http:
+            desktop = DesktopApp(Preferences(qsettings), SecretStore(), http,
+                                 tenant_url=args.tenant, local_data_dir=args.data_dir,
+                                 window_state=WindowState(qsettings))
+            if args.exit_when_shown:
+                desktop.sign_in.show()
+                QTimer.singleShot(0, lambda: (print("shown", flush=True),
+                                              quit_requested.set()))
+            else:
+                desktop.tasks.start(desktop.start())
+            await quit_requested.wait()
+            desktop.shutdown()
+        return 0
+
+    with loop:
+        return loop.run_until_complete(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Declared user preferences over ``QSettings``; window geometry is kept apart.
+
+Nothing secret is ever stored here: no passwords, tokens, keys or URLs holding tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import QByteArray, QSettings
+
+T = TypeVar("T", bool, int, str)
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One preference: where it lives, its type, default and the label a UI shows."""
+
+    key: str
+    type: type[T]
+    default: T
+    label: str
+
+
+TENANT_MODE = Setting("tenant/mode", str, "local", "Tenant")  # "local" or "url"
+TENANT_URL = Setting("tenant/url", str, "", "Tenant address")
+LAST_EMAIL = Setting("sign_in/email", str, "", "Email")
+REMEMBER_ME = Setting("sign_in/remember", bool, False, "Remember me")
+CLIPBOARD_CLEAR_SECONDS = Setting("clipboard/clear_seconds", int, 30,
+                                  "Clear copied secrets after (seconds)")
+
+ALL_SETTINGS: tuple[Setting[Any], ...] = (
+    TENANT_MODE, TENANT_URL, LAST_EMAIL, REMEMBER_ME, CLIPBOARD_CLEAR_SECONDS,
+)
+
+
+def _coerce(setting: Setting[Any], raw: Any) -> Any:
+    if raw is None:
+        return setting.default
+    if setting.type is bool:
+        if isinstance(raw, str):
+            return raw.lower() in {"1", "true", "yes", "on"}
+        return bool(raw)
+    try:
+        return setting.type(raw)
+    except (TypeError, ValueError):
+        return setting.default
+
+
+class Preferences:
+    """Typed access to the declared settings."""
+
+    def __init__(self, qsettings: QSettings):
+        self.qsettings = qsettings
+
+    def get(self, setting: Setting[T]) -> T:
+        value: T = _coerce(setting, self.qsettings.value(setting.key))
+        return value
+
+    def set(self, setting: Setting[T], value: T) -> None:
+        self.qsettings.setValue(setting.key, value)
+
+    def sync(self) -> None:
+        self.qsettings.sync()
+
+
+class WindowState:
+    """Window geometry and splitter state, stored apart from the preferences."""
+
+    GROUP = "window_state"
+
+    def __init__(self, qsettings: QSettings):
+        self.qsettings = qsettings
+
+    def load(self, name: str) -> QByteArray | None:
+        value = self.qsettings.value(f"{self.GROUP}/{name}")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def save(self, name: str, state: QByteArray) -> None:
+        self.qsettings.setValue(f"{self.GROUP}/{name}", state)

@@ -1,0 +1,416 @@
+"""Typed async client for the tenant's HTTP API (v1), over one injected ``httpx.AsyncClient``.
+
+The client knows the wire shapes and turns every failure into a :class:`TenantError` whose
+``message`` is a sentence a technician can act on. It never logs request bodies or tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+API = "/api/v1"
+
+
+class TenantError(Exception):
+    """A failure talking to the tenant; ``message`` is safe to show and to log.
+
+    ``code`` is the tenant's error code, or one of the client's own: ``unreachable``,
+    ``tls_error``, ``timeout``, ``session_expired``, ``bad_response``.
+    """
+
+    def __init__(self, code: str, message: str, status: int | None = None,
+                 details: Mapping[str, Any] | None = None, retry_after: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = dict(details or {})
+        self.retry_after = retry_after
+
+
+class SessionExpired(TenantError):
+    """The access token was refused and could not be refreshed: sign in again."""
+
+    def __init__(self, message: str = "Your session has expired. Please sign in again."):
+        super().__init__("session_expired", message, status=401)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """RFC 3339 (with ``Z``) to an aware datetime; ``None`` stays ``None``."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    name: str
+    role: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> User:
+        return cls(id=str(data.get("id", "")), email=data.get("email", ""),
+                   name=data.get("name") or "", role=data.get("role", ""))
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    id: str
+    slug: str
+    name: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TenantInfo:
+        return cls(id=str(data.get("id", "")), slug=data.get("slug", ""),
+                   name=data.get("name", ""))
+
+
+@dataclass(frozen=True, repr=False)
+class AuthGrant:
+    """What login/refresh/setup return. ``repr`` hides the tokens."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+    tenant: TenantInfo
+
+    def __repr__(self) -> str:
+        return f"AuthGrant(user={self.user.email!r}, tenant={self.tenant.slug!r})"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuthGrant:
+        return cls(access_token=data["access_token"], refresh_token=data["refresh_token"],
+                   expires_in=int(data.get("expires_in", 0)),
+                   user=User.from_json(data.get("user", {})),
+                   tenant=TenantInfo.from_json(data.get("tenant", {})))
+
+
+@dataclass(frozen=True)
+class WorkflowToken:
+    id: str
+    status: str  # active | expiring | expired | revoked
+    created_at: datetime | None
+    expires_at: datetime | None
+    days_left: int | None
+    last_used_at: datetime | None
+    grace_until: datetime | None
+    url_hint: str
+    public_url_ok: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkflowToken:
+        days = data.get("days_left")
+        return cls(id=str(data.get("id", "")), status=data.get("status", ""),
+                   created_at=parse_time(data.get("created_at")),
+                   expires_at=parse_time(data.get("expires_at")),
+                   days_left=None if days is None else int(days),
+                   last_used_at=parse_time(data.get("last_used_at")),
+                   grace_until=parse_time(data.get("grace_until")),
+                   url_hint=data.get("url_hint") or "",
+                   public_url_ok=bool(data.get("public_url_ok", False)))
+
+
+@dataclass(frozen=True)
+class PayloadRow:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ITGlueIntegration:
+    connected: bool
+    region: str | None
+    api_key_hint: str | None
+    last_verified_at: datetime | None
+    last_error: str | None
+    workflow_token: WorkflowToken | None
+    webhook_payload: list[PayloadRow] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ITGlueIntegration:
+        token = data.get("workflow_token")
+        return cls(connected=bool(data.get("connected")), region=data.get("region"),
+                   api_key_hint=data.get("api_key_hint"),
+                   last_verified_at=parse_time(data.get("last_verified_at")),
+                   last_error=data.get("last_error"),
+                   workflow_token=WorkflowToken.from_json(token) if token else None,
+                   webhook_payload=[PayloadRow(str(r.get("key", "")), str(r.get("value", "")))
+                                    for r in data.get("webhook_payload") or []])
+
+
+@dataclass(frozen=True, repr=False)
+class GeneratedToken:
+    token: WorkflowToken
+    url: str
+
+    def __repr__(self) -> str:
+        return f"GeneratedToken(token={self.token.id!r}, url=<hidden>)"
+
+
+@dataclass(frozen=True)
+class Health:
+    status: str
+    db: str
+    version: str
+
+
+class TokenSource(Protocol):
+    """Supplies the access token and refreshes it (implemented by the session)."""
+
+    @property
+    def access_token(self) -> str | None: ...
+
+    async def refresh_after_rejection(self, rejected: str | None) -> bool:
+        """Get a fresh access token after ``rejected`` was refused; False if impossible."""
+        ...
+
+
+def is_loopback_host(host: str) -> bool:
+    return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+def normalise_tenant_url(text: str) -> str:
+    """Check and tidy a tenant URL typed by the technician.
+
+    https is required, except for loopback addresses (a tenant on this computer).
+
+    Raises:
+        ValueError: with a sentence saying what is wrong.
+    """
+    text = text.strip().rstrip("/")
+    if not text:
+        raise ValueError("Enter the tenant's address, for example https://qp.example.com.")
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("That does not look like a web address. Use https://host[:port].")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError("The tenant address must use https:// (plain http is only allowed "
+                         "for a tenant on this computer).")
+    return text
+
+
+def _retry_after(response: httpx.Response) -> int | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0, int(float(value)))
+    except ValueError:
+        return None
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError | ssl.CertificateError):
+            return True
+        text = str(current).lower()
+        if "certificate" in text or "ssl" in text or "tls" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class TenantClient:
+    """The tenant's v1 API. ``base_url`` can change (local tenant vs a remote one).
+
+    Authenticated calls use ``tokens`` (the session); a 401 triggers one refresh and one
+    retry, then :class:`SessionExpired`.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str = "",
+                 tokens: TokenSource | None = None):
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        if not self.base_url:
+            raise TenantError("no_tenant", "No tenant is selected.")
+        return self.base_url + path
+
+    async def _send(self, method: str, path: str, *, json: Any = None,
+                    headers: Mapping[str, str] | None = None,
+                    access_token: str | None = None) -> httpx.Response:
+        hdrs = dict(headers or {})
+        if access_token:
+            hdrs["Authorization"] = f"Bearer {access_token}"
+        host = urlsplit(self.base_url).netloc or self.base_url
+        try:
+            return await self.http.request(method, self._url(path), json=json, headers=hdrs)
+        except httpx.TimeoutException as exc:
+            raise TenantError("timeout", f"The tenant at {host} did not answer in time. "
+                              "Check your connection and try again.") from exc
+        except httpx.ConnectError as exc:
+            if _is_tls_failure(exc):
+                raise TenantError(
+                    "tls_error", f"The secure connection to {host} failed: its certificate is "
+                    "not trusted or does not match. Check the address, or ask your "
+                    "administrator about the tenant's certificate.") from exc
+            raise TenantError("unreachable", f"Cannot reach the tenant at {host}. Check the "
+                              "address and your network connection.") from exc
+        except httpx.TransportError as exc:
+            raise TenantError("unreachable", f"The connection to the tenant at {host} "
+                              "failed. Try again.") from exc
+
+    @staticmethod
+    def _raise_for_error(response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        code, message = "http_error", ""
+        details: dict[str, Any] = {}
+        try:
+            body = response.json()
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            if isinstance(error, dict):
+                code = error.get("code") or code
+                message = error.get("message") or ""
+                details = error.get("details") or {}
+        except ValueError:
+            pass
+        if not message:
+            message = f"The tenant answered with an error (HTTP {response.status_code})."
+        raise TenantError(code, message, status=response.status_code, details=details,
+                          retry_after=_retry_after(response))
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TenantError("bad_response", "The tenant sent an answer this app does not "
+                              "understand. Is the address really a QP tenant?",
+                              status=response.status_code) from exc
+
+    async def _call(self, method: str, path: str, *, json: Any = None,
+                    headers: Mapping[str, str] | None = None) -> httpx.Response:
+        response = await self._send(method, path, json=json, headers=headers)
+        self._raise_for_error(response)
+        return response
+
+    async def _authed(self, method: str, path: str, *, json: Any = None) -> httpx.Response:
+        if self.tokens is None or not self.tokens.access_token:
+            raise SessionExpired("You are not signed in.")
+        token = self.tokens.access_token
+        response = await self._send(method, path, json=json, access_token=token)
+        if response.status_code == 401:
+            if not await self.tokens.refresh_after_rejection(token):
+                raise SessionExpired()
+            response = await self._send(method, path, json=json,
+                                        access_token=self.tokens.access_token)
+            if response.status_code == 401:
+                raise SessionExpired()
+        self._raise_for_error(response)
+        return response
+
+    # -- unauthenticated --------------------------------------------------------------------
+
+    async def health(self) -> Health:
+        data = self._json(await self._call("GET", "/healthz"))
+        return Health(str(data.get("status", "")), str(data.get("db", "")),
+                      str(data.get("version", "")))
+
+    async def wait_healthy(self, within: float = 30.0, interval: float = 0.1) -> Health:
+        """Poll ``/healthz`` until it answers ``ok`` (used for a freshly started tenant)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            try:
+                health = await self.health()
+                if health.status == "ok":
+                    return health
+            except TenantError:
+                if loop.time() >= deadline:
+                    raise
+            if loop.time() >= deadline:
+                raise TenantError("unhealthy", "The tenant started but does not report "
+                                  "itself healthy.")
+            await asyncio.sleep(interval)
+
+    async def login(self, email: str, password: str, tenant: str | None = None) -> AuthGrant:
+        body: dict[str, Any] = {"email": email, "password": password}
+        if tenant:
+            body["tenant"] = tenant
+        return AuthGrant.from_json(self._json(
+            await self._call("POST", f"{API}/auth/login", json=body)))
+
+    async def refresh(self, refresh_token: str) -> AuthGrant:
+        return AuthGrant.from_json(self._json(
+            await self._call("POST", f"{API}/auth/refresh",
+                             json={"refresh_token": refresh_token})))
+
+    async def logout(self, access_token: str, refresh_token: str | None) -> None:
+        body = {"refresh_token": refresh_token} if refresh_token else None
+        response = await self._send("POST", f"{API}/auth/logout", json=body,
+                                    access_token=access_token)
+        if response.status_code != 401:  # an expired access token: nothing left to revoke
+            self._raise_for_error(response)
+
+    async def setup_status(self) -> bool:
+        """True when the tenant has no administrator yet (first run of the local tenant)."""
+        data = self._json(await self._call("GET", f"{API}/setup"))
+        return bool(data.get("needs_admin"))
+
+    async def setup_admin(self, setup_token: str, email: str, password: str,
+                          name: str | None = None) -> AuthGrant:
+        body: dict[str, Any] = {"email": email, "password": password}
+        if name:
+            body["name"] = name
+        return AuthGrant.from_json(self._json(await self._call(
+            "POST", f"{API}/setup/admin", json=body,
+            headers={"X-QP-Setup-Token": setup_token})))
+
+    # -- authenticated ----------------------------------------------------------------------
+
+    async def me(self) -> tuple[User, TenantInfo]:
+        data = self._json(await self._authed("GET", f"{API}/me"))
+        return User.from_json(data.get("user", {})), TenantInfo.from_json(data.get("tenant", {}))
+
+    async def get_itglue(self) -> ITGlueIntegration:
+        return ITGlueIntegration.from_json(self._json(
+            await self._authed("GET", f"{API}/integrations/itglue")))
+
+    async def connect_itglue(self, region: str, api_key: str) -> ITGlueIntegration:
+        response = await self._authed("PUT", f"{API}/integrations/itglue",
+                                      json={"region": region, "api_key": api_key})
+        try:
+            return ITGlueIntegration.from_json(response.json())
+        except (ValueError, AttributeError):
+            return await self.get_itglue()
+
+    async def disconnect_itglue(self) -> None:
+        await self._authed("DELETE", f"{API}/integrations/itglue")
+
+    async def generate_workflow_token(self, grace_hours: int = 0) -> GeneratedToken:
+        body = {"grace_hours": grace_hours} if grace_hours else {}
+        data = self._json(await self._authed(
+            "POST", f"{API}/integrations/itglue/workflow-token", json=body))
+        return GeneratedToken(WorkflowToken.from_json(data["token"]), data["url"])
+
+    async def reveal_workflow_url(self) -> str:
+        data = self._json(await self._authed(
+            "POST", f"{API}/integrations/itglue/workflow-token/reveal"))
+        return str(data["url"])
+
+    async def revoke_workflow_token(self) -> None:
+        await self._authed("DELETE", f"{API}/integrations/itglue/workflow-token")

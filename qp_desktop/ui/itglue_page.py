@@ -1,0 +1,629 @@
+"""Integrations → IT Glue: the connection, the Workflow Trigger Token and the webhook payload."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from qp_desktop.services.clipboard import SecretClipboard
+from qp_desktop.services.tenant_client import (
+    ITGlueIntegration,
+    SessionExpired,
+    TenantClient,
+    TenantError,
+    WorkflowToken,
+)
+from qp_desktop.ui.tasks import TaskSet
+from qp_desktop.ui.theme import monospace_font
+from qp_desktop.ui.timefmt import friendly
+from qp_desktop.ui.widgets import Banner, BusyBar, CopyButton, SecretField, StatusBadge
+
+log = logging.getLogger(__name__)
+
+REGIONS = (("us", "United States"), ("eu", "Europe"), ("au", "Australia"))
+MASK = "\u2022" * 12
+REFRESH_INTERVAL_MS = 60_000
+
+
+def _label(text: str = "", name: str | None = None, selectable: bool = True,
+           wrap: bool = True) -> QLabel:
+    label = QLabel(text)
+    if name:
+        label.setObjectName(name)
+    label.setWordWrap(wrap)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def _form() -> QFormLayout:
+    form = QFormLayout()
+    form.setHorizontalSpacing(18)
+    form.setVerticalSpacing(9)
+    form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return form
+
+
+class GenerateTokenDialog(QDialog):
+    """Confirms "Generate New" and offers a grace period for the old URL."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("generate_dialog")
+        self.setWindowTitle("Generate a new workflow URL?")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(22, 20, 22, 16)
+        layout.setSpacing(12)
+        heading = QLabel("Generate a new workflow URL?")
+        heading.setProperty("role", "heading")
+        layout.addWidget(heading)
+        text = _label(
+            "The current URL stops working. Until you paste the new URL into the Webhook "
+            "action of your IT Glue workflow, password changes in IT Glue will not reach "
+            "this tenant.", selectable=False)
+        text.setMinimumWidth(420)
+        layout.addWidget(text)
+        grace_row = QHBoxLayout()
+        self.grace = QCheckBox("Keep the current URL working for")
+        self.grace.setObjectName("grace_checkbox")
+        self.grace.setChecked(True)
+        self.grace_hours = QSpinBox()
+        self.grace_hours.setObjectName("grace_hours")
+        self.grace_hours.setRange(1, 168)
+        self.grace_hours.setValue(24)
+        self.grace_hours.setSuffix(" hours")
+        self.grace.toggled.connect(self.grace_hours.setEnabled)
+        grace_row.addWidget(self.grace)
+        grace_row.addWidget(self.grace_hours)
+        grace_row.addStretch(1)
+        layout.addLayout(grace_row)
+        hint = _label("A grace period lets the IT Glue workflow keep working while you "
+                      "update it.", selectable=False)
+        hint.setProperty("role", "muted")
+        layout.addWidget(hint)
+        buttons = QDialogButtonBox()
+        self.confirm_button = buttons.addButton("Generate New URL",
+                                                QDialogButtonBox.ButtonRole.AcceptRole)
+        self.confirm_button.setObjectName("confirm_generate_button")
+        self.confirm_button.setProperty("role", "primary")
+        cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setObjectName("cancel_generate_button")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    @property
+    def grace_hours_value(self) -> int:
+        return self.grace_hours.value() if self.grace.isChecked() else 0
+
+
+class ITGluePage(QWidget):
+    """The IT Glue integration page. Every call runs in the background with a busy bar."""
+
+    def __init__(self, client: TenantClient, clipboard: SecretClipboard,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("itglue_page")
+        self.client = client
+        self.clipboard = clipboard
+        self.tasks = TaskSet()
+        self.integration: ITGlueIntegration | None = None
+        self._full_url: str | None = None  # the workflow URL while known; never logged
+        self._url_token_id: str | None = None  # which token ``_full_url`` belongs to
+        self._busy = 0
+        self._closed = False
+        self.generate_dialog: GenerateTokenDialog | None = None
+        self.disconnect_dialog: QMessageBox | None = None
+        self._build()
+        self._render()
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_INTERVAL_MS)
+        self._timer.timeout.connect(self._periodic_refresh)
+        clipboard.copied.connect(self._on_copied)
+        clipboard.cleared.connect(self._on_cleared)
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(28, 22, 28, 28)
+        root.setSpacing(16)
+
+        top = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.setSpacing(2)
+        title = QLabel("IT Glue")
+        title.setProperty("role", "title")
+        titles.addWidget(title)
+        subtitle = QLabel("Connect IT Glue and give its password workflow a URL to call.")
+        subtitle.setProperty("role", "muted")
+        titles.addWidget(subtitle)
+        top.addLayout(titles, 1)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setObjectName("refresh_button")
+        self.refresh_button.clicked.connect(self.activate)
+        top.addWidget(self.refresh_button, 0, Qt.AlignmentFlag.AlignTop)
+        root.addLayout(top)
+        self.busy_bar = BusyBar("itglue_busy")
+        root.addWidget(self.busy_bar)
+        self.banner = Banner("itglue_banner")
+        root.addWidget(self.banner)
+
+        for box in (self._build_connection(), self._build_token(), self._build_payload()):
+            # Never squeeze a group below its natural height: the scroll area scrolls instead
+            # (wrapped labels make Qt underestimate the page's minimum height otherwise).
+            box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+            root.addWidget(box)
+        root.addStretch(1)
+
+    def _build_connection(self) -> QGroupBox:
+        box = QGroupBox("Connection")
+        box.setObjectName("connection_box")
+        layout = QVBoxLayout(box)
+        layout.setSpacing(12)
+        form = _form()
+        self.connection_badge = StatusBadge("connection_status")
+        self.region_label = _label(name="region_label", wrap=False)
+        self.key_hint_label = _label(name="key_hint_label", wrap=False)
+        self.key_hint_label.setFont(monospace_font())
+        self.last_verified_label = _label(name="last_verified_label", wrap=False)
+        self.last_error_label = _label(name="last_error_label")
+        form.addRow("Status", self.connection_badge)
+        form.addRow("Region", self.region_label)
+        form.addRow("API key", self.key_hint_label)
+        form.addRow("Last verified", self.last_verified_label)
+        form.addRow("Last error", self.last_error_label)
+        layout.addLayout(form)
+
+        self.connect_heading = QLabel()
+        self.connect_heading.setProperty("role", "heading")
+        self.connect_heading.setContentsMargins(0, 8, 0, 0)
+        layout.addWidget(self.connect_heading)
+        connect_form = _form()
+        self.region_combo = QComboBox()
+        self.region_combo.setObjectName("region_combo")
+        for code, name in REGIONS:
+            self.region_combo.addItem(f"{name} ({code})", code)
+        self.api_key = SecretField("api_key", "ITG.\u2026")
+        connect_form.addRow("Region", self.region_combo)
+        connect_form.addRow("API key", self.api_key)
+        layout.addLayout(connect_form)
+        self.connection_message = Banner("connection_message")
+        layout.addWidget(self.connection_message)
+        note = _label("The tenant checks the key with IT Glue before saving it. The key "
+                      "needs the \u201cPassword Access\u201d option.", selectable=False)
+        note.setProperty("role", "muted")
+        layout.addWidget(note)
+        buttons = QHBoxLayout()
+        self.connect_button = QPushButton("Connect")
+        self.connect_button.setObjectName("connect_button")
+        self.connect_button.setProperty("role", "primary")
+        self.connect_button.clicked.connect(self._connect_clicked)
+        self.api_key.returnPressed.connect(self._connect_clicked)
+        self.disconnect_button = QPushButton("Disconnect\u2026")
+        self.disconnect_button.setObjectName("disconnect_button")
+        self.disconnect_button.setProperty("role", "danger")
+        self.disconnect_button.clicked.connect(self._disconnect_clicked)
+        buttons.addWidget(self.connect_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.disconnect_button)
+        layout.addLayout(buttons)
+        return box
+
+    def _build_token(self) -> QGroupBox:
+        box = QGroupBox("Workflow Trigger Token")
+        box.setObjectName("token_box")
+        layout = QVBoxLayout(box)
+        layout.setSpacing(12)
+        intro = _label("IT Glue\u2019s workflow calls this secret URL when a password "
+                       "changes. Treat it like a password.", selectable=False)
+        intro.setProperty("role", "muted")
+        layout.addWidget(intro)
+        form = _form()
+        self.token_badge = StatusBadge("token_status")
+        self.created_label = _label(name="token_created_label", wrap=False)
+        self.expires_label = _label(name="token_expires_label", wrap=False)
+        self.days_left_label = _label(name="token_days_left_label", wrap=False)
+        self.last_used_label = _label(name="token_last_used_label", wrap=False)
+        form.addRow("Status", self.token_badge)
+        form.addRow("Created", self.created_label)
+        form.addRow("Expires", self.expires_label)
+        form.addRow("Days left", self.days_left_label)
+        form.addRow("Last used", self.last_used_label)
+
+        layout.addLayout(form)
+
+        url_caption = QLabel("Workflow URL")
+        url_caption.setProperty("role", "field-label")
+        layout.addWidget(url_caption)
+        url_row = QHBoxLayout()
+        url_row.setSpacing(8)
+        self.url_field = QLineEdit()
+        self.url_field.setObjectName("workflow_url")
+        self.url_field.setReadOnly(True)
+        self.url_field.setFont(monospace_font())
+        self.url_field.setMinimumWidth(320)
+        url_row.addWidget(self.url_field, 1)
+        self.reveal_button = QPushButton("Reveal")
+        self.reveal_button.setObjectName("reveal_button")
+        self.reveal_button.setCheckable(True)
+        self.reveal_button.setToolTip("Show the full URL (the tenant records that you did)")
+        self.reveal_button.toggled.connect(self._reveal_toggled)
+        url_row.addWidget(self.reveal_button)
+        layout.addLayout(url_row)
+
+        self.public_url_warning = Banner("public_url_warning")
+        layout.addWidget(self.public_url_warning)
+
+        buttons = QHBoxLayout()
+        self.copy_url_button = QPushButton("Copy URL")
+        self.copy_url_button.setObjectName("copy_url_button")
+        self.copy_url_button.setProperty("role", "primary")
+        self.copy_url_button.clicked.connect(self._copy_url_clicked)
+        self.generate_button = QPushButton("Generate New\u2026")
+        self.generate_button.setObjectName("generate_button")
+        self.generate_button.clicked.connect(self._generate_clicked)
+        buttons.addWidget(self.copy_url_button)
+        buttons.addWidget(self.generate_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.clipboard_note = _label(name="clipboard_note", selectable=False)
+        self.clipboard_note.setProperty("role", "muted")
+        self.clipboard_note.setVisible(False)
+        layout.addWidget(self.clipboard_note)
+        return box
+
+    def _build_payload(self) -> QGroupBox:
+        box = QGroupBox("Webhook payload for IT Glue")
+        box.setObjectName("payload_box")
+        layout = QVBoxLayout(box)
+        layout.setSpacing(10)
+        intro = _label("In the Webhook action of the IT Glue workflow, add these rows under "
+                       "JSON payload (Key / Value):", selectable=False)
+        intro.setProperty("role", "muted")
+        layout.addWidget(intro)
+        self.payload_grid = QGridLayout()
+        self.payload_grid.setHorizontalSpacing(12)
+        self.payload_grid.setVerticalSpacing(8)
+        layout.addLayout(self.payload_grid)
+        self._payload_widgets: list[QWidget] = []
+        return box
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    def _render(self) -> None:
+        integration = self.integration
+        connected = bool(integration and integration.connected)
+        if integration is None:
+            self.connection_badge.set_status("none", "Unknown")
+        elif integration.connected and integration.last_error:
+            self.connection_badge.set_status("error", "Connected, with errors")
+        else:
+            self.connection_badge.set_status("connected" if connected else "disconnected")
+        region = integration.region if integration else None
+        self.region_label.setText(dict(REGIONS).get(region or "", "\u2014") if region else "\u2014")
+        self.key_hint_label.setText((integration.api_key_hint if integration else None)
+                                    or "\u2014")
+        self.last_verified_label.setText(
+            friendly(integration.last_verified_at if integration else None))
+        last_error = integration.last_error if integration else None
+        self.last_error_label.setText(last_error or "None")
+        self.connect_heading.setText("Replace the API key" if connected
+                                     else "Connect with an API key")
+        self.connect_button.setText("Save new key" if connected else "Connect")
+        if region:
+            index = self.region_combo.findData(region)
+            if index >= 0:
+                self.region_combo.setCurrentIndex(index)
+        self.disconnect_button.setVisible(connected)
+        self._render_token(integration.workflow_token if integration else None)
+        self._render_payload(integration)
+        self._update_enabled()
+
+    def _render_token(self, token: WorkflowToken | None) -> None:
+        if token is None:
+            self.token_badge.set_status("none")
+            for label in (self.created_label, self.expires_label, self.days_left_label,
+                          self.last_used_label):
+                label.setText("\u2014")
+            self.url_field.setText("")
+            self.url_field.setPlaceholderText("No workflow URL yet. Generate one to paste "
+                                              "into IT Glue.")
+            self.public_url_warning.clear()
+            self.generate_button.setText("Generate")
+            self._set_revealed(False)
+            return
+        if token.id != self._url_token_id:
+            self._full_url, self._url_token_id = None, None
+            self._set_revealed(False)
+        self.token_badge.set_status(token.status)
+        self.created_label.setText(friendly(token.created_at))
+        self.expires_label.setText(friendly(token.expires_at))
+        if token.days_left is None:
+            self.days_left_label.setText("\u2014")
+        else:
+            self.days_left_label.setText("Expired" if token.days_left < 0
+                                         else f"{token.days_left}")
+        self.last_used_label.setText(friendly(token.last_used_at, empty="Not used yet"))
+        self.generate_button.setText("Generate New\u2026")
+        if token.public_url_ok:
+            self.public_url_warning.clear()
+        else:
+            self.public_url_warning.show_message(
+                "warning",
+                "IT Glue cannot reach this URL: it points to this computer or a private "
+                "network. It works for tests on this machine, but for real password changes "
+                "the tenant must be reachable from the internet over https (set its public "
+                "address with QP_PUBLIC_URL).")
+        self._show_url()
+
+    def _current_token_id(self) -> str | None:
+        token = self.integration.workflow_token if self.integration else None
+        return token.id if token else None
+
+    def _masked_url(self) -> str:
+        token = self.integration.workflow_token if self.integration else None
+        hint = token.url_hint if token else ""
+        if hint:
+            return hint if "\u2026" in hint or "..." in hint else f"{hint}{MASK}"
+        return MASK
+
+    def _show_url(self) -> None:
+        if self.reveal_button.isChecked() and self._full_url:
+            self.url_field.setText(self._full_url)
+        else:
+            self.url_field.setText(self._masked_url())
+        self.url_field.setCursorPosition(0)
+
+    def _set_revealed(self, revealed: bool) -> None:
+        self.reveal_button.blockSignals(True)
+        self.reveal_button.setChecked(revealed)
+        self.reveal_button.setText("Hide" if revealed else "Reveal")
+        self.reveal_button.blockSignals(False)
+
+    def _render_payload(self, integration: ITGlueIntegration | None) -> None:
+        for widget in self._payload_widgets:
+            self.payload_grid.removeWidget(widget)
+            widget.hide()
+            widget.deleteLater()
+        self._payload_widgets = []
+        rows = integration.webhook_payload if integration else []
+        if not rows:
+            empty = _label("The payload rows appear once the page has loaded.",
+                           selectable=False)
+            empty.setProperty("role", "muted")
+            self.payload_grid.addWidget(empty, 0, 0, 1, 4)
+            self._payload_widgets.append(empty)
+            return
+        headers = ("Key", "Value")
+        for col, text in enumerate(headers):
+            header = QLabel(text)
+            header.setProperty("role", "field-label")
+            self.payload_grid.addWidget(header, 0, col * 2)
+            self._payload_widgets.append(header)
+        for i, row in enumerate(rows, start=1):
+            for col, (value, what) in enumerate(((row.key, "key"), (row.value, "value"))):
+                field = QLineEdit(value)
+                field.setObjectName(f"payload_{what}_{i - 1}")
+                field.setReadOnly(True)
+                field.setFont(monospace_font())
+                button = CopyButton(f"copy_payload_{what}_{i - 1}", self.clipboard,
+                                    lambda v=value: v, f"\u201c{value}\u201d")
+                self.payload_grid.addWidget(field, i, col * 2)
+                self.payload_grid.addWidget(button, i, col * 2 + 1)
+                self._payload_widgets += [field, button]
+        self.payload_grid.setColumnStretch(0, 1)
+        self.payload_grid.setColumnStretch(2, 1)
+
+    # -- busy state ---------------------------------------------------------------------------
+
+    def _update_enabled(self) -> None:
+        if self._closed:
+            return
+        busy = self._busy > 0
+        self.busy_bar.setVisible(busy)
+        token = self.integration.workflow_token if self.integration else None
+        has_url = token is not None and token.status != "revoked"
+        for widget in (self.refresh_button, self.connect_button, self.disconnect_button,
+                       self.generate_button, self.region_combo, self.api_key):
+            widget.setEnabled(not busy)
+        self.copy_url_button.setEnabled(not busy and has_url)
+        self.reveal_button.setEnabled(not busy and has_url)
+
+    async def _run(self, action: Callable[[], Awaitable[Any]],
+                   banner: Banner | None = None) -> bool:
+        """Run one tenant call with the busy state; show its error in ``banner``."""
+        target = banner or self.banner
+        self._busy += 1
+        self._update_enabled()
+        try:
+            await action()
+            return True
+        except SessionExpired:
+            return False  # the session signals it; the app returns to sign-in
+        except TenantError as exc:
+            if not self._closed:
+                target.show_message("error", exc.message)
+            return False
+        finally:
+            self._busy -= 1
+            self._update_enabled()
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def activate(self) -> None:
+        """Refresh from the tenant (called when the page is shown)."""
+        self.tasks.start(self.refresh())
+
+    async def refresh(self) -> bool:
+        async def load() -> None:
+            self.integration = await self.client.get_itglue()
+            self.banner.clear()
+            self._render()
+        return await self._run(load)
+
+    def _periodic_refresh(self) -> None:
+        if self._busy == 0 and self.isVisible():
+            self.activate()
+
+    def _connect_clicked(self) -> None:
+        self.tasks.start(self.connect_itglue())
+
+    async def connect_itglue(self) -> bool:
+        key = self.api_key.text().strip()
+        self.connection_message.clear()
+        if not key:
+            self.connection_message.show_message("error", "Enter the IT Glue API key.")
+            return False
+        region = str(self.region_combo.currentData())
+
+        async def put() -> None:
+            await self.client.connect_itglue(region, key)
+            self.api_key.clear()
+            self.integration = await self.client.get_itglue()
+            self._render()
+            self.connection_message.show_message("success", "IT Glue is connected.")
+        return await self._run(put, self.connection_message)
+
+    def _disconnect_clicked(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Disconnect IT Glue?",
+                          "Disconnect IT Glue?", parent=self)
+        box.setObjectName("disconnect_dialog")
+        box.setInformativeText("The tenant forgets the API key and can no longer read new "
+                               "passwords from IT Glue, so password changes stop being "
+                               "applied. The workflow URL stays as it is.")
+        confirm = box.addButton("Disconnect", QMessageBox.ButtonRole.DestructiveRole)
+        confirm.setObjectName("confirm_disconnect_button")
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        self.disconnect_dialog = box
+
+        def finished() -> None:
+            if box.clickedButton() is confirm:
+                self.tasks.start(self.disconnect_itglue())
+            self.disconnect_dialog = None
+            box.deleteLater()
+        box.finished.connect(finished)
+        box.open()
+
+    async def disconnect_itglue(self) -> bool:
+        async def delete() -> None:
+            await self.client.disconnect_itglue()
+            self.integration = await self.client.get_itglue()
+            self._render()
+            self.connection_message.show_message("info", "IT Glue is disconnected.")
+        return await self._run(delete, self.connection_message)
+
+    def _generate_clicked(self) -> None:
+        token = self.integration.workflow_token if self.integration else None
+        if token is None or token.status in {"revoked", "expired"}:
+            self.tasks.start(self.generate(0))
+            return
+        dialog = GenerateTokenDialog(self)
+        self.generate_dialog = dialog
+
+        def finished(result: int) -> None:
+            if result == QDialog.DialogCode.Accepted:
+                self.tasks.start(self.generate(dialog.grace_hours_value))
+            self.generate_dialog = None
+            dialog.deleteLater()
+        dialog.finished.connect(finished)
+        dialog.open()
+
+    async def generate(self, grace_hours: int) -> bool:
+        async def post() -> None:
+            generated = await self.client.generate_workflow_token(grace_hours)
+            self._full_url, self._url_token_id = generated.url, generated.token.id
+            self.integration = await self.client.get_itglue()
+            self._set_revealed(False)
+            self._render()
+            self.banner.show_message(
+                "success",
+                "A new workflow URL is ready. Copy it into the Webhook action of your IT Glue "
+                "workflow." + (f" The previous URL keeps working for {grace_hours} hours."
+                               if grace_hours else ""))
+        return await self._run(post)
+
+    def _reveal_toggled(self, checked: bool) -> None:
+        self.reveal_button.setText("Hide" if checked else "Reveal")
+        if checked:
+            self.tasks.start(self.reveal())
+        else:
+            self._show_url()
+
+    async def reveal(self) -> bool:
+        async def post() -> None:
+            self._full_url = await self.client.reveal_workflow_url()
+            self._url_token_id = self._current_token_id()
+            self._show_url()
+        ok = await self._run(post)
+        if not ok:
+            self._set_revealed(False)
+            self._show_url()
+        return ok
+
+    def _copy_url_clicked(self) -> None:
+        self.tasks.start(self.copy_url())
+
+    async def copy_url(self) -> bool:
+        if not self._full_url:
+            async def fetch() -> None:
+                self._full_url = await self.client.reveal_workflow_url()
+                self._url_token_id = self._current_token_id()
+            if not await self._run(fetch):
+                return False
+        assert self._full_url is not None
+        self.clipboard.copy_secret(self._full_url, "the workflow URL")
+        return True
+
+    # -- clipboard note -----------------------------------------------------------------------
+
+    def _on_copied(self, label: str, seconds: int) -> None:
+        if seconds and label == "the workflow URL":
+            self.clipboard_note.setText(f"Copied. The clipboard clears in {seconds} s, "
+                                        "unless you copy something else first.")
+            self.clipboard_note.setVisible(True)
+
+    def _on_cleared(self, cleared: bool) -> None:
+        self.clipboard_note.setText("The clipboard was cleared." if cleared else "")
+        self.clipboard_note.setVisible(cleared)
+
+    def shutdown(self) -> None:
+        """The window is going away: stop background work and forget the URL."""
+        self._closed = True
+        self._timer.stop()
+        self.tasks.cancel_all()
+        self._full_url = self._url_token_id = None
+
+    def forget_secrets(self) -> None:
+        """On sign-out: drop the URL from memory and the screen."""
+        self._full_url = self._url_token_id = None
+        self._set_revealed(False)
+        self.integration = None
+        self._render()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt naming
+        self._timer.start()
+        super().showEvent(event)

@@ -1,0 +1,406 @@
+"""The sign-in window: choose the tenant, sign in, or create the local administrator."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from qp_desktop.services import settings as S
+from qp_desktop.services.local_tenant import ChildServerError, LocalTenant
+from qp_desktop.services.session import Session
+from qp_desktop.services.settings import Preferences
+from qp_desktop.services.tenant_client import TenantError, normalise_tenant_url
+from qp_desktop.ui.tasks import TaskSet
+from qp_desktop.ui.timefmt import wait_text
+from qp_desktop.ui.widgets import Banner, BusyBar, SecretField
+
+log = logging.getLogger(__name__)
+
+LOCAL_TENANT_KEY = "local"
+MIN_PASSWORD_LENGTH = 10
+
+
+def describe_sign_in_error(exc: TenantError) -> str:
+    """The sentence shown for a failed sign-in."""
+    if exc.code == "too_many_attempts":
+        if exc.retry_after:
+            return (f"Too many sign-in attempts. For your account's safety, wait "
+                    f"{wait_text(exc.retry_after)} before trying again.")
+        return exc.message
+    return exc.message
+
+
+class SignInWindow(QWidget):
+    """Signals:
+        closed: the technician closed the window.
+    """
+
+    closed = Signal()
+
+    def __init__(self, session: Session, local_tenant: LocalTenant, prefs: Preferences,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("sign_in_window")
+        self.setWindowTitle("Sign in \u2014 QP Desktop")
+        self.session = session
+        self.local_tenant = local_tenant
+        self.prefs = prefs
+        self.tasks = TaskSet()
+        self.first_run = False
+        self._local_checked = False
+        self._build()
+        self._load_preferences()
+        self._update_mode()
+        self.resize(560, 680)
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(24, 24, 24, 24)
+        # The window never gets smaller than its content (messages can add lines).
+        outer.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
+        outer.addStretch(1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        card = QFrame()
+        card.setObjectName("sign_in_card")
+        card.setProperty("role", "card")
+        card.setMinimumWidth(420)
+        card.setMaximumWidth(520)
+        # Always the card's natural height: never squeezed (see the page's note on Qt's
+        # minimum-height estimate for wrapped labels).
+        card.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        row.addWidget(card, 4)
+        row.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(1)
+
+        layout = QVBoxLayout(card)
+        layout.setContentsMargins(28, 26, 28, 24)
+        layout.setSpacing(14)
+
+        self.title = QLabel("Sign in")
+        self.title.setObjectName("sign_in_title")
+        self.title.setProperty("role", "title")
+        layout.addWidget(self.title)
+        self.subtitle = QLabel()
+        self.subtitle.setObjectName("sign_in_subtitle")
+        self.subtitle.setProperty("role", "muted")
+        self.subtitle.setWordWrap(True)
+        layout.addWidget(self.subtitle)
+
+        # Tenant choice
+        tenant_box = QVBoxLayout()
+        tenant_box.setSpacing(6)
+        self.mode_local = QRadioButton("This computer")
+        self.mode_local.setObjectName("mode_local")
+        self.mode_url = QRadioButton("A tenant server")
+        self.mode_url.setObjectName("mode_url")
+        self.mode_group = QButtonGroup(self)
+        self.mode_group.addButton(self.mode_local)
+        self.mode_group.addButton(self.mode_url)
+        tenant_box.addWidget(self.mode_local)
+        self.local_status = QLabel()
+        self.local_status.setObjectName("local_status")
+        self.local_status.setProperty("role", "muted")
+        self.local_status.setWordWrap(True)
+        self.local_status.setContentsMargins(24, 0, 0, 4)
+        tenant_box.addWidget(self.local_status)
+        tenant_box.addWidget(self.mode_url)
+        self.tenant_url = QLineEdit()
+        self.tenant_url.setObjectName("tenant_url")
+        self.tenant_url.setPlaceholderText("https://qp.example.com")
+        url_row = QHBoxLayout()
+        url_row.setContentsMargins(24, 0, 0, 0)
+        url_row.addWidget(self.tenant_url)
+        tenant_box.addLayout(url_row)
+        layout.addLayout(tenant_box)
+
+        self.local_banner = Banner("local_tenant_banner")
+        layout.addWidget(self.local_banner)
+        self.retry_local_button = QPushButton("Try again")
+        self.retry_local_button.setObjectName("retry_local_button")
+        self.retry_local_button.clicked.connect(self._retry_local)
+        self.retry_local_button.setVisible(False)
+        layout.addWidget(self.retry_local_button, 0, Qt.AlignmentFlag.AlignLeft)
+
+        line = QFrame()
+        line.setProperty("role", "separator")
+        line.setFixedHeight(1)
+        layout.addWidget(line)
+
+        form = QFormLayout()
+        form.setHorizontalSpacing(14)
+        form.setVerticalSpacing(10)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.name = QLineEdit()
+        self.name.setObjectName("name")
+        self.name.setPlaceholderText("Optional")
+        self.email = QLineEdit()
+        self.email.setObjectName("email")
+        self.email.setPlaceholderText("you@example.com")
+        self.password = SecretField("password")
+        self.confirm_password = SecretField("confirm_password")
+        self.name_label = QLabel("Name")
+        self.confirm_label = QLabel("Confirm password")
+        form.addRow(self.name_label, self.name)
+        form.addRow("Email", self.email)
+        form.addRow("Password", self.password)
+        form.addRow(self.confirm_label, self.confirm_password)
+        layout.addLayout(form)
+
+        self.remember_me = QCheckBox("Remember me on this computer")
+        self.remember_me.setObjectName("remember_me")
+        self.remember_me.setToolTip("Keeps you signed in using the system keyring. "
+                                    "Your password is never stored.")
+        layout.addWidget(self.remember_me)
+
+        self.keyring_banner = Banner("keyring_warning")
+        layout.addWidget(self.keyring_banner)
+        self.message = Banner("sign_in_message")
+        layout.addWidget(self.message)
+
+        self.busy = BusyBar("sign_in_busy")
+        layout.addWidget(self.busy)
+        self.submit_button = QPushButton("Sign in")
+        self.submit_button.setObjectName("submit_button")
+        self.submit_button.setProperty("role", "primary")
+        self.submit_button.setDefault(True)
+        self.submit_button.clicked.connect(self.submit)
+        layout.addWidget(self.submit_button)
+
+        self.mode_local.toggled.connect(self._on_mode_toggled)
+        self.email.returnPressed.connect(self.submit)
+        self.password.returnPressed.connect(self.submit)
+        self.confirm_password.returnPressed.connect(self.submit)
+        self.tenant_url.returnPressed.connect(self.submit)
+
+    def _load_preferences(self) -> None:
+        local = self.prefs.get(S.TENANT_MODE) != "url"
+        self.mode_local.setChecked(local)
+        self.mode_url.setChecked(not local)
+        self.tenant_url.setText(self.prefs.get(S.TENANT_URL))
+        self.email.setText(self.prefs.get(S.LAST_EMAIL))
+        self.remember_me.setChecked(self.prefs.get(S.REMEMBER_ME))
+        self.update_keyring_warning()
+
+    def set_tenant_url(self, url: str) -> None:
+        """``--tenant URL`` on the command line."""
+        self.mode_url.setChecked(True)
+        self.tenant_url.setText(url)
+
+    def update_keyring_warning(self) -> None:
+        warning = self.session.store.warning
+        if warning:
+            self.keyring_banner.show_message("warning", warning)
+            self.remember_me.setChecked(False)
+            self.remember_me.setEnabled(False)
+        else:
+            self.keyring_banner.clear()
+            self.remember_me.setEnabled(True)
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def local_mode(self) -> bool:
+        return self.mode_local.isChecked()
+
+    def _on_mode_toggled(self, _checked: bool) -> None:
+        self.message.clear()
+        self._update_mode()
+        if self.local_mode and not self.local_tenant.running and self.isVisible():
+            self.start_local()
+
+    def _update_mode(self) -> None:
+        local = self.local_mode
+        self.tenant_url.setEnabled(not local)
+        first_run = local and self.first_run
+        for widget in (self.name, self.name_label, self.confirm_password, self.confirm_label):
+            widget.setVisible(first_run)
+        if first_run:
+            self.title.setText("Welcome")
+            self.subtitle.setText(
+                "Create the local administrator for the tenant on this computer. You will "
+                "use this email and password to sign in.")
+            self.submit_button.setText("Create administrator")
+        else:
+            self.title.setText("Sign in")
+            self.subtitle.setText("Sign in to manage your IT Glue workflow and watch "
+                                  "password changes as they happen.")
+            self.submit_button.setText("Sign in")
+        if not local:
+            self.local_banner.clear()
+            self.retry_local_button.setVisible(False)
+            self.local_status.setText("Runs a private tenant on this computer.")
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        busy = self.busy.isVisible()
+        local_ready = self.local_tenant.running and self._local_checked
+        can_submit = not busy and (not self.local_mode or local_ready)
+        self.submit_button.setEnabled(can_submit)
+        for widget in (self.mode_local, self.mode_url, self.email, self.password,
+                       self.confirm_password, self.name):
+            widget.setEnabled(not busy)
+        self.tenant_url.setEnabled(not busy and not self.local_mode)
+        self.remember_me.setEnabled(not busy and self.session.store.available)
+
+    def set_busy(self, busy: bool, text: str = "") -> None:
+        self.busy.setVisible(busy)
+        if busy and text:
+            self.message.show_message("info", text)
+        elif not busy and self.message.kind == "info":
+            self.message.clear()
+        self._update_enabled()
+
+    # -- local tenant -------------------------------------------------------------------------
+
+    def start_local(self) -> None:
+        self.tasks.start(self.prepare_local())
+
+    def _retry_local(self) -> None:
+        self.start_local()
+
+    async def prepare_local(self) -> bool:
+        """Start the local tenant if needed and find out whether it needs its administrator."""
+        self.local_banner.clear()
+        self.retry_local_button.setVisible(False)
+        self.local_status.setText("Starting the tenant on this computer\u2026")
+        self.busy.setVisible(True)
+        self._update_enabled()
+        try:
+            url = await self.local_tenant.ensure_started()
+            client = self.session.client
+            previous, client.base_url = client.base_url, url
+            try:
+                self.first_run = await client.setup_status()
+            finally:
+                client.base_url = previous
+            self._local_checked = True
+            self.local_status.setText("Ready. Your data stays on this computer.")
+            return True
+        except ChildServerError as exc:
+            self.local_status.setText("Not running.")
+            self.local_banner.show_message("error", exc.message, exc.details)
+            self.retry_local_button.setVisible(True)
+            return False
+        except TenantError as exc:
+            self.local_status.setText("Not running.")
+            self.local_banner.show_message("error", exc.message)
+            self.retry_local_button.setVisible(True)
+            return False
+        finally:
+            self.busy.setVisible(False)
+            self._update_mode()
+
+    # -- signing in ---------------------------------------------------------------------------
+
+    def submit(self) -> None:
+        if not self.submit_button.isEnabled():
+            return
+        self.tasks.start(self._submit())
+
+    def _validate(self) -> str | None:
+        if not self.local_mode:
+            try:
+                normalise_tenant_url(self.tenant_url.text())
+            except ValueError as exc:
+                return str(exc)
+        email = self.email.text().strip()
+        if "@" not in email or email.startswith("@") or email.endswith("@"):
+            return "Enter your email address."
+        if not self.password.text():
+            return "Enter your password."
+        if self.local_mode and self.first_run:
+            if len(self.password.text()) < MIN_PASSWORD_LENGTH:
+                return f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters."
+            if self.password.text() != self.confirm_password.text():
+                return "The two passwords do not match."
+        return None
+
+    async def _submit(self) -> None:
+        problem = self._validate()
+        if problem:
+            self.message.show_message("error", problem)
+            return
+        remember = self.remember_me.isChecked() and self.session.store.available
+        email = self.email.text().strip()
+        self.prefs.set(S.TENANT_MODE, "local" if self.local_mode else "url")
+        self.prefs.set(S.LAST_EMAIL, email)
+        self.prefs.set(S.REMEMBER_ME, remember)
+        creating = self.local_mode and self.first_run
+        self.set_busy(True, "Creating the administrator\u2026" if creating else "Signing in\u2026")
+        try:
+            if self.local_mode:
+                url = await self.local_tenant.ensure_started()
+                if creating:
+                    await self.session.create_admin(
+                        url, LOCAL_TENANT_KEY, self.local_tenant.setup_token, email,
+                        self.password.text(), remember, self.name.text().strip() or None)
+                else:
+                    await self.session.sign_in(url, LOCAL_TENANT_KEY, email,
+                                               self.password.text(), remember)
+            else:
+                url = normalise_tenant_url(self.tenant_url.text())
+                self.tenant_url.setText(url)
+                self.prefs.set(S.TENANT_URL, url)
+                await self.session.sign_in(url, url, email, self.password.text(), remember)
+        except ChildServerError as exc:
+            self.set_busy(False)
+            self.local_banner.show_message("error", exc.message, exc.details)
+            self.retry_local_button.setVisible(True)
+            return
+        except TenantError as exc:
+            self.set_busy(False)
+            if exc.code == "already_set_up":
+                self.first_run = False
+                self._update_mode()
+            self.message.show_message("error", describe_sign_in_error(exc))
+            return
+        self.set_busy(False)
+        self.first_run = False
+        self.password.clear()
+        self.confirm_password.clear()
+        self._update_mode()
+        self.update_keyring_warning()
+
+    async def resume(self, base_url: str, tenant_key: str) -> bool:
+        """Silent sign-in with the remembered token, showing progress while it runs."""
+        self.set_busy(True, "Signing you in\u2026")
+        try:
+            return await self.session.resume(base_url, tenant_key)
+        except TenantError as exc:
+            self.set_busy(False)
+            self.message.show_message("error", exc.message)
+            return False
+        finally:
+            if self.busy.isVisible():
+                self.set_busy(False)
+
+    def show_expired(self, message: str) -> None:
+        """Back from the main window: keep what was typed and say why."""
+        self.update_keyring_warning()
+        self.message.show_message("warning", message)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
+        self.tasks.cancel_all()
+        self.closed.emit()
+        super().closeEvent(event)
