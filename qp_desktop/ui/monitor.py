@@ -1,0 +1,866 @@
+"""The live event monitor: every tenant event as it happens, filterable, exportable.
+
+Usable as a standalone window or as a page of the main window. It is handed an
+``EventStream`` (live events and connection state) and a history page fetcher; it owns no
+HTTP of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QDateTime, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateTimeEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QProgressDialog,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from qp_desktop.services.event_stream import (
+    STATE_CONNECTING,
+    STATE_LIVE,
+    STATE_OFFLINE,
+    STATE_RECONNECTING,
+    EventPage,
+    EventStream,
+)
+from qp_desktop.ui.event_model import (
+    CATEGORIES,
+    COL_ACCOUNT,
+    COL_CATEGORY,
+    COL_RESOURCE,
+    COL_SEVERITY,
+    COL_SUMMARY,
+    COL_TIME,
+    COL_TYPE,
+    KNOWN_TYPES,
+    SEVERITY_COLORS,
+    EventFilter,
+    EventFilterModel,
+    EventRecord,
+    EventTableModel,
+    severity_icon,
+)
+from qp_desktop.ui.monitor_export import iter_write_csv, iter_write_json
+
+log = logging.getLogger(__name__)
+
+HistoryFetcher = Callable[[int | None, int], Awaitable[EventPage]]
+SavePathChooser = Callable[[str, str], str | None]
+
+# (label, seconds back; None = any time; -1 = custom range)
+TIME_RANGES: tuple[tuple[str, int | None], ...] = (
+    ("Any time", None),
+    ("Last 15 minutes", 15 * 60),
+    ("Last hour", 3600),
+    ("Last 24 hours", 24 * 3600),
+    ("Last 7 days", 7 * 24 * 3600),
+    ("Custom range…", -1),
+)
+STATE_COLORS = {
+    STATE_LIVE: QColor("#22a06b"),
+    STATE_CONNECTING: QColor("#8a8f98"),
+    STATE_RECONNECTING: QColor("#e39a0b"),
+    STATE_OFFLINE: QColor("#e5484d"),
+}
+PROGRESS_THRESHOLD = 5000  # exports larger than this run in steps behind a progress dialog
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # called outside a callback of the (qasync) loop
+        return asyncio.get_event_loop()
+
+
+def _dot(color: QColor, size: int = 12) -> QPixmap:
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(color)
+    painter.drawEllipse(1, 1, size - 2, size - 2)
+    painter.end()
+    return pixmap
+
+
+class _EventTable(QTableView):
+    """A table tuned for 100,000+ rows: fixed row height, no word wrap, no row header."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("eventTable")
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setWordWrap(False)
+        self.setShowGrid(False)
+        self.setAlternatingRowColors(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        vertical = self.verticalHeader()
+        vertical.setVisible(False)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(self.fontMetrics().height() + 10)
+        self.setIconSize(self.iconSize().scaled(14, 14, Qt.AspectRatioMode.KeepAspectRatio))
+
+    def flush_layout(self) -> None:
+        """Apply pending row inserts to the scroll bar range now (Qt defers it)."""
+        self.executeDelayedItemsLayout()
+        self.updateGeometries()
+
+
+class MonitorWindow(QWidget):
+    """The event monitor page/window.
+
+    Args:
+        stream: the live ``EventStream`` (may be shared with other listeners); None renders
+            a static monitor (screenshots).
+        fetch_history: ``async (before_id, limit) -> EventPage``; defaults to
+            ``stream.fetch_history``.
+        newest_first: newest event on the top row (else at the bottom).
+        page_size: events per history page.
+
+    Signals:
+        newest_first_changed(bool): the technician flipped the order (persist it).
+        export_finished(str, int): an export wrote (path, count).
+        history_loaded(int): a history page added this many events.
+    """
+
+    newest_first_changed = Signal(bool)
+    export_finished = Signal(str, int)
+    history_loaded = Signal(int)
+
+    def __init__(self, stream: EventStream | None = None,
+                 fetch_history: HistoryFetcher | None = None, *, newest_first: bool = True,
+                 page_size: int = 200, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("monitorWindow")
+        self.setWindowTitle("Event monitor")
+        self._stream = stream
+        self._fetch_history = fetch_history or (stream.fetch_history if stream else None)
+        self._page_size = page_size
+        self.model = EventTableModel(self)
+        self.view_model = EventFilterModel(self.model, newest_first=newest_first, parent=self)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._initial_loaded = False
+        self._early_events: list[dict[str, Any]] = []  # stream events before history arrived
+        self._paused_events: list[dict[str, Any]] = []
+        self._next_before_id: int | None = None
+        self._history_done = False
+        self._loading_older = False
+        self._follow = True
+        self._adjusting_scroll = False
+        self._new_since_scrolled = 0
+        self._known_types: set[str] = set(KNOWN_TYPES)
+        self._selected_id: int | None = None
+        self._started_stream = False
+        # Seam for tests and embedding: (format, suggested name) -> path or None.
+        self.choose_export_path: SavePathChooser = self._ask_export_path
+
+        self._build()
+        self._connect()
+        self._update_counts()
+        if stream is not None:
+            self.show_connection_state(stream.state, stream.detail)
+        else:
+            self.show_connection_state(STATE_OFFLINE, "")
+
+    # --- construction ---------------------------------------------------------------------
+    def _build(self) -> None:
+        self.filter_text = QLineEdit(objectName="filterText")
+        self.filter_text.setPlaceholderText("Filter: summary, account, resource, details…")
+        self.filter_text.setClearButtonEnabled(True)
+        self.filter_text.setMinimumWidth(220)
+
+        self.category_filter = QComboBox(objectName="categoryFilter")
+        self.category_filter.addItem("All categories", None)
+        for category in CATEGORIES:
+            self.category_filter.addItem(category, category)
+        self.category_filter.setToolTip("Category")
+
+        self.type_filter = QComboBox(objectName="typeFilter")
+        self.type_filter.addItem("All types", None)
+        for event_type in KNOWN_TYPES:
+            self.type_filter.addItem(event_type, event_type)
+        self.type_filter.setToolTip("Event type")
+        self.type_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+
+        self.severity_buttons: dict[str, QToolButton] = {}
+        for severity in ("info", "warning", "error"):
+            button = QToolButton(objectName=f"severity{severity.capitalize()}")
+            button.setText(severity.capitalize())
+            button.setIcon(severity_icon(severity))
+            button.setCheckable(True)
+            button.setChecked(True)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            button.setToolTip(f"Show {severity} events")
+            self.severity_buttons[severity] = button
+
+        self.time_filter = QComboBox(objectName="timeFilter")
+        for label, seconds in TIME_RANGES:
+            self.time_filter.addItem(label, seconds)
+        now = QDateTime.currentDateTime()
+        self.time_from = QDateTimeEdit(now.addSecs(-3600), objectName="timeFrom")
+        self.time_to = QDateTimeEdit(now, objectName="timeTo")
+        for edit in (self.time_from, self.time_to):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd HH:mm")
+            edit.setVisible(False)
+
+        self.reset_filters_button = QPushButton("Reset filters", objectName="resetFilters")
+
+        filters = QHBoxLayout()
+        filters.setSpacing(6)
+        filters.addWidget(self.filter_text, 3)
+        filters.addWidget(self.category_filter)
+        filters.addWidget(self.type_filter)
+        for button in self.severity_buttons.values():
+            filters.addWidget(button)
+        filters.addWidget(self.time_filter)
+        filters.addWidget(self.time_from)
+        filters.addWidget(self.time_to)
+        filters.addWidget(self.reset_filters_button)
+
+        # Status + actions row.
+        self.state_dot = QLabel(objectName="connectionDot")
+        self.state_label = QLabel(objectName="connectionState")
+        self.counts_label = QLabel(objectName="eventCounts")
+        self.counts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.paused_label = QLabel(objectName="pausedInfo")
+        self.paused_label.setVisible(False)
+
+        self.pause_button = QToolButton(objectName="pauseButton")
+        self.pause_button.setText("Pause")
+        self.pause_button.setCheckable(True)
+        self.pause_button.setToolTip("Hold new events back (nothing is lost) while you read")
+
+        self.newest_first_button = QToolButton(objectName="newestFirstButton")
+        self.newest_first_button.setCheckable(True)
+        self.newest_first_button.setChecked(self.view_model.newest_first)
+        self._label_order_button()
+
+        self.jump_button = QToolButton(objectName="jumpToLatest")
+        self.jump_button.setText("Jump to latest")
+        self.jump_button.setEnabled(False)
+
+        self.load_older_button = QToolButton(objectName="loadOlderButton")
+        self.load_older_button.setText("Load older")
+        self.load_older_button.setEnabled(self._fetch_history is not None)
+
+        self.export_button = QToolButton(objectName="exportButton")
+        self.export_button.setText("Export")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        export_menu = QMenu(self.export_button)
+        export_menu.setObjectName("exportMenu")
+        self.export_csv_action = export_menu.addAction("Shown events as CSV…")
+        self.export_csv_action.setObjectName("exportCsv")
+        self.export_json_action = export_menu.addAction("Shown events as JSON…")
+        self.export_json_action.setObjectName("exportJson")
+        self.export_button.setMenu(export_menu)
+
+        status = QHBoxLayout()
+        status.setSpacing(8)
+        status.addWidget(self.state_dot)
+        status.addWidget(self.state_label)
+        status.addSpacing(12)
+        status.addWidget(self.counts_label)
+        status.addStretch(1)
+        status.addWidget(self.paused_label)
+        status.addWidget(self.pause_button)
+        status.addWidget(self.jump_button)
+        status.addWidget(self.newest_first_button)
+        status.addWidget(self.load_older_button)
+        status.addWidget(self.export_button)
+
+        self.table = _EventTable()
+        self.table.setModel(self.view_model)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(COL_SUMMARY, QHeaderView.ResizeMode.Stretch)
+        metrics = self.table.fontMetrics()
+        widths = {
+            COL_TIME: metrics.horizontalAdvance("2025-12-31 23:59:59") + 24,
+            COL_CATEGORY: metrics.horizontalAdvance("Workflow Trigger") + 24,
+            COL_TYPE: metrics.horizontalAdvance("password_reset.succeeded") + 24,
+            COL_SEVERITY: metrics.horizontalAdvance("Warning") + 44,
+            COL_RESOURCE: metrics.horizontalAdvance("Domain Admin — Contoso") + 16,
+            COL_ACCOUNT: metrics.horizontalAdvance("administrator@contoso.lo") + 16,
+        }
+        for column, width in widths.items():
+            self.table.setColumnWidth(column, width)
+
+        self.detail = QTextBrowser(objectName="eventDetail")
+        self.detail.setOpenExternalLinks(True)
+        self.detail.setPlaceholderText("Select an event to see every field.")
+        self.copy_json_button = QPushButton("Copy as JSON", objectName="copyEventJson")
+        self.copy_json_button.setEnabled(False)
+        detail_box = QWidget(objectName="eventDetailPane")
+        detail_layout = QVBoxLayout(detail_box)
+        detail_layout.setContentsMargins(0, 4, 0, 0)
+        detail_header = QHBoxLayout()
+        self.detail_title = QLabel("Event details", objectName="eventDetailTitle")
+        font = self.detail_title.font()
+        font.setBold(True)
+        self.detail_title.setFont(font)
+        detail_header.addWidget(self.detail_title)
+        detail_header.addStretch(1)
+        detail_header.addWidget(self.copy_json_button)
+        detail_layout.addLayout(detail_header)
+        detail_layout.addWidget(self.detail)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="monitorSplitter")
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(detail_box)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setSpacing(8)
+        layout.addLayout(filters)
+        layout.addLayout(status)
+        layout.addWidget(self.splitter, 1)
+        self.resize(1280, 780)
+        self.splitter.setSizes([480, 250])
+
+    def _connect(self) -> None:
+        self.filter_text.textChanged.connect(self._apply_filters)
+        self.category_filter.currentIndexChanged.connect(self._apply_filters)
+        self.type_filter.currentIndexChanged.connect(self._apply_filters)
+        for button in self.severity_buttons.values():
+            button.toggled.connect(self._apply_filters)
+        self.time_filter.currentIndexChanged.connect(self._on_time_range_changed)
+        self.time_from.dateTimeChanged.connect(self._apply_filters)
+        self.time_to.dateTimeChanged.connect(self._apply_filters)
+        self.reset_filters_button.clicked.connect(self.reset_filters)
+
+        self.pause_button.toggled.connect(self.set_paused)
+        self.newest_first_button.toggled.connect(self.set_newest_first)
+        self.jump_button.clicked.connect(self.jump_to_latest)
+        self.load_older_button.clicked.connect(self.load_older)
+        self.export_csv_action.triggered.connect(lambda: self.export_shown("csv"))
+        self.export_json_action.triggered.connect(lambda: self.export_shown("json"))
+        self.copy_json_button.clicked.connect(self.copy_selected_json)
+
+        self.view_model.counts_changed.connect(self._update_counts)
+        self.view_model.rowsInserted.connect(self._on_rows_inserted)
+        self.model.events_appended.connect(self._note_types)
+        self.model.events_prepended.connect(self._note_types)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        bar = self.table.verticalScrollBar()
+        bar.valueChanged.connect(self._on_scrolled)
+
+        if self._stream is not None:
+            self._stream.events_received.connect(self._on_stream_events)
+            self._stream.state_changed.connect(self.show_connection_state)
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the newest history page, then follow the live stream from there."""
+        self._spawn(self._load_initial())
+
+    def stop(self) -> None:
+        """Cancel this window's work; stops the stream only if this window started it."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._stream is not None and self._started_stream:
+            self._stream.stop()
+            self._started_stream = False
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802
+        if self.parent() is None:
+            self.stop()
+        super().closeEvent(event)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = _loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("monitor task failed", exc_info=task.exception())
+
+    async def _load_initial(self) -> None:
+        if self._fetch_history is not None:
+            self._loading_older = True
+            self.load_older_button.setEnabled(False)
+            try:
+                page = await self._fetch_history(None, self._page_size)
+            except Exception as exc:  # noqa: BLE001 — shown to the technician, then go live
+                log.warning("loading event history failed: %s", exc)
+                self.show_connection_state(STATE_OFFLINE, f"Could not load history: {exc}")
+                page = None
+            finally:
+                self._loading_older = False
+            if page is not None:
+                added = self.model.prepend_older(page.events)
+                self._set_history_cursor(page.next_before_id)
+                self.history_loaded.emit(len(added))
+        self._initial_loaded = True
+        early, self._early_events = self._early_events, []
+        if early:
+            self._deliver(early)
+        if self._stream is not None and not self._stream.is_running:
+            # Resume right after the newest event shown (0 = replay all when there is none),
+            # so nothing committed between the history read and the stream opening is lost.
+            self._stream.start(self.model.newest_id or 0)
+            self._started_stream = True
+
+    def _set_history_cursor(self, next_before_id: int | None) -> None:
+        self._next_before_id = next_before_id
+        self._history_done = next_before_id is None
+        self.load_older_button.setEnabled(not self._history_done
+                                          and self._fetch_history is not None)
+        self.load_older_button.setText("All history loaded" if self._history_done
+                                       else "Load older")
+
+    def load_older(self) -> None:
+        """Fetch the next older history page (no-op while one loads or when none is left)."""
+        if self._loading_older or self._history_done or self._fetch_history is None:
+            return
+        if not self._initial_loaded:
+            return
+        self._loading_older = True
+        self.load_older_button.setEnabled(False)
+        self.load_older_button.setText("Loading…")
+        self._spawn(self._load_older())
+
+    async def _load_older(self) -> None:
+        assert self._fetch_history is not None
+        before = self._next_before_id if self._next_before_id is not None else self.model.oldest_id
+        try:
+            page = await self._fetch_history(before, self._page_size)
+        except Exception as exc:  # noqa: BLE001 — shown to the technician
+            self._loading_older = False
+            self.load_older_button.setEnabled(True)
+            self.load_older_button.setText("Load older")
+            self.load_older_button.setToolTip(f"Loading older events failed: {exc}")
+            return
+        self._loading_older = False
+        added = self.model.prepend_older(page.events)
+        self._set_history_cursor(page.next_before_id)
+        self.history_loaded.emit(len(added))
+
+    # --- live events ----------------------------------------------------------------------
+    def _on_stream_events(self, events: list[dict[str, Any]]) -> None:
+        if not self._initial_loaded and self._fetch_history is not None:
+            self._early_events.extend(events)
+            return
+        self._deliver(events)
+
+    def _deliver(self, events: list[dict[str, Any]]) -> None:
+        if self.pause_button.isChecked():
+            self._paused_events.extend(events)
+            self._update_paused_label()
+            return
+        self.model.append_events(events)
+
+    def add_events(self, events: list[dict[str, Any]]) -> None:
+        """Feed live events by hand (tests, screenshots); honours Pause like the stream."""
+        self._deliver(events)
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause: hold new events back; resume: show them all at once."""
+        if self.pause_button.isChecked() != paused:
+            self.pause_button.setChecked(paused)  # re-enters through toggled
+            return
+        self.pause_button.setText("Resume" if paused else "Pause")
+        if not paused and self._paused_events:
+            held, self._paused_events = self._paused_events, []
+            self.model.append_events(held)
+        self._update_paused_label()
+
+    @property
+    def paused_count(self) -> int:
+        return len(self._paused_events)
+
+    def _update_paused_label(self) -> None:
+        count = len(self._paused_events)
+        paused = self.pause_button.isChecked()
+        self.paused_label.setVisible(paused)
+        if paused:
+            self.paused_label.setText(f"{count:,} new while paused" if count
+                                      else "Paused — new events are held")
+
+    def show_connection_state(self, state: str, detail: str = "") -> None:
+        """Show the stream's state: "Live", "Reconnecting…", "Offline since 14:05"."""
+        if state == STATE_LIVE:
+            text = "Live"
+        elif state == STATE_CONNECTING:
+            text = "Connecting…"
+        elif state == STATE_RECONNECTING:
+            text = "Reconnecting…"
+        else:
+            since = self._stream.down_since if self._stream is not None else None
+            text = (f"Offline since {since.astimezone().strftime('%H:%M')}" if since
+                    else "Offline")
+        self.state_label.setText(text)
+        self.state_label.setToolTip(detail)
+        self.state_dot.setPixmap(_dot(STATE_COLORS.get(state, STATE_COLORS[STATE_OFFLINE])))
+        self.state_dot.setToolTip(detail)
+        self._state = state
+
+    @property
+    def connection_text(self) -> str:
+        return self.state_label.text()
+
+    # --- filters --------------------------------------------------------------------------
+    def current_filter(self) -> EventFilter:
+        """The filter the toolbar describes right now."""
+        category = self.category_filter.currentData()
+        event_type = self.type_filter.currentData()
+        severities = frozenset(s for s, b in self.severity_buttons.items() if b.isChecked())
+        since = until = None
+        seconds = self.time_filter.currentData()
+        if seconds == -1:
+            since = self.time_from.dateTime().toSecsSinceEpoch()
+            until = self.time_to.dateTime().toSecsSinceEpoch() + 59  # minutes are inclusive
+        elif seconds is not None:
+            since = time.time() - seconds
+        return EventFilter(
+            categories=frozenset([category]) if category else None,
+            severities=None if len(severities) == len(self.severity_buttons) else severities,
+            types=frozenset([event_type]) if event_type else None,
+            since=since,
+            until=until,
+            text=self.filter_text.text(),
+        )
+
+    def _apply_filters(self, *_: Any) -> None:
+        selected = self._selected_id
+        self.view_model.set_filter(self.current_filter())
+        if selected is not None:
+            self._select_event(selected)
+        if self._follow:
+            self._scroll_to_latest()
+
+    def _on_time_range_changed(self, *_: Any) -> None:
+        custom = self.time_filter.currentData() == -1
+        self.time_from.setVisible(custom)
+        self.time_to.setVisible(custom)
+        self._apply_filters()
+
+    def reset_filters(self) -> None:
+        """Every category, type and severity, any time, no text."""
+        widgets: Sequence[QWidget] = (self.filter_text, self.category_filter, self.type_filter,
+                                      self.time_filter, *self.severity_buttons.values())
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.filter_text.clear()
+        self.category_filter.setCurrentIndex(0)
+        self.type_filter.setCurrentIndex(0)
+        self.time_filter.setCurrentIndex(0)
+        self.time_from.setVisible(False)
+        self.time_to.setVisible(False)
+        for button in self.severity_buttons.values():
+            button.setChecked(True)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self._apply_filters()
+
+    def _note_types(self, records: list[EventRecord]) -> None:
+        for record in records:
+            if record.type not in self._known_types:
+                self._known_types.add(record.type)
+                self.type_filter.addItem(record.type, record.type)
+
+    def _update_counts(self, *_: Any) -> None:
+        shown = self.view_model.shown_count
+        hidden = self.view_model.filtered_out_count
+        text = f"{shown:,} shown"
+        if hidden:
+            text += f" · {hidden:,} filtered out"
+        self.counts_label.setText(text)
+
+    # --- scrolling ------------------------------------------------------------------------
+    def set_newest_first(self, newest_first: bool) -> None:
+        """Newest event on the top row (True) or at the bottom (False)."""
+        if self.newest_first_button.isChecked() != newest_first:
+            self.newest_first_button.setChecked(newest_first)
+            return
+        if newest_first == self.view_model.newest_first:
+            return
+        selected = self._selected_id
+        self.view_model.set_newest_first(newest_first)
+        self._label_order_button()
+        if selected is not None:
+            self._select_event(selected)
+        self.jump_to_latest()
+        self.newest_first_changed.emit(newest_first)
+
+    def _label_order_button(self) -> None:
+        newest_first = self.newest_first_button.isChecked()
+        self.newest_first_button.setText("Newest on top" if newest_first else "Newest at bottom")
+        self.newest_first_button.setToolTip("Click to put the newest events "
+                                            + ("at the bottom" if newest_first else "on top"))
+
+    def _at_latest_end(self) -> bool:
+        bar = self.table.verticalScrollBar()
+        if self.view_model.newest_first:
+            return bar.value() <= bar.minimum()
+        return bar.value() >= bar.maximum()
+
+    def _at_old_end(self) -> bool:
+        bar = self.table.verticalScrollBar()
+        if bar.maximum() <= bar.minimum():
+            return False
+        if self.view_model.newest_first:
+            return bar.value() >= bar.maximum()
+        return bar.value() <= bar.minimum()
+
+    def _on_scrolled(self, _value: int) -> None:
+        if self._adjusting_scroll:
+            return
+        self._follow = self._at_latest_end()
+        if self._follow:
+            self._new_since_scrolled = 0
+        self._update_jump_button()
+        if self._at_old_end():
+            self.load_older()
+
+    def _update_jump_button(self) -> None:
+        self.jump_button.setEnabled(not self._follow)
+        if self._follow or not self._new_since_scrolled:
+            self.jump_button.setText("Jump to latest")
+        else:
+            self.jump_button.setText(f"Jump to latest ({self._new_since_scrolled:,} new)")
+
+    def _on_rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
+        count = last - first + 1
+        newest_first = self.view_model.newest_first
+        inserted_at_top = first == 0
+        live = inserted_at_top == newest_first  # new events, not an older history page
+        if live and self._follow:
+            self._scroll_to_latest()
+            return
+        if live:
+            self._new_since_scrolled += count
+            self._update_jump_button()
+        if inserted_at_top and self.view_model.rowCount() > count:
+            # Rows arrived above what the technician reads: keep those rows in place.
+            self.table.flush_layout()
+            bar = self.table.verticalScrollBar()
+            self._adjusting_scroll = True
+            try:
+                bar.setValue(bar.value() + count)
+            finally:
+                self._adjusting_scroll = False
+
+    def _scroll_to_latest(self) -> None:
+        self._adjusting_scroll = True
+        try:
+            if self.view_model.newest_first:
+                self.table.scrollToTop()
+            else:
+                self.table.scrollToBottom()
+        finally:
+            self._adjusting_scroll = False
+
+    def jump_to_latest(self) -> None:
+        """Scroll to the newest event and follow new ones again."""
+        self._follow = True
+        self._new_since_scrolled = 0
+        self._scroll_to_latest()
+        self._update_jump_button()
+
+    @property
+    def following(self) -> bool:
+        """True while new events scroll into view by themselves."""
+        return self._follow
+
+    # --- selection and detail -------------------------------------------------------------
+    def _select_event(self, event_id: int) -> None:
+        row = self.view_model.row_of(event_id)
+        if row is None:
+            self.table.selectionModel().clearSelection()
+            return
+        index = self.view_model.index(row, 0)
+        self.table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows)
+
+    def select_event(self, event_id: int) -> bool:
+        """Select and show ``event_id`` if it is shown; True when it is."""
+        self._select_event(event_id)
+        row = self.view_model.row_of(event_id)
+        if row is not None:
+            self.table.scrollTo(self.view_model.index(row, 0))
+        return row is not None
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            self._selected_id = None
+            self.detail.clear()
+            self.copy_json_button.setEnabled(False)
+            self.detail_title.setText("Event details")
+            return
+        record = self.view_model.record_at(current.row())
+        self._selected_id = record.id
+        self.copy_json_button.setEnabled(True)
+        self.detail_title.setText(f"Event #{record.id} — {record.type}")
+        self.detail.setHtml(render_detail_html(record, self.palette()))
+
+    def selected_record(self) -> EventRecord | None:
+        index = self.table.currentIndex()
+        return self.view_model.record_at(index.row()) if index.isValid() else None
+
+    def copy_selected_json(self) -> None:
+        """Put the selected event, as pretty JSON, on the clipboard."""
+        record = self.selected_record()
+        if record is not None:
+            QGuiApplication.clipboard().setText(record.to_json())
+
+    # --- export ---------------------------------------------------------------------------
+    def _ask_export_path(self, fmt: str, suggested: str) -> str | None:
+        filters = "CSV files (*.csv)" if fmt == "csv" else "JSON files (*.json)"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export shown events as {fmt.upper()}",
+                                              suggested, filters)
+        return path or None
+
+    def export_shown(self, fmt: str) -> None:
+        """Ask where, then write what the table shows (in its order) as CSV or JSON."""
+        records = self.view_model.shown_records()
+        stamp = datetime.now().strftime("%Y%m%d-%H%M")
+        path = self.choose_export_path(fmt, str(Path.home() / f"qp-events-{stamp}.{fmt}"))
+        if not path:
+            return
+        try:
+            out = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 — stepped
+        except OSError as exc:
+            QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc.strerror}")
+            return
+        writer = (iter_write_csv if fmt == "csv" else iter_write_json)(records, out)
+        if len(records) <= PROGRESS_THRESHOLD:
+            with out:
+                for _ in writer:
+                    pass
+            self.export_finished.emit(path, len(records))
+            return
+        self._run_stepped_export(writer, out, path, len(records))
+
+    def _run_stepped_export(self, writer: Iterator[int], out: Any, path: str, total: int) -> None:
+        progress = QProgressDialog(f"Exporting {total:,} events…", "Cancel", 0, total, self)
+        progress.setObjectName("exportProgress")
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(300)
+
+        def step() -> None:
+            if progress.wasCanceled():
+                out.close()
+                Path(path).unlink(missing_ok=True)
+                return
+            try:
+                done = next(writer)
+            except StopIteration:
+                out.close()
+                progress.setValue(total)
+                progress.close()
+                self.export_finished.emit(path, total)
+                return
+            except OSError as exc:
+                out.close()
+                progress.close()
+                QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc}")
+                return
+            progress.setValue(done)
+            QTimer.singleShot(0, step)
+
+        QTimer.singleShot(0, step)
+
+
+def render_detail_html(record: EventRecord, palette: QPalette | None = None) -> str:
+    """Every field of an event as HTML: a field table, the URL as a link, details as JSON."""
+    esc = html.escape
+    muted = "#8a8f98"
+    if palette is not None:
+        muted = palette.color(QPalette.ColorRole.PlaceholderText).name()
+    sev_color = SEVERITY_COLORS.get(record.severity, QColor(muted)).name()
+    rows: list[tuple[str, str]] = [
+        ("Time", f"{esc(record.local_time_text())} "
+                 f"<span style='color:{muted}'>({esc(record.occurred_at)})</span>"),
+        ("Type", f"{esc(record.type)} <span style='color:{muted}'>· "
+                 f"{esc(record.category)}</span>"),
+        ("Severity", f"<b style='color:{sev_color}'>{esc(record.severity.capitalize())}</b>"),
+        ("Summary", esc(record.summary)),
+    ]
+    if record.resource_name:
+        rows.append(("Resource", esc(record.resource_name)))
+    if record.resource_url:
+        url = record.resource_url
+        if url.startswith(("https://", "http://")):
+            rows.append(("Resource URL", f"<a href='{esc(url, quote=True)}'>{esc(url)}</a>"))
+        else:
+            rows.append(("Resource URL", esc(url)))
+    if record.account:
+        rows.append(("Account", esc(record.account)))
+    if record.token_id is not None:
+        rows.append(("Token", esc(str(record.token_id))))
+    rows.append(("Event id", str(record.id)))
+    for key, value in record.extra.items():
+        rows.append((esc(str(key)), esc(json.dumps(value, ensure_ascii=False))))
+    table = "".join(
+        f"<tr><td style='color:{muted}; padding-right:14px; white-space:nowrap'>{label}</td>"
+        f"<td>{value}</td></tr>" for label, value in rows)
+    details = json.dumps(record.details, indent=2, ensure_ascii=False, sort_keys=True)
+    # Fields on the left, details JSON on the right: the pane is wide and short.
+    return (f"<table width='100%' cellspacing='0' cellpadding='0'><tr>"
+            f"<td width='58%' valign='top'><table cellspacing='0' cellpadding='2'>{table}"
+            f"</table></td>"
+            f"<td width='42%' valign='top' style='padding-left:16px'>"
+            f"<div style='color:{muted}'>Details</div>"
+            f"<pre style='margin-top:2px'>{esc(details)}</pre></td></tr></table>")
+
+
+def populate_for_screenshot(window: MonitorWindow, events: list[dict[str, Any]] | None = None,
+                            *, select_type: str = "password_reset.failed") -> None:
+    """Fill ``window`` with a realistic mix of events, show it as live and select a failure.
+
+    For ``qp-desktop --screenshot``: ``window.grab().save("monitor.png")`` afterwards.
+    """
+    from qp_desktop.ui.monitor_demo import demo_events
+
+    events = events if events is not None else demo_events(400)
+    window.model.prepend_older(events)
+    window._set_history_cursor(min((int(e["id"]) for e in events), default=1) - 1 or None)
+    window._initial_loaded = True
+    window.show_connection_state(STATE_LIVE, "")
+    window.jump_to_latest()
+    newest = list(reversed(window.model.records))[:14]
+    chosen = next((r for r in newest if r.type == select_type),
+                  next((r for r in newest if r.severity != "info"),
+                       newest[0] if newest else None))
+    if chosen is not None:
+        window._select_event(chosen.id)  # among the top rows: no scrolling needed
