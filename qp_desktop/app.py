@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from qp_desktop.services import settings as S
 from qp_desktop.services.clipboard import SecretClipboard
+from qp_desktop.services.event_stream import EventStream
 from qp_desktop.services.local_tenant import LocalTenant
 from qp_desktop.services.secret_store import SecretStore
 from qp_desktop.services.session import Session
@@ -60,9 +61,22 @@ def _itglue_page(app: DesktopApp) -> QWidget:
     return ITGluePage(app.client, app.clipboard)
 
 
+def _events_page(app: DesktopApp) -> QWidget:
+    from qp_desktop.ui.monitor import MonitorWindow
+
+    assert app.event_stream is not None
+    monitor = MonitorWindow(app.event_stream,
+                            newest_first=app.prefs.get(S.EVENTS_NEWEST_FIRST))
+    monitor.newest_first_changed.connect(
+        lambda value: app.prefs.set(S.EVENTS_NEWEST_FIRST, value))
+    monitor.start()
+    return monitor
+
+
 # Later issues append their pages here (or to ``DesktopApp.pages`` before sign-in).
 DEFAULT_PAGES: list[PageSpec] = [
     PageSpec("itglue", "IT Glue", "Integrations", _itglue_page),
+    PageSpec("events", "Events", "Monitor", _events_page),
 ]
 
 
@@ -90,6 +104,9 @@ class DesktopApp(QObject):
         if tenant_url:
             self.sign_in.set_tenant_url(tenant_url)
         self.main_window: MainWindow | None = None
+        # One live event stream per sign-in, shared by the monitor, the setup wizard and
+        # notifications.
+        self.event_stream: EventStream | None = None
         self.session.changed.connect(self._on_signed_in)
         self.session.signed_out.connect(self._on_signed_out)
         self.session.expired.connect(self._on_expired)
@@ -115,7 +132,29 @@ class DesktopApp(QObject):
 
     # -- window switching ---------------------------------------------------------------------
 
+    def _start_event_stream(self) -> EventStream:
+        if self.event_stream is None:
+            session = self.session
+
+            async def auth_headers() -> dict[str, str]:
+                return {"Authorization": f"Bearer {session.access_token or ''}"}
+
+            async def on_unauthorized() -> bool:
+                return await session.refresh_after_rejection(session.access_token)
+
+            self.event_stream = EventStream(self.http, self.client.base_url, auth_headers,
+                                            on_unauthorized, parent=self)
+            self.event_stream.start(None)
+        return self.event_stream
+
+    def _stop_event_stream(self) -> None:
+        stream, self.event_stream = self.event_stream, None
+        if stream is not None:
+            stream.stop()
+            stream.deleteLater()
+
     def _build_main_window(self) -> MainWindow:
+        self._start_event_stream()
         window = MainWindow(self.session, self.clipboard)
         for spec in self.pages:
             window.add_page(spec.key, spec.title, spec.factory(self), spec.section)
@@ -143,6 +182,7 @@ class DesktopApp(QObject):
         window.shutdown_pages()
         window.hide()
         window.deleteLater()
+        self._stop_event_stream()
 
     def _back_to_sign_in(self, message: str | None) -> None:
         self.sign_in.show()

@@ -81,8 +81,20 @@ async def _integration_shot(ctx: ScreenshotContext) -> QWidget:
     return window
 
 
+async def _monitor_shot(ctx: ScreenshotContext) -> QWidget:
+    from qp_desktop.ui.monitor import MonitorWindow, populate_for_screenshot
+
+    window = MonitorWindow()
+    window.resize(1280, 760)
+    populate_for_screenshot(window)
+    window.show()
+    ctx.keep.append(window)
+    return window
+
+
 register_screenshot("sign-in", _sign_in_shot)
 register_screenshot("integration", _integration_shot)
+register_screenshot("monitor", _monitor_shot)
 
 
 async def _prepare(app: object, emulator_key: str) -> None:

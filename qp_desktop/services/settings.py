@@ -29,9 +29,11 @@ LAST_EMAIL = Setting("sign_in/email", str, "", "Email")
 REMEMBER_ME = Setting("sign_in/remember", bool, False, "Remember me")
 CLIPBOARD_CLEAR_SECONDS = Setting("clipboard/clear_seconds", int, 30,
                                   "Clear copied secrets after (seconds)")
+EVENTS_NEWEST_FIRST = Setting("events/newest_first", bool, True, "Newest events on top")
 
 ALL_SETTINGS: tuple[Setting[Any], ...] = (
     TENANT_MODE, TENANT_URL, LAST_EMAIL, REMEMBER_ME, CLIPBOARD_CLEAR_SECONDS,
+    EVENTS_NEWEST_FIRST,
 )
 
 
