@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 import uuid
@@ -21,7 +22,12 @@ from qp_tenant.errors import ApiError
 from qp_tenant.models import AccessToken, RefreshToken, Tenant, User, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
-_DUMMY_HASH = _hasher.hash("not a real password, used to keep timing even")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown users, so timing does not reveal them."""
+    return _hasher.hash("not a real password, used to keep timing even")
 
 ROLES = ("admin", "technician", "viewer")
 MIN_PASSWORD_LENGTH = 10
@@ -42,7 +48,7 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 
     def _verify() -> bool:
         try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+            return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
         except (VerificationError, InvalidHashError):
             return False
 
