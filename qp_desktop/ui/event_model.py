@@ -17,11 +17,13 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QModelRoleData,
     QPersistentModelIndex,
     QPointF,
     QRectF,
@@ -105,7 +107,8 @@ def _scalar_texts(value: Any, out: list[str]) -> None:
 
 
 # Positions in a stored row: a plain tuple (see EventRecord for why).
-F_ID, F_TS, F_TYPE, F_SEVERITY, F_CATEGORY, F_HAYSTACK = 0, 2, 3, 4, 5, 13
+F_ID, F_OCCURRED_AT, F_TS, F_TYPE, F_SEVERITY, F_CATEGORY, F_SUMMARY = 0, 1, 2, 3, 4, 5, 6
+F_RESOURCE_NAME, F_RESOURCE_URL, F_ACCOUNT, F_HAYSTACK = 7, 8, 9, 13
 
 
 def _row_from_event(event: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -140,6 +143,15 @@ def _row_from_event(event: Mapping[str, Any]) -> tuple[Any, ...]:
         json.dumps(extra, ensure_ascii=False, separators=(",", ":")) if extra else "",
         "\x1f".join(parts).lower(),
     )
+
+
+def event_rows(events: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """Wire events as the models store them (for ``EventTableModel.append_rows``).
+
+    Building rows is most of the cost of appending; a caller that shows events later (the
+    monitor coalesces live batches) builds them as they arrive, spreading that work.
+    """
+    return [_row_from_event(event) for event in events]
 
 
 class EventRecord(NamedTuple):
@@ -209,9 +221,7 @@ class EventRecord(NamedTuple):
 
     def local_time_text(self) -> str:
         """Occurrence time in the local zone, ``YYYY-MM-DD HH:MM:SS``."""
-        if not self.ts:
-            return self.occurred_at
-        return datetime.fromtimestamp(self.ts).strftime("%Y-%m-%d %H:%M:%S")
+        return _local_time_text(self)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
@@ -267,54 +277,110 @@ def severity_icon(severity: str) -> QIcon:
     return icon
 
 
-def _display(record: EventRecord, column: int) -> str:
-    if column == COL_TIME:
-        return record.local_time_text()
-    if column == COL_CATEGORY:
-        return record.category
-    if column == COL_TYPE:
-        return record.type
-    if column == COL_SEVERITY:
-        return record.severity.capitalize()
-    if column == COL_SUMMARY:
-        return record.summary
-    if column == COL_RESOURCE:
-        return record.resource_name or ""
-    if column == COL_ACCOUNT:
-        return record.account or ""
-    return ""
+def _local_time_text(row: tuple[Any, ...]) -> str:
+    ts = row[F_TS]
+    if not ts:
+        return row[F_OCCURRED_AT]
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _record_data(record: EventRecord, column: int, role: int) -> Any:
-    if role == Qt.ItemDataRole.DisplayRole:
-        return _display(record, column)
-    if role == Qt.ItemDataRole.ToolTipRole:
+def _display_texts(row: tuple[Any, ...]) -> tuple[str, ...]:
+    """The DisplayRole text of every column of one stored row."""
+    return (
+        _local_time_text(row),
+        row[F_CATEGORY],
+        row[F_TYPE],
+        row[F_SEVERITY].capitalize(),
+        row[F_SUMMARY],
+        row[F_RESOURCE_NAME] or "",
+        row[F_ACCOUNT] or "",
+    )
+
+
+# Brushes are built once: the view asks for ForegroundRole on every painted cell.
+_SEVERITY_FOREGROUND = {severity: QBrush(SEVERITY_COLORS[severity])
+                        for severity in ("warning", "error")}
+
+
+def _row_data(row: tuple[Any, ...], texts: tuple[str, ...], column: int, role: int) -> Any:
+    if role == _DISPLAY:
+        return texts[column]
+    if role == _TOOLTIP:
         if column == COL_TIME:
-            return record.occurred_at
+            return row[F_OCCURRED_AT]
         if column == COL_RESOURCE:
-            return record.resource_url or record.resource_name
+            return row[F_RESOURCE_URL] or row[F_RESOURCE_NAME]
         if column in (COL_SUMMARY, COL_ACCOUNT):
-            return _display(record, column) or None
+            return texts[column] or None
         return None
-    if role == Qt.ItemDataRole.DecorationRole and column == COL_SEVERITY:
-        return severity_icon(record.severity)
-    if role == Qt.ItemDataRole.ForegroundRole and column == COL_SEVERITY:
-        if record.severity in ("warning", "error"):
-            return QBrush(SEVERITY_COLORS[record.severity])
-        return None
-    if role == EventRecordRole:
-        return record
-    if role == EventIdRole:
-        return record.id
+    if role == _DECORATION:
+        return severity_icon(row[F_SEVERITY]) if column == COL_SEVERITY else None
+    if role == _FOREGROUND:
+        return _SEVERITY_FOREGROUND.get(row[F_SEVERITY]) if column == COL_SEVERITY else None
+    if role == _RECORD:
+        return EventRecord.from_row(row)
+    if role == _EVENT_ID:
+        return row[F_ID]
     return None
 
 
 _Parent = QModelIndex | QPersistentModelIndex
-# The roles _record_data answers; everything else is None without building a record.
-_ROLES = frozenset({
-    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.DecorationRole,
-    Qt.ItemDataRole.ForegroundRole, EventRecordRole, EventIdRole,
-})
+_row_id = itemgetter(F_ID)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_RECORD = int(EventRecordRole)
+_EVENT_ID = int(EventIdRole)
+# The roles _row_data answers; everything else is None without looking at the row.
+_ROLES = frozenset({_DISPLAY, _TOOLTIP, _DECORATION, _FOREGROUND, _RECORD, _EVENT_ID})
+# Display texts are cached for the rows the view paints: every live batch shifts the rows
+# and repaints the whole viewport, and formatting the local time costs more than the rest
+# of a cell. A plain dict, dropped whole when it grows past this (a screenful is ~40 rows).
+_TEXT_CACHE_LIMIT = 4096
+
+
+class _CellSource:
+    """Answers ``data``/``multiData`` for a model whose view rows map to stored rows.
+
+    ``multiData`` is what Qt's item delegate calls: one C++→Python call per painted cell
+    for its seven roles instead of seven ``data`` calls, which dominated the repaint of a
+    live table (about 130 cells per batch).
+    """
+
+    _texts: dict[int, tuple[str, ...]]  # event id → display texts; set by the model
+
+    def _stored(self, row: int) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _texts_of(self, stored: tuple[Any, ...]) -> tuple[str, ...]:
+        cache = self._texts
+        texts = cache.get(stored[F_ID])
+        if texts is None:
+            if len(cache) >= _TEXT_CACHE_LIMIT:
+                cache.clear()
+            texts = cache[stored[F_ID]] = _display_texts(stored)
+        return texts
+
+    def _cell_data(self, index: _Parent, role: int) -> Any:
+        role = int(role)
+        if role not in _ROLES or not index.isValid():
+            return None
+        stored = self._stored(index.row())
+        return _row_data(stored, self._texts_of(stored), index.column(), role)
+
+    def _fill_roles(self, stored: tuple[Any, ...], column: int, role_data: Any) -> None:
+        texts = self._texts.get(stored[F_ID]) or self._texts_of(stored)
+        if isinstance(role_data, QModelRoleData):  # a single role, called from Python
+            role_data = (role_data,)
+        for item in role_data:
+            role = item.role()
+            if role == _DISPLAY:
+                item.setData(texts[column])
+            elif role in _ROLES:
+                value = _row_data(stored, texts, column, role)
+                if value is not None:
+                    item.setData(value)
 
 
 class _RecordsView(Sequence[EventRecord]):
@@ -334,7 +400,7 @@ class _RecordsView(Sequence[EventRecord]):
         return EventRecord.from_row(self._rows[index])
 
 
-class EventTableModel(QAbstractTableModel):
+class EventTableModel(QAbstractTableModel, _CellSource):
     """Every loaded event, oldest first; appends live events, prepends history pages.
 
     Never resets per event: ``append_events`` and ``prepend_older`` use
@@ -354,6 +420,7 @@ class EventTableModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._rows: list[tuple[Any, ...]] = []
+        self._texts = {}
 
     # Qt model API
     def rowCount(self, parent: _Parent = QModelIndex()) -> int:  # noqa: B008, N802
@@ -363,15 +430,21 @@ class EventTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else COLUMN_COUNT
 
     def data(self, index: _Parent, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role not in _ROLES or not index.isValid():
-            return None
-        return _record_data(EventRecord.from_row(self._rows[index.row()]), index.column(), role)
+        return self._cell_data(index, role)
+
+    def multiData(self, index: _Parent, roleDataSpan: Any) -> None:  # noqa: N802, N803
+        row = index.row()
+        if row >= 0:  # an invalid index has row -1
+            self._fill_roles(self._rows[row], index.column(), roleDataSpan)
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMN_TITLES[section]
         return None
+
+    def _stored(self, row: int) -> tuple[Any, ...]:
+        return self._rows[row]
 
     # Own API
     @property
@@ -394,15 +467,16 @@ class EventTableModel(QAbstractTableModel):
 
     def append_events(self, events: Iterable[Mapping[str, Any]]) -> list[EventRecord]:
         """Append live events (any order); drops ids not newer than the newest held."""
+        return self.append_rows(event_rows(events))
+
+    def append_rows(self, rows: Iterable[tuple[Any, ...]]) -> list[EventRecord]:
+        """``append_events`` for rows built ahead with ``event_rows``."""
         newest = self._rows[-1][F_ID] if self._rows else -1
         fresh: list[tuple[Any, ...]] = []
-        seen: set[int] = set()
-        for event in sorted(events, key=lambda e: int(e["id"])):
-            event_id = int(event["id"])
-            if event_id <= newest or event_id in seen:
-                continue
-            seen.add(event_id)
-            fresh.append(_row_from_event(event))
+        for row in sorted(rows, key=_row_id):
+            if row[F_ID] > newest:  # ascending: also drops duplicates within the batch
+                newest = row[F_ID]
+                fresh.append(row)
         if not fresh:
             return []
         first = len(self._rows)
@@ -444,6 +518,7 @@ class EventTableModel(QAbstractTableModel):
         """Remove every event (a sign-out or a switch of tenant, not a refresh)."""
         self.beginResetModel()
         self._rows = []
+        self._texts.clear()
         self.endResetModel()
         self.cleared.emit()
 
@@ -515,7 +590,7 @@ class EventFilter:
         return [r for r in rows if accept(r)]
 
 
-class EventFilterModel(QAbstractTableModel):
+class EventFilterModel(QAbstractTableModel, _CellSource):
     """What the monitor's table shows: the source's events that pass ``EventFilter``.
 
     Follows the source's inserts with ``beginInsertRows`` (a live batch is one insert); a new
@@ -535,6 +610,7 @@ class EventFilterModel(QAbstractTableModel):
         self._filter = EventFilter()
         self._accept: Callable[[tuple[Any, ...]], bool] | None = None
         self._rows: list[tuple[Any, ...]] = list(source.rows)  # oldest first
+        self._texts = {}
         source.events_appended.connect(self._on_appended)
         source.events_prepended.connect(self._on_prepended)
         source.cleared.connect(self._on_cleared)
@@ -547,18 +623,24 @@ class EventFilterModel(QAbstractTableModel):
         return 0 if parent.isValid() else COLUMN_COUNT
 
     def data(self, index: _Parent, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role not in _ROLES or not index.isValid():
-            return None
+        return self._cell_data(index, role)
+
+    def multiData(self, index: _Parent, roleDataSpan: Any) -> None:  # noqa: N802, N803
         row = index.row()
-        rows = self._rows
-        stored = rows[len(rows) - 1 - row] if self._newest_first else rows[row]
-        return _record_data(EventRecord.from_row(stored), index.column(), role)
+        if row >= 0:  # an invalid index has row -1
+            rows = self._rows
+            stored = rows[len(rows) - 1 - row] if self._newest_first else rows[row]
+            self._fill_roles(stored, index.column(), roleDataSpan)
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMN_TITLES[section]
         return None
+
+    def _stored(self, row: int) -> tuple[Any, ...]:
+        rows = self._rows
+        return rows[len(rows) - 1 - row] if self._newest_first else rows[row]
 
     # Own API
     @property
@@ -651,6 +733,7 @@ class EventFilterModel(QAbstractTableModel):
     def _on_cleared(self) -> None:
         self.beginResetModel()
         self._rows = []
+        self._texts.clear()
         self.endResetModel()
         self._emit_counts()
 

@@ -171,3 +171,27 @@ def test_demo_events_are_realistic_and_ordered():
     failed = next(e for e in events if e["type"] == "password_reset.failed")
     assert failed["details"]["reason"] and failed["severity"] == "error"
     assert COL_SUMMARY == 4
+
+
+def test_multi_data_answers_exactly_what_data_answers(qtbot):
+    from PySide6.QtCore import QModelRoleData, QModelRoleDataSpan
+
+    from qp_desktop.ui.event_model import COLUMN_COUNT, EventIdRole, EventRecordRole
+
+    model = EventTableModel()
+    view = EventFilterModel(model)
+    model.append_events(demo_events(60))
+    roles = [int(r) for r in range(14)] + [int(EventRecordRole), int(EventIdRole)]
+    for table in (model, view):
+        for row in (0, 7, 59):
+            for column in range(COLUMN_COUNT):
+                index = table.index(row, column)
+                for role in roles:
+                    item = QModelRoleData(role)
+                    table.multiData(index, QModelRoleDataSpan(item))
+                    expected = table.data(index, role)
+                    got = item.data()
+                    if role == Qt.ItemDataRole.DecorationRole and expected is not None:
+                        assert got.cacheKey() == expected.cacheKey()
+                    else:
+                        assert got == expected, (row, column, role)
