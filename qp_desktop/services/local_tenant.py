@@ -1,4 +1,5 @@
-"""The embedded local tenant: ``python -m qp_tenant serve`` as a child process on loopback.
+"""The embedded local tenant: ``python -m qp_tenant serve`` as a child process on loopback
+(in a PyInstaller bundle: the bundle's executable with the same arguments).
 
 A subprocess (not a thread) isolates crashes and avoids uvicorn's shutdown hang with open
 SSE streams. The child is started through ``QProcess`` so that nothing blocks the GUI thread;
@@ -15,13 +16,13 @@ import logging
 import os
 import secrets
 import signal
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from platformdirs import user_data_dir
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
+from qp_desktop.services.bundle import module_command
 from qp_desktop.services.tenant_client import TenantClient, TenantError
 
 log = logging.getLogger(__name__)
@@ -229,8 +230,11 @@ class LocalTenant(QObject):
             raise ChildServerError(message) from exc
         env = {"QP_DATA_DIR": str(self.data_dir), "QP_SETUP_TOKEN": self.setup_token,
                **self.extra_env}
-        args = [sys.executable, "-m", "qp_tenant", "serve", "--host", "127.0.0.1",
-                "--port", "0", "--data-dir", str(self.data_dir)]
+        # Inside a PyInstaller bundle this is the bundle's own executable with "-m qp_tenant"
+        # (see services/bundle.py), so the child starts from the bundle too.
+        args = module_command("qp_tenant", "serve", "--host", "127.0.0.1", "--port", "0",
+                              "--data-dir", str(self.data_dir))
+        log.info("starting the local tenant: %s", " ".join(args[:3]))
         child = ChildServer("local tenant", args, env, parent=self)
         self.child = child
         try:
