@@ -15,13 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QWidget
 
+from qp_desktop import APP_ID
 from qp_desktop.services import settings as S
+from qp_desktop.services.alerts import AlertCenter
+from qp_desktop.services.autostart import Autostart
 from qp_desktop.services.clipboard import SecretClipboard
 from qp_desktop.services.event_stream import EventStream
 from qp_desktop.services.local_tenant import LocalTenant
+from qp_desktop.services.notifier import (
+    BannerNotifier,
+    DbusNotifier,
+    Notification,
+    NotificationAdapter,
+    Notifier,
+    TrayNotifier,
+)
 from qp_desktop.services.secret_store import SecretStore
 from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences, WindowState
@@ -30,6 +41,7 @@ from qp_desktop.ui.itglue_page import ITGluePage
 from qp_desktop.ui.main_window import MainWindow
 from qp_desktop.ui.sign_in import LOCAL_TENANT_KEY, SignInWindow
 from qp_desktop.ui.tasks import TaskSet
+from qp_desktop.ui.tray import Tray
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +85,52 @@ def _events_page(app: DesktopApp) -> QWidget:
     return monitor
 
 
+def _setup_page(app: DesktopApp) -> QWidget:
+    from qp_desktop.ui.main_window import MainWindow
+    from qp_desktop.ui.wizard import SetupWizardPage
+
+    page = SetupWizardPage(app.client, app.clipboard, app.prefs, app.session, app.http,
+                           app.event_stream)
+
+    def open_page(key: str) -> None:
+        window = page.window()
+        if isinstance(window, MainWindow):
+            window.show_page(key)
+    page.open_page_requested.connect(open_page)
+    return page
+
+
+def _prefs_page(app: DesktopApp) -> QWidget:
+    from qp_desktop.ui.preferences import PreferencesPage
+
+    return PreferencesPage(app.prefs, app.clipboard, app.autostart, app.notifier)
+
+
 # Later issues append their pages here (or to ``DesktopApp.pages`` before sign-in).
 DEFAULT_PAGES: list[PageSpec] = [
     PageSpec("itglue", "IT Glue", "Integrations", _itglue_page),
     PageSpec("events", "Events", "Monitor", _events_page),
+    PageSpec("setup", "IT Glue workflow", "Setup", _setup_page),
 ]
+DEFAULT_PAGES.append(PageSpec("preferences", "Preferences", "App", _prefs_page))
 
 
 class DesktopApp(QObject):
-    """Creates the services once and moves between the sign-in and main windows."""
+    """Creates the services once and moves between the sign-in and main windows.
+
+    Signals:
+        quit_requested: the app should end (Quit in the tray, or the window closed without
+            a tray to hide in).
+    """
+
+    quit_requested = Signal()
 
     def __init__(self, prefs: Preferences, store: SecretStore, http: httpx.AsyncClient, *,
                  tenant_url: str | None = None, local_data_dir: Path | None = None,
                  local_env: dict[str, str] | None = None, clear_after_ms: int | None = None,
-                 window_state: WindowState | None = None, parent: QObject | None = None):
+                 window_state: WindowState | None = None, parent: QObject | None = None,
+                 tray_available: bool | None = None, dbus_bus: str | None = "SESSION",
+                 autostart: Autostart | None = None):
         super().__init__(parent)
         self.prefs = prefs
         self.store = store
@@ -99,6 +143,18 @@ class DesktopApp(QObject):
         if clear_after_ms is None:
             clear_after_ms = prefs.get(S.CLIPBOARD_CLEAR_SECONDS) * 1000
         self.clipboard = SecretClipboard(clear_after_ms, parent=self)
+        self.autostart = autostart or Autostart()
+        # Notifications: D-Bus, else the tray icon's message, else the window's banner.
+        self.tray = Tray(self, available=tray_available, parent=self)
+        self.banner_notifier = BannerNotifier()
+        adapters: list[NotificationAdapter] = [TrayNotifier(self.tray), self.banner_notifier]
+        if dbus_bus:
+            adapters.insert(0, DbusNotifier(dbus_bus))
+        self.notifier = Notifier(adapters, parent=self)
+        self.alerts = AlertCenter(self.client, prefs, self.notifier, scope=self._alert_scope,
+                                  parent=self)
+        self.alerts.status_changed.connect(self.tray.set_status)
+        self.alerts.open_requested.connect(self.show_page)
         self.pages: list[PageSpec] = list(DEFAULT_PAGES)
         self.sign_in = SignInWindow(self.session, self.local_tenant, prefs)
         if tenant_url:
@@ -111,6 +167,8 @@ class DesktopApp(QObject):
         self.session.signed_out.connect(self._on_signed_out)
         self.session.expired.connect(self._on_expired)
         self.local_tenant.stopped_unexpectedly.connect(self._on_local_tenant_died)
+        self.tray.build_menu()
+        self.tray.show()
 
     async def start(self) -> None:
         """Show sign-in, start the local tenant if chosen, and try a silent sign-in."""
@@ -159,6 +217,12 @@ class DesktopApp(QObject):
         for spec in self.pages:
             window.add_page(spec.key, spec.title, spec.factory(self), spec.section)
         window.sign_out_requested.connect(self._sign_out)
+        window.closed.connect(self._on_window_closed)
+        window.alert_banner.open_requested.connect(self.show_page)
+        window.alert_banner.generate_requested.connect(self.tray.generate_new_token)
+        self.alerts.token_changed.connect(window.alert_banner.show_token)
+        self.banner_notifier.attach(window.alert_banner)
+        window.navigation.currentItemChanged.connect(self._on_page_changed)
         if self.window_state is not None:
             geometry = self.window_state.load("main")
             if geometry is not None:
@@ -168,6 +232,8 @@ class DesktopApp(QObject):
     def _on_signed_in(self) -> None:
         if self.main_window is None:
             self.main_window = self._build_main_window()
+            self.tasks.start(self.notifier.start())
+            self.alerts.start(self.event_stream)
         self.main_window.update_header()
         self.main_window.show()
         self.main_window.activate_current()
@@ -177,6 +243,8 @@ class DesktopApp(QObject):
         window, self.main_window = self.main_window, None
         if window is None:
             return
+        self.alerts.stop()
+        self.banner_notifier.attach(None)
         if self.window_state is not None:
             self.window_state.save("main", window.saveGeometry())
         window.shutdown_pages()
@@ -205,12 +273,54 @@ class DesktopApp(QObject):
     def _sign_out(self) -> None:
         self.tasks.start(self.session.sign_out())
 
+    # -- tray, notifications, closing ---------------------------------------------------------
+
+    def _alert_scope(self) -> str:
+        tenant = self.session.tenant
+        return f"{self.session.tenant_key}|{tenant.id if tenant else ''}"
+
+    def show_page(self, key: str) -> None:
+        """Bring the main window forward on page ``key`` (sign-in when signed out)."""
+        window = self.main_window if self.session.signed_in else None
+        target = window or self.sign_in
+        target.show()
+        target.raise_()
+        target.activateWindow()
+        if window is not None and window.has_page(key):
+            window.show_page(key)
+
+    def _on_page_changed(self, *_: object) -> None:
+        if self.main_window is not None and self.main_window.current_page_key() == "events":
+            self.alerts.acknowledge_failures()
+
+    def _on_window_closed(self) -> None:
+        """The main window was closed: with a tray it hides there (saying so the first
+        time); without one the app quits."""
+        if not self.tray.is_available():
+            self.quit_requested.emit()
+            return
+        if not self.prefs.get(S.TRAY_HINT_SHOWN):
+            self.prefs.set(S.TRAY_HINT_SHOWN, True)
+            self.prefs.sync()
+            self.tasks.start(self.notifier.notify(Notification(
+                "tray-hint", "QP Desktop is still running",
+                "It keeps watching the workflow URL and failed password resets from the "
+                "tray. To exit, choose Quit in the tray icon's menu.")))
+
+    def on_last_window_closed(self) -> None:
+        """No window is left open: quit, unless the tray keeps the app reachable."""
+        if not self.tray.is_available():
+            self.quit_requested.emit()
+
     def shutdown(self) -> None:
         """At quit: clear a copied secret, stop the local tenant, remember geometry."""
         self.tasks.cancel_all()
         self.sign_in.tasks.cancel_all()
         self.clipboard.clear_now()
         self._drop_main_window()
+        self.tray.shutdown()
+        if self.notifier.active:
+            self.tasks.start(self.notifier.close())
         self.local_tenant.stop()
         self.prefs.sync()
 
@@ -248,12 +358,23 @@ def _make_qapplication() -> QApplication:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationDisplayName("QP Desktop")
-    app.setDesktopFileName(APP_NAME)
+    # The reverse-DNS id: Wayland's app id, matched to resources/<APP_ID>.desktop.
+    app.setDesktopFileName(APP_ID)
+    from qp_desktop.resources import app_icon
+
+    app.setWindowIcon(app_icon())
     apply_theme(app)
     return app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from qp_desktop.services.bundle import run_module_if_requested
+
+    # Inside a PyInstaller bundle this executable also starts the embedded tenant (and the
+    # screenshot mode's IT Glue emulator): ``qp-desktop -m qp_tenant serve ...``.
+    child_exit = run_module_if_requested(argv)
+    if child_exit is not None:
+        return child_exit
     args = parse_args(argv)
     if args.screenshot is not None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -265,8 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from qp_desktop.services.logs import setup_logging
 
-    setup_logging()
+    log_file = setup_logging()
     app = _make_qapplication()
+    if args.screenshot is None:
+        from qp_desktop.ui.crash_dialog import install_excepthook
+
+        install_excepthook(log_file.parent)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
@@ -280,7 +405,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # then returns, which ends the loop; letting Qt exit first would cut that short.
     app.setQuitOnLastWindowClosed(False)
     quit_requested = asyncio.Event()
-    app.lastWindowClosed.connect(quit_requested.set)
 
     async def run() -> int:
         qsettings = QSettings()
@@ -288,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             desktop = DesktopApp(Preferences(qsettings), SecretStore(), http,
                                  tenant_url=args.tenant, local_data_dir=args.data_dir,
                                  window_state=WindowState(qsettings))
+            # With a tray, closing the last window only hides it (see DesktopApp).
+            app.lastWindowClosed.connect(desktop.on_last_window_closed)
+            desktop.quit_requested.connect(quit_requested.set)
             if args.exit_when_shown:
                 desktop.sign_in.show()
                 QTimer.singleShot(0, lambda: (print("shown", flush=True),
@@ -296,6 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 desktop.tasks.start(desktop.start())
             await quit_requested.wait()
             desktop.shutdown()
+            await desktop.notifier.close()
         return 0
 
     with loop:

@@ -11,6 +11,7 @@ Pages add their own pictures with :func:`register_screenshot`::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import sys
@@ -92,9 +93,117 @@ async def _monitor_shot(ctx: ScreenshotContext) -> QWidget:
     return window
 
 
+async def _wizard_window(ctx: ScreenshotContext, step: str, done: tuple[str, ...],
+                         confirmed: bool = True) -> tuple[QWidget, object]:
+    """The main window on the setup wizard, with ``done`` steps ticked and ``step`` shown."""
+    from qp_desktop.app import DesktopApp
+    from qp_desktop.ui import wizard_steps as W
+    from qp_desktop.ui.wizard import SetupWizardPage
+
+    app = ctx.app
+    assert isinstance(app, DesktopApp)
+    window = app._build_main_window()
+    window.resize(1180, 860)
+    window.show()
+    window.show_page("setup")
+    page = window.page("setup")
+    assert isinstance(page, SetupWizardPage)
+    await page.refresh()
+    for _ in range(200):  # the refresh started by showing the page
+        if not page.tasks.busy:
+            break
+        await asyncio.sleep(0.05)
+    page.start_over()
+    for key, _text in W.CONFIRMATIONS[: None if confirmed else 2]:
+        page.progress.set_confirmed(key, True)
+    for key in done:
+        page.progress.mark_done(key)
+    page._render()
+    page.go_to(step)
+    ctx.keep.append(window)
+    return window, page
+
+
+async def _wizard_prereqs_shot(ctx: ScreenshotContext) -> QWidget:
+    from qp_desktop.ui import wizard_steps as W
+
+    window, _page = await _wizard_window(ctx, W.PREREQUISITES, (), confirmed=False)
+    return window
+
+
+async def _wizard_url_shot(ctx: ScreenshotContext) -> QWidget:
+    from qp_desktop.ui import wizard_steps as W
+
+    window, _page = await _wizard_window(ctx, W.URL, (
+        W.OPEN_WORKFLOWS, W.TRIGGER_PASSWORD, W.TRIGGER_NAME, W.ACTION_WEBHOOK))
+    return window
+
+
+async def _wizard_test_shot(ctx: ScreenshotContext) -> QWidget:
+    from qp_desktop.ui import wizard_steps as W
+    from qp_desktop.ui.wizard import SetupWizardPage
+
+    window, page = await _wizard_window(ctx, W.TEST_ACTION, (
+        W.OPEN_WORKFLOWS, W.TRIGGER_PASSWORD, W.TRIGGER_NAME, W.ACTION_WEBHOOK, W.URL,
+        W.PAYLOAD))
+    assert isinstance(page, SetupWizardPage)
+    await page.send_test()
+    for _ in range(200):  # the tick comes through the event stream (or the catch-up)
+        if page.progress.is_done(W.TEST_ACTION) and not page.tasks.busy:
+            break
+        await asyncio.sleep(0.05)
+    return window
+
+
+async def _tray_menu_shot(ctx: ScreenshotContext) -> QWidget:
+    from qp_desktop.app import DesktopApp
+
+    app = ctx.app
+    assert isinstance(app, DesktopApp)
+    await app.alerts.refresh()  # the tray's status line comes from the real token
+    menu = app.tray.menu
+    assert menu is not None
+    app.tray.build_menu()  # what opening it does (aboutToShow)
+    menu.ensurePolished()
+    menu.resize(menu.sizeHint())
+    return menu
+
+
+async def _banner_expiring_shot(ctx: ScreenshotContext) -> QWidget:
+    """The main window on IT Glue with the token 5 days from expiry (a synthetic state)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from qp_desktop.app import DesktopApp
+    from qp_desktop.ui.itglue_page import ITGluePage
+
+    app = ctx.app
+    assert isinstance(app, DesktopApp)
+    integration = await app.client.get_itglue()
+    assert integration.workflow_token is not None
+    token = replace(integration.workflow_token, status="expiring", days_left=5,
+                    expires_at=datetime.now(UTC) + timedelta(days=5, hours=3))
+    window = app._build_main_window()
+    window.resize(1120, 900)
+    window.show()
+    window.show_page("itglue")
+    page = window.page("itglue")
+    assert isinstance(page, ITGluePage)
+    page.integration = replace(integration, workflow_token=token)
+    page._render()
+    window.alert_banner.show_token(token)
+    ctx.keep.append(window)
+    return window
+
+
 register_screenshot("sign-in", _sign_in_shot)
 register_screenshot("integration", _integration_shot)
 register_screenshot("monitor", _monitor_shot)
+register_screenshot("tray-menu", _tray_menu_shot)
+register_screenshot("banner-expiring", _banner_expiring_shot)
+register_screenshot("wizard-prereqs", _wizard_prereqs_shot)
+register_screenshot("wizard-url", _wizard_url_shot)
+register_screenshot("wizard-test", _wizard_test_shot)
 
 
 async def _prepare(app: object, emulator_key: str) -> None:
@@ -110,7 +219,8 @@ async def _prepare(app: object, emulator_key: str) -> None:
 
 
 def _grab(widget: QWidget, path: Path) -> None:
-    QApplication.processEvents()
+    # No QApplication.processEvents() here: called from inside a qasync task it steps other
+    # tasks re-entrantly ("Cannot enter into task ..."); run_screenshots awaits instead.
     if not widget.grab().save(str(path)):
         raise OSError(f"could not write {path}")
     print(f"wrote {path}", flush=True)
@@ -151,8 +261,12 @@ async def run_screenshots(out_dir: Path) -> int:
                     ctx = ScreenshotContext(app, out_dir, workdir, dark=dark)
                     for name, render in SCREENSHOTS:
                         widget = await render(ctx)
+                        await asyncio.sleep(0.1)  # let Qt lay out and paint on the loop
                         _grab(widget, out_dir / (f"dark-{name}.png" if dark else f"{name}.png"))
                     for widget in ctx.keep:
+                        shutdown_pages = getattr(widget, "shutdown_pages", None)
+                        if callable(shutdown_pages):
+                            shutdown_pages()  # stop the pages' timers and tasks first
                         widget.hide()
                         widget.deleteLater()
                 apply_theme(qapp, dark=False)

@@ -30,10 +30,26 @@ REMEMBER_ME = Setting("sign_in/remember", bool, False, "Remember me")
 CLIPBOARD_CLEAR_SECONDS = Setting("clipboard/clear_seconds", int, 30,
                                   "Clear copied secrets after (seconds)")
 EVENTS_NEWEST_FIRST = Setting("events/newest_first", bool, True, "Newest events on top")
+NOTIFY_EXPIRY = Setting("notifications/token_expiry", bool, True,
+                        "Workflow URL about to expire or expired")
+NOTIFY_RESET_FAILED = Setting("notifications/reset_failed", bool, True, "Password reset failed")
+NOTIFY_TRIGGER_REJECTED = Setting("notifications/trigger_rejected", bool, True,
+                                  "Workflow trigger refused")
+START_AT_LOGIN = Setting("general/start_at_login", bool, False, "Start QP Desktop at login")
+# Not preferences, but app state that must survive restarts (no secrets: token ids only).
+ALERT_MEMORY = Setting("notifications/memory", str, "", "Expiry notifications already shown")
+TRAY_HINT_SHOWN = Setting("tray/hint_shown", bool, False, "Told that closing hides to the tray")
+# Names the setup wizard suggests for the IT Glue workflow (the technician may change them).
+WIZARD_TRIGGER_NAME = Setting("wizard/trigger_name", str, "Quickpass password sync",
+                              "Suggested IT Glue trigger name")
+WIZARD_ACTION_NAME = Setting("wizard/action_name", str, "Quickpass webhook",
+                             "Suggested IT Glue webhook action name")
 
 ALL_SETTINGS: tuple[Setting[Any], ...] = (
     TENANT_MODE, TENANT_URL, LAST_EMAIL, REMEMBER_ME, CLIPBOARD_CLEAR_SECONDS,
-    EVENTS_NEWEST_FIRST,
+    EVENTS_NEWEST_FIRST, WIZARD_TRIGGER_NAME, WIZARD_ACTION_NAME,
+    NOTIFY_EXPIRY, NOTIFY_RESET_FAILED, NOTIFY_TRIGGER_REJECTED, START_AT_LOGIN, ALERT_MEMORY,
+    TRAY_HINT_SHOWN,
 )
 
 

@@ -6,6 +6,7 @@ Later pages (Events, Setup) plug in with :meth:`MainWindow.add_page`. A page may
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import Qt, Signal
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from qp_desktop.services.clipboard import SecretClipboard
 from qp_desktop.services.session import Session
+from qp_desktop.ui.alert_banner import AlertBanner
 from qp_desktop.ui.widgets import Banner
 
 PAGE_KEY_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -41,9 +43,10 @@ class MainWindow(QMainWindow):
     closed = Signal()
 
     def __init__(self, session: Session, clipboard: SecretClipboard,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, log_dir: Path | None = None):
         super().__init__(parent)
         self.setObjectName("main_window")
+        self.log_dir = log_dir  # None: the platform's log folder
         self.setWindowTitle("QP Desktop")
         self.session = session
         self.clipboard = clipboard
@@ -63,6 +66,9 @@ class MainWindow(QMainWindow):
         banner_layout.addWidget(self.banner)
         self.banner_holder = banner_holder
         root.addWidget(banner_holder)
+        # Token expiry and failure alerts (and notifications when there is no other way).
+        self.alert_banner = AlertBanner()
+        root.addWidget(self.alert_banner)
 
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
@@ -102,11 +108,23 @@ class MainWindow(QMainWindow):
         self.user_label = QLabel()
         self.user_label.setObjectName("user_label")
         layout.addWidget(self.user_label)
+        self.show_logs_button = QPushButton("Show logs")
+        self.show_logs_button.setObjectName("show_logs_button")
+        self.show_logs_button.setToolTip("Open the folder that holds QP Desktop's log files")
+        self.show_logs_button.clicked.connect(self.show_logs)
+        layout.addWidget(self.show_logs_button)
         self.sign_out_button = QPushButton("Sign out")
         self.sign_out_button.setObjectName("sign_out_button")
         self.sign_out_button.clicked.connect(self.sign_out_requested)
         layout.addWidget(self.sign_out_button)
         return header
+
+    def show_logs(self) -> None:
+        """Open the log folder in the file manager (the "Show logs" button)."""
+        from qp_desktop.ui.crash_dialog import open_log_folder
+
+        if not open_log_folder(self.log_dir):
+            self.statusBar().showMessage("Could not open the log folder.", 8000)
 
     def update_header(self) -> None:
         tenant, user = self.session.tenant, self.session.user
@@ -168,6 +186,9 @@ class MainWindow(QMainWindow):
     def page(self, key: str) -> QWidget:
         holder = self._pages[key]
         return holder.widget() if isinstance(holder, QScrollArea) else holder
+
+    def has_page(self, key: str) -> bool:
+        return key in self._pages
 
     def show_page(self, key: str) -> None:
         for row in range(self.navigation.count()):

@@ -22,6 +22,9 @@ class CopyButton(QPushButton):
         self.label = label
         self.secret = secret
         self.setToolTip(f"Copy {label}")
+        # Enter copies too (Space always does): outside dialogs a QPushButton ignores Enter
+        # unless it is an auto-default button.
+        self.setAutoDefault(True)
         self.clicked.connect(self.copy)
 
     def copy(self) -> None:

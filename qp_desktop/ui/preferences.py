@@ -1,0 +1,178 @@
+"""Preferences: which notifications to show, how long a copied secret stays, start at login."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from qp_desktop.services import settings as S
+from qp_desktop.services.autostart import Autostart, AutostartError
+from qp_desktop.services.clipboard import SecretClipboard
+from qp_desktop.services.notifier import Notification, Notifier
+from qp_desktop.services.settings import Preferences, Setting
+from qp_desktop.ui.tasks import TaskSet
+from qp_desktop.ui.widgets import Banner
+
+log = logging.getLogger(__name__)
+
+NOTIFICATION_SETTINGS: tuple[tuple[str, Setting[bool]], ...] = (
+    ("notify_expiry", S.NOTIFY_EXPIRY),
+    ("notify_reset_failed", S.NOTIFY_RESET_FAILED),
+    ("notify_trigger_rejected", S.NOTIFY_TRIGGER_REJECTED),
+)
+
+
+def _muted(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setProperty("role", "muted")
+    return label
+
+
+class PreferencesPage(QWidget):
+    """Every change is saved at once; there is no OK button."""
+
+    def __init__(self, prefs: Preferences, clipboard: SecretClipboard, autostart: Autostart,
+                 notifier: Notifier | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("preferences_page")
+        self.prefs = prefs
+        self.clipboard = clipboard
+        self.autostart = autostart
+        self.notifier = notifier
+        self.tasks = TaskSet()
+        root = QVBoxLayout(self)
+        root.setContentsMargins(28, 22, 28, 28)
+        root.setSpacing(16)
+        title = QLabel("Preferences")
+        title.setProperty("role", "title")
+        root.addWidget(title)
+        self.banner = Banner("preferences_banner")
+        root.addWidget(self.banner)
+        for box in (self._build_notifications(), self._build_clipboard(),
+                    self._build_startup()):
+            box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+            root.addWidget(box)
+        root.addStretch(1)
+
+    def _build_notifications(self) -> QGroupBox:
+        box = QGroupBox("Notifications")
+        layout = QVBoxLayout(box)
+        layout.setSpacing(8)
+        layout.addWidget(_muted("Tell me when:"))
+        self.notify_boxes: dict[str, QCheckBox] = {}
+        for name, setting in NOTIFICATION_SETTINGS:
+            check = QCheckBox(setting.label)
+            check.setObjectName(name)
+            check.setChecked(self.prefs.get(setting))
+            check.toggled.connect(lambda on, s=setting: self._save(s, on))
+            layout.addWidget(check)
+            self.notify_boxes[name] = check
+        self.backend_label = _muted("")
+        self.backend_label.setObjectName("notification_backend")
+        self.backend_label.setVisible(False)
+        layout.addWidget(self.backend_label)
+        self.test_button = QPushButton("Send a test notification")
+        self.test_button.setObjectName("test_notification_button")
+        self.test_button.clicked.connect(lambda: self.tasks.start(self.send_test()))
+        self.test_button.setEnabled(self.notifier is not None)
+        layout.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignLeft)
+        return box
+
+    def _build_clipboard(self) -> QGroupBox:
+        box = QGroupBox("Clipboard")
+        form = QFormLayout(box)
+        form.setHorizontalSpacing(18)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        self.clear_seconds = QSpinBox()
+        self.clear_seconds.setObjectName("clipboard_clear_seconds")
+        self.clear_seconds.setRange(5, 600)
+        self.clear_seconds.setSuffix(" s")
+        self.clear_seconds.setValue(self.prefs.get(S.CLIPBOARD_CLEAR_SECONDS))
+        self.clear_seconds.setMinimumWidth(110)
+        self.clear_seconds.valueChanged.connect(self._clear_seconds_changed)
+        form.addRow("Clear copied secrets after", self.clear_seconds)
+        form.addRow(_muted("A copied workflow URL is removed from the clipboard after this "
+                           "time, unless you copied something else meanwhile."))
+        return box
+
+    def _build_startup(self) -> QGroupBox:
+        box = QGroupBox("Start-up")
+        layout = QVBoxLayout(box)
+        self.start_at_login = QCheckBox(S.START_AT_LOGIN.label)
+        self.start_at_login.setObjectName("start_at_login")
+        self.start_at_login.setChecked(self.autostart.is_enabled())
+        self.start_at_login.toggled.connect(self._start_at_login_toggled)
+        layout.addWidget(self.start_at_login)
+        self.autostart_hint = _muted(f"Saved in {self.autostart.location}")
+        self.autostart_hint.setObjectName("autostart_location")
+        self.autostart_hint.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.autostart_hint)
+        return box
+
+    # -- changes ------------------------------------------------------------------------------
+
+    def _save(self, setting: Setting[bool], value: bool) -> None:
+        self.prefs.set(setting, value)
+        self.prefs.sync()
+
+    def _clear_seconds_changed(self, seconds: int) -> None:
+        self.prefs.set(S.CLIPBOARD_CLEAR_SECONDS, seconds)
+        self.prefs.sync()
+        self.clipboard.clear_after_ms = seconds * 1000
+
+    def _start_at_login_toggled(self, enabled: bool) -> None:
+        self.banner.clear()
+        try:
+            self.autostart.set_enabled(enabled)
+        except AutostartError as exc:
+            self.banner.show_message("error", str(exc))
+            self.start_at_login.blockSignals(True)
+            self.start_at_login.setChecked(self.autostart.is_enabled())
+            self.start_at_login.blockSignals(False)
+            return
+        self.prefs.set(S.START_AT_LOGIN, enabled)
+        self.prefs.sync()
+
+    async def send_test(self) -> str | None:
+        if self.notifier is None:
+            return None
+        used = await self.notifier.notify(Notification(
+            "test", "QP Desktop notifications work",
+            "Warnings about the workflow URL and failed password resets appear like this."))
+        self._show_backend()
+        return used
+
+    def _show_backend(self) -> None:
+        backend = self.notifier.backend if self.notifier else None
+        self.backend_label.setText(
+            f"Notifications appear as {backend.description}." if backend else "")
+        self.backend_label.setVisible(backend is not None)
+
+    def activate(self) -> None:
+        """Shown: reflect the current state (the autostart file may have changed)."""
+        self.start_at_login.blockSignals(True)
+        self.start_at_login.setChecked(self.autostart.is_enabled())
+        self.start_at_login.blockSignals(False)
+        if self.notifier is not None:
+            async def describe() -> None:
+                assert self.notifier is not None
+                await self.notifier.start()
+                self._show_backend()
+            self.tasks.start(describe())
+
+    def shutdown(self) -> None:
+        self.tasks.cancel_all()

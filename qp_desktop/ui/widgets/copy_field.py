@@ -1,0 +1,41 @@
+"""A value the technician types somewhere else: a text box with a Copy button beside it."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QWidget
+
+from qp_desktop.services.clipboard import SecretClipboard
+from qp_desktop.ui.theme import monospace_font
+from qp_desktop.ui.widgets.copy_button import CopyButton
+
+
+class CopyField(QWidget):
+    """``edit`` (read-only unless ``editable``) and ``button`` (copies what the box holds).
+
+    Object names: the box is ``object_name``, the button ``copy_<object_name>``.
+    """
+
+    def __init__(self, object_name: str, clipboard: SecretClipboard, value: str, label: str,
+                 editable: bool = False, mono: bool = False, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName(f"{object_name}_row")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        self.edit = QLineEdit(value)
+        self.edit.setObjectName(object_name)
+        self.edit.setReadOnly(not editable)
+        self.edit.setAccessibleName(label)
+        if mono:
+            self.edit.setFont(monospace_font())
+        layout.addWidget(self.edit, 1)
+        self.button = CopyButton(f"copy_{object_name}", clipboard, self.edit.text, label)
+        self.button.setAccessibleName(f"Copy {label}")
+        layout.addWidget(self.button)
+        self.setFocusProxy(self.edit)
+
+    def text(self) -> str:
+        return self.edit.text()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt naming
+        self.edit.setText(text)

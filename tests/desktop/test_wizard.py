@@ -1,0 +1,351 @@
+"""The IT Glue workflow wizard against a real tenant process and the IT Glue emulator.
+
+Triggers are posted over HTTP to the workflow URL, as IT Glue would; the wizard sees them
+through the app's one shared event stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+
+from qp_desktop.services.wizard_trigger import send_test_trigger
+from qp_desktop.ui import wizard_steps as W
+from qp_desktop.ui.wizard import SetupWizardPage
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
+from tests.desktop.helpers import WAIT, click_and_settle, fill_sign_in, start, submit_and_wait
+
+TEST_BODY = {"resourceUrl": "https://example.test/it-glue-test-action",
+             "resourceName": "IT Glue Test Action"}
+REAL_BODY = {"resourceUrl": "https://acme.itglue.com/2001/passwords/3001",
+             "resourceName": "Domain Admin (acme)"}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def tenant_api(tenant_proc) -> Iterator[httpx.Client]:
+    """The tenant's API as another technician would use it (not through the app)."""
+    with httpx.Client(base_url=tenant_proc.url, timeout=20) as client:
+        grant = client.post("/api/v1/auth/login",
+                            json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        client.headers["Authorization"] = f"Bearer {grant.json()['access_token']}"
+        yield client
+
+
+def connect_and_generate(tenant_proc) -> str:
+    """IT Glue connected and a workflow token made; returns the workflow URL."""
+    with tenant_api(tenant_proc) as api:
+        assert api.put("/api/v1/integrations/itglue",
+                       json={"region": "us", "api_key": ITGLUE_KEY}).status_code == 200
+        made = api.post("/api/v1/integrations/itglue/workflow-token", json={})
+        assert made.status_code == 201
+        return made.json()["url"]
+
+
+def open_wizard(qtbot, app) -> SetupWizardPage:
+    window = app.main_window
+    window.show_page("setup")
+    page = window.page("setup")
+    assert isinstance(page, SetupWizardPage)
+    qtbot.waitUntil(lambda: page._loaded and not page.tasks.busy, timeout=WAIT)
+    qtbot.waitUntil(lambda: app.event_stream.state == "live", timeout=WAIT)
+    return page
+
+
+def sign_in(qtbot, make_app, tenant_proc):
+    app = make_app(tenant_url=tenant_proc.url)
+    start(qtbot, app)
+    fill_sign_in(qtbot, app.sign_in, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+    submit_and_wait(qtbot, app.sign_in)
+    qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.isVisible(),
+                    timeout=WAIT)
+    return app
+
+
+def click_step(qtbot, page: SetupWizardPage, key: str) -> None:
+    """Click a step in the checklist on the left."""
+    item = page.steps_list.item(W.STEP_KEYS.index(key))
+    rect = page.steps_list.visualItemRect(item)
+    qtbot.mouseClick(page.steps_list.viewport(), Qt.MouseButton.LeftButton,
+                     pos=rect.center())
+    assert page.current_step() == key
+
+
+def click(qtbot, button) -> None:
+    assert button.isVisible() and button.isEnabled(), button.objectName()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def press_when_ready(qtbot, button, page) -> None:
+    """Wait until the button is enabled (a refresh may be in flight), press it, let it run."""
+    qtbot.waitUntil(lambda: button.isEnabled(), timeout=WAIT)
+    click_and_settle(qtbot, button, page)
+
+
+def post(url: str, body: dict) -> httpx.Response:
+    return httpx.post(url, json=body, timeout=20)
+
+
+@pytest.fixture
+def ready(qtbot, make_app, tenant_proc, memory_keyring):
+    """Connected, a token made, signed in, the wizard shown and listening."""
+    url = connect_and_generate(tenant_proc)
+    app = sign_in(qtbot, make_app, tenant_proc)
+    page = open_wizard(qtbot, app)
+    return app, page, url
+
+
+# -- prerequisites ---------------------------------------------------------------------------
+
+def test_prerequisites_reflect_the_tenant_with_a_fix_link(qtbot, make_app, tenant_proc,
+                                                          memory_keyring):
+    app = sign_in(qtbot, make_app, tenant_proc)
+    page = open_wizard(qtbot, app)
+    assert page.current_step() == W.PREREQUISITES
+    # Not connected: unchecked, with a way to fix it.
+    assert not page.step_done(W.PREREQUISITES)
+    assert "not connected" in page.connection_text.text()
+    assert page.fix_connection_button.isVisible()
+    assert "no workflow URL yet" in page.token_text.text()
+    click(qtbot, page.fix_connection_button)
+    assert app.main_window.current_page_key() == "itglue"
+
+    # Connected elsewhere; coming back to the wizard re-checks.
+    with tenant_api(tenant_proc) as api:
+        api.put("/api/v1/integrations/itglue", json={"region": "us", "api_key": ITGLUE_KEY})
+    app.main_window.show_page("setup")
+    qtbot.waitUntil(lambda: page.integration is not None and page.integration.connected,
+                    timeout=WAIT)
+    assert "IT Glue is connected" in page.connection_text.text()
+    assert not page.fix_connection_button.isVisible()
+    # What the tenant cannot know is confirmed by the technician.
+    assert not page.step_done(W.PREREQUISITES)
+    for box in page.confirm_boxes.values():
+        qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
+    assert page.step_done(W.PREREQUISITES)
+
+    # Step 2 makes the URL.
+    click(qtbot, page.next_button)
+    assert page.current_step() == W.TOKEN
+    assert not page.step_done(W.TOKEN)
+    press_when_ready(qtbot, page.generate_button, page)
+    assert page.step_done(W.TOKEN)
+    assert page.token_badge.status == "active"
+    assert "works" in page.token_text.text()
+    assert page.current_step() == W.OPEN_WORKFLOWS  # on to the first open step
+
+
+# -- live verification -----------------------------------------------------------------------
+
+def test_a_test_trigger_posted_over_http_ticks_test_action_with_the_time(qtbot, ready):
+    app, page, url = ready
+    assert not page.progress.is_done(W.TEST_ACTION)
+    assert "Listening for a test" in page.test_result.label.text()
+
+    answer = post(url, TEST_BODY)
+    assert answer.status_code == 202 and answer.json()["status"] == "test"
+    qtbot.waitUntil(lambda: page.progress.is_done(W.TEST_ACTION), timeout=WAIT)
+
+    record = page.progress.step(W.TEST_ACTION)
+    status = page.views[W.TEST_ACTION].status.text()
+    assert re.search(r"Verified at \d\d:\d\d:\d\d on ", status), status
+    assert "IT Glue Test Action" in page.test_result.label.text()
+    assert "resourceName, resourceUrl" in record.note
+    assert page.test_result.kind == "success"
+    assert not page.progress.is_done(W.REAL_TEST)  # a test is not a real change
+
+
+def test_a_real_trigger_ticks_the_final_step(qtbot, ready):
+    app, page, url = ready
+    answer = post(url, REAL_BODY)
+    assert answer.status_code == 202 and answer.json()["status"] == "accepted"
+    qtbot.waitUntil(lambda: page.progress.is_done(W.REAL_TEST), timeout=WAIT)
+    assert "Domain Admin (acme)" in page.real_result.label.text()
+    assert page.real_result.kind == "success"
+    assert page.progress.is_done(W.TEST_ACTION)  # a real trigger proves the test too
+
+
+def test_regeneration_reopens_url_steps_and_the_old_url_shows_what_to_fix(qtbot, ready):
+    app, page, old_url = ready
+    # The technician pasted the URL and IT Glue's Test Action got through.
+    click_step(qtbot, page, W.URL)
+    click(qtbot, page.done_button)
+    assert page.progress.is_done(W.URL)
+    post(old_url, TEST_BODY)
+    qtbot.waitUntil(lambda: page.progress.is_done(W.TEST_ACTION), timeout=WAIT)
+
+    # Generate New on the IT Glue page (no grace period).
+    window = app.main_window
+    window.show_page("itglue")
+    itglue = window.page("itglue")
+    qtbot.waitUntil(lambda: not itglue.tasks.busy and itglue.integration is not None,
+                    timeout=WAIT)
+    qtbot.mouseClick(itglue.generate_button, Qt.MouseButton.LeftButton)
+    dialog = itglue.generate_dialog
+    qtbot.mouseClick(dialog.grace, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
+
+    # The wizard hears token.generated and reopens the steps that use the URL.
+    qtbot.waitUntil(lambda: bool(page.progress.step(W.URL).reopened), timeout=WAIT)
+    assert not page.progress.is_done(W.URL)
+    assert not page.progress.is_done(W.TEST_ACTION)
+    assert "update the webhook URL in IT Glue" in page.progress.step(W.URL).reopened
+    assert page.progress.is_done(W.OPEN_WORKFLOWS) is False  # never done, still to do
+    window.show_page("setup")
+    assert "update the webhook URL in IT Glue" in page.notice_banner.label.text()
+    reopened = page.views[W.URL].reopened
+    assert not reopened.isHidden() and reopened.kind == "warning"
+    assert "update the webhook URL" in reopened.label.text()
+
+    # IT Glue still posts to the old URL: refused, and the wizard says what to do.
+    assert post(old_url, TEST_BODY | {"resourceName": "again"}).status_code == 410
+    qtbot.waitUntil(lambda: page.rejection_banner.kind == "error"
+                    and page.rejection_banner.isVisibleTo(page), timeout=WAIT)
+    text = page.rejection_banner.label.text()
+    assert "IT Glue is still using an old workflow URL" in text
+    assert "Paste the current URL" in text
+    assert re.search(r"qpwt_…\w{4}", text)
+    click(qtbot, page.rejection_fix_button)
+    assert page.current_step() == W.URL
+
+    # Copy the new URL (as into IT Glue) and its Test Action gets through again.
+    press_when_ready(qtbot, page.copy_url_button, page)
+    new_url = QGuiApplication.clipboard().text()
+    assert new_url != old_url and "/hooks/itglue/qpwt_" in new_url
+    assert post(new_url, TEST_BODY).json()["status"] == "test"
+    qtbot.waitUntil(lambda: page.progress.is_done(W.TEST_ACTION), timeout=WAIT)
+    assert not page.rejection_banner.isVisibleTo(page)
+
+
+def test_send_test_trigger_ticks_the_step_end_to_end(qtbot, ready):
+    app, page, url = ready
+    click_step(qtbot, page, W.TEST_ACTION)
+    press_when_ready(qtbot, page.send_test_button, page)
+    qtbot.waitUntil(lambda: page.progress.is_done(W.TEST_ACTION), timeout=WAIT)
+    assert page.send_test_message.kind == "success"
+    assert "accepted the test trigger" in page.send_test_message.label.text()
+    assert "QP Desktop test trigger" in page.test_result.label.text()
+    # Twice in a row is two events, not a "duplicate" the tenant would swallow.
+    press_when_ready(qtbot, page.send_test_button, page)
+    assert page.send_test_message.kind == "success"
+
+
+def test_send_test_trigger_says_when_the_url_cannot_be_reached():
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async def attempt():
+        async with httpx.AsyncClient() as http:
+            return await send_test_trigger(http, f"http://127.0.0.1:{port}/hooks/itglue/"
+                                                 "qpwt_abcdefgh")
+
+    result = asyncio.run(attempt())
+    assert not result.ok and not result.reachable
+    assert result.message.startswith(f"This computer cannot reach 127.0.0.1:{port}")
+    assert "qpwt_" not in result.message
+
+
+# -- progress --------------------------------------------------------------------------------
+
+def test_progress_survives_a_new_app_and_start_over_resets(qtbot, make_app, tenant_proc,
+                                                           memory_keyring, tmp_path):
+    connect_and_generate(tenant_proc)
+    app = sign_in(qtbot, make_app, tenant_proc)
+    page = open_wizard(qtbot, app)
+    for box in page.confirm_boxes.values():
+        qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
+    click_step(qtbot, page, W.OPEN_WORKFLOWS)
+    click(qtbot, page.done_button)
+    assert page.current_step() == W.TRIGGER_PASSWORD  # moved on
+    click(qtbot, page.done_button)
+    assert page.current_step() == W.TRIGGER_NAME
+    page.failure_email.edit.clear()
+    qtbot.keyClicks(page.failure_email.edit, "alerts@acme.test")
+    qtbot.keyClick(page.failure_email.edit, Qt.Key.Key_Tab)  # finishes the edit
+    app.shutdown()
+
+    # A new app instance (a restart) on the same settings.
+    again = sign_in(qtbot, make_app, tenant_proc)
+    page2 = open_wizard(qtbot, again)
+    assert page2 is not page
+    assert page2.step_done(W.PREREQUISITES)
+    assert page2.progress.is_done(W.OPEN_WORKFLOWS)
+    assert page2.progress.is_done(W.TRIGGER_PASSWORD)
+    assert page2.current_step() == W.TRIGGER_NAME  # where the technician left off
+    assert page2.failure_email.text() == "alerts@acme.test"
+    assert "4 of 12" in page2.progress_label.text()
+    # Nothing secret was written to the settings.
+    settings = (tmp_path / "settings.ini").read_text()
+    assert "wizard_progress" in settings
+    assert "qpwt_" not in settings and "/hooks/" not in settings
+
+    # Start over (it asks first).
+    click(qtbot, page2.start_over_button)
+    dialog = page2.start_over_dialog
+    assert dialog is not None
+    confirm = dialog.findChild(type(page2.start_over_button), "confirm_start_over_button")
+    qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page2.start_over_dialog is None, timeout=WAIT)
+    assert not page2.progress.is_done(W.OPEN_WORKFLOWS)
+    assert not page2.step_done(W.PREREQUISITES)
+    assert not any(box.isChecked() for box in page2.confirm_boxes.values())
+    assert page2.current_step() == W.PREREQUISITES
+    assert "1 of 12" in page2.progress_label.text()  # only the URL, checked live
+
+
+def test_a_trigger_logged_while_the_app_was_closed_is_caught_up(qtbot, make_app, tenant_proc,
+                                                                memory_keyring):
+    url = connect_and_generate(tenant_proc)
+    assert post(url, TEST_BODY).json()["status"] == "test"  # before the app even starts
+    app = sign_in(qtbot, make_app, tenant_proc)
+    page = open_wizard(qtbot, app)
+    qtbot.waitUntil(lambda: page.progress.is_done(W.TEST_ACTION), timeout=WAIT)
+    assert "IT Glue Test Action" in page.progress.step(W.TEST_ACTION).note
+
+
+# -- keyboard --------------------------------------------------------------------------------
+
+def test_keyboard_only_walks_the_steps_and_copies_values(qtbot, ready):
+    app, page, url = ready
+    window = app.main_window
+    page.steps_list.setFocus()
+    page.steps_list.setCurrentRow(0)
+    for _ in range(W.STEP_KEYS.index(W.TRIGGER_NAME)):
+        qtbot.keyClick(page.steps_list, Qt.Key.Key_Down)
+    assert page.current_step() == W.TRIGGER_NAME
+
+    # Tab leads into the step: the name box, then its Copy button.
+    qtbot.keyClick(page.steps_list, Qt.Key.Key_Tab)
+    assert window.focusWidget() is page.trigger_name.edit
+    qtbot.keyClick(page.trigger_name.edit, Qt.Key.Key_Tab)
+    copy = page.trigger_name.button
+    assert window.focusWidget() is copy
+    QGuiApplication.clipboard().clear()
+    qtbot.keyClick(copy, Qt.Key.Key_Return)
+    assert QGuiApplication.clipboard().text() == "Quickpass password sync"
+    QGuiApplication.clipboard().clear()
+    qtbot.keyClick(copy, Qt.Key.Key_Space)
+    assert QGuiApplication.clipboard().text() == "Quickpass password sync"
+
+    # The footer's buttons take Enter too.
+    page.done_button.setFocus()
+    qtbot.keyClick(page.done_button, Qt.Key.Key_Return)
+    assert page.progress.is_done(W.TRIGGER_NAME)
+    assert page.current_step() == W.ACTION_WEBHOOK
+    for button in (page.back_button, page.next_button, page.done_button,
+                   page.start_over_button, page.send_test_button, page.copy_url_button):
+        assert button.focusPolicy() & Qt.FocusPolicy.TabFocus
+    # Every button on the footer has a mnemonic.
+    assert all("&" in b.text() for b in (page.back_button, page.next_button,
+                                          page.done_button, page.start_over_button))
