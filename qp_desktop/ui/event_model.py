@@ -373,14 +373,18 @@ class _CellSource:
         texts = self._texts.get(stored[F_ID]) or self._texts_of(stored)
         if isinstance(role_data, QModelRoleData):  # a single role, called from Python
             role_data = (role_data,)
+        # Every role must be set or cleared: the view reuses the span between cells, so a
+        # role left alone would show the previous cell's icon or colour.
         for item in role_data:
             role = item.role()
             if role == _DISPLAY:
                 item.setData(texts[column])
-            elif role in _ROLES:
-                value = _row_data(stored, texts, column, role)
-                if value is not None:
-                    item.setData(value)
+                continue
+            value = _row_data(stored, texts, column, role) if role in _ROLES else None
+            if value is None:
+                item.clearData()
+            else:
+                item.setData(value)
 
 
 class _RecordsView(Sequence[EventRecord]):

@@ -195,3 +195,22 @@ def test_multi_data_answers_exactly_what_data_answers(qtbot):
                         assert got.cacheKey() == expected.cacheKey()
                     else:
                         assert got == expected, (row, column, role)
+
+
+def test_multi_data_clears_roles_a_cell_has_no_value_for(qtbot):
+    """The view reuses one role span from cell to cell: an error row's icon and colour must
+    not leak into the next (info) cell."""
+    from PySide6.QtCore import QModelRoleData
+
+    model = EventTableModel()
+    events = demo_events(60)
+    model.append_events(events)
+    error_row = next(i for i, e in enumerate(events) if e["severity"] == "error")
+    info_row = next(i for i, e in enumerate(events) if e["severity"] == "info")
+    roles = [Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ForegroundRole]
+    span = [QModelRoleData(int(role)) for role in roles]
+    model.multiData(model.index(error_row, 3), span)  # severity column: icon + colour
+    assert span[0].data() is not None
+    model.multiData(model.index(info_row, 0), span)  # time column: neither
+    for item, role in zip(span, roles, strict=True):
+        assert item.data() == model.data(model.index(info_row, 0), role)
