@@ -100,6 +100,12 @@ def _setup_page(app: DesktopApp) -> QWidget:
     return page
 
 
+def _accounts_page(app: DesktopApp) -> QWidget:
+    from qp_desktop.ui.accounts_page import AccountsPage
+
+    return AccountsPage(app.client, app.clipboard)
+
+
 def _prefs_page(app: DesktopApp) -> QWidget:
     from qp_desktop.ui.preferences import PreferencesPage
 
@@ -110,6 +116,7 @@ def _prefs_page(app: DesktopApp) -> QWidget:
 DEFAULT_PAGES: list[PageSpec] = [
     PageSpec("itglue", "IT Glue", "Integrations", _itglue_page),
     PageSpec("events", "Events", "Monitor", _events_page),
+    PageSpec("accounts", "Accounts", "Monitor", _accounts_page),
     PageSpec("setup", "IT Glue workflow", "Setup", _setup_page),
 ]
 DEFAULT_PAGES.append(PageSpec("preferences", "Preferences", "App", _prefs_page))

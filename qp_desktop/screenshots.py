@@ -196,6 +196,30 @@ async def _banner_expiring_shot(ctx: ScreenshotContext) -> QWidget:
     return window
 
 
+async def _accounts_shot(ctx: ScreenshotContext) -> QWidget:
+    """Reset pipeline → Accounts, with demo accounts seeded through the tenant's API."""
+    from qp_desktop.app import DesktopApp
+    from qp_desktop.services.accounts_demo import seed
+    from qp_desktop.ui.accounts_page import AccountsPage
+
+    app = ctx.app
+    assert isinstance(app, DesktopApp)
+    await seed(app.client, app.http)
+    window = app._build_main_window()
+    window.resize(1480, 860)
+    window.show()
+    window.show_page("accounts")
+    page = window.page("accounts")
+    assert isinstance(page, AccountsPage)
+    await page.refresh()
+    for _ in range(200):  # the refresh started by showing the page
+        if not page.tasks.busy:
+            break
+        await asyncio.sleep(0.05)
+    ctx.keep.append(window)
+    return window
+
+
 register_screenshot("sign-in", _sign_in_shot)
 register_screenshot("integration", _integration_shot)
 register_screenshot("monitor", _monitor_shot)
@@ -204,6 +228,7 @@ register_screenshot("banner-expiring", _banner_expiring_shot)
 register_screenshot("wizard-prereqs", _wizard_prereqs_shot)
 register_screenshot("wizard-url", _wizard_url_shot)
 register_screenshot("wizard-test", _wizard_test_shot)
+register_screenshot("accounts", _accounts_shot)
 
 
 async def _prepare(app: object, emulator_key: str) -> None:

@@ -168,6 +168,96 @@ class Health:
     version: str
 
 
+@dataclass(frozen=True)
+class Customer:
+    id: int
+    name: str
+    itglue_organization_id: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Customer:
+        org = data.get("itglue_organization_id")
+        return cls(id=int(data.get("id", 0)), name=str(data.get("name") or ""),
+                   itglue_organization_id=None if org in (None, "") else str(org))
+
+
+@dataclass(frozen=True)
+class AccountSource:
+    type: str | None  # openldap | active_directory | local
+    agent_id: int | None
+    directory: str
+    identity: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account the tenant resets, and the IT Glue password it follows (if matched)."""
+
+    id: int
+    customer_id: int
+    kind: str  # administrator | service | end_user
+    display_name: str
+    source: AccountSource
+    itglue_password_id: str | None
+    last_reset_at: datetime | None
+    last_reset_by: str | None
+    last_result: str | None  # "succeeded" | "failed: <reason>" | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Account:
+        src = data.get("source") or {}
+        agent_id = src.get("agent_id")
+        password_id = data.get("itglue_password_id")
+        return cls(id=int(data.get("id", 0)), customer_id=int(data.get("customer_id", 0)),
+                   kind=str(data.get("kind") or ""),
+                   display_name=str(data.get("display_name") or ""),
+                   source=AccountSource(type=src.get("type"),
+                                        agent_id=None if agent_id is None else int(agent_id),
+                                        directory=str(src.get("directory") or ""),
+                                        identity=str(src.get("identity") or "")),
+                   itglue_password_id=None if password_id in (None, "") else str(password_id),
+                   last_reset_at=parse_time(data.get("last_reset_at")),
+                   last_reset_by=data.get("last_reset_by"),
+                   last_result=data.get("last_result"))
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    name: str
+    hostname: str
+    status: str  # online | offline
+    last_seen_at: datetime | None
+    directories: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Agent:
+        dirs = [str(d.get("name", "")) if isinstance(d, Mapping) else str(d)
+                for d in data.get("directories") or []]
+        return cls(id=int(data.get("id", 0)), name=str(data.get("name") or ""),
+                   hostname=str(data.get("hostname") or ""),
+                   status=str(data.get("status") or "offline"),
+                   last_seen_at=parse_time(data.get("last_seen_at")),
+                   directories=[d for d in dirs if d])
+
+
+@dataclass(frozen=True)
+class CustomerImport:
+    created: int
+    linked: int
+
+
+@dataclass(frozen=True, repr=False)
+class EnrollmentCode:
+    """A single-use code for ``qp-agent enroll``. ``repr`` hides the code (a credential)."""
+
+    code: str
+    expires_at: datetime | None
+
+    def __repr__(self) -> str:
+        return f"EnrollmentCode(code=<hidden>, expires_at={self.expires_at!r})"
+
+
 class TokenSource(Protocol):
     """Supplies the access token and refreshes it (implemented by the session)."""
 
@@ -414,3 +504,51 @@ class TenantClient:
 
     async def revoke_workflow_token(self) -> None:
         await self._authed("DELETE", f"{API}/integrations/itglue/workflow-token")
+
+    # -- customers, accounts, agents (reset pipeline) -----------------------------------------
+
+    async def list_customers(self) -> list[Customer]:
+        data = self._json(await self._authed("GET", f"{API}/customers"))
+        return [Customer.from_json(c) for c in data.get("customers") or []]
+
+    async def import_itglue_customers(self) -> CustomerImport:
+        """Create (or link) a customer for every IT Glue organization; idempotent."""
+        data = self._json(await self._authed("POST", f"{API}/customers/import-itglue"))
+        return CustomerImport(created=int(data.get("created", 0)),
+                              linked=int(data.get("linked", 0)))
+
+    async def list_accounts(self, customer_id: int | None = None) -> list[Account]:
+        path = f"{API}/accounts" + ("" if customer_id is None else f"?customer_id={customer_id}")
+        data = self._json(await self._authed("GET", path))
+        return [Account.from_json(a) for a in data.get("accounts") or []]
+
+    async def create_account(self, customer_id: int, kind: str, display_name: str,
+                             source: Mapping[str, Any],
+                             itglue_password_id: str | None = None) -> Account:
+        body: dict[str, Any] = {"customer_id": customer_id, "kind": kind,
+                                "display_name": display_name, "source": dict(source)}
+        if itglue_password_id is not None:
+            body["itglue_password_id"] = itglue_password_id
+        return Account.from_json(self._json(
+            await self._authed("POST", f"{API}/accounts", json=body)))
+
+    async def update_account(self, account_id: int, **changes: Any) -> Account:
+        """PATCH an account, e.g. ``itglue_password_id="123"`` (or ``None``) to match by hand."""
+        return Account.from_json(self._json(
+            await self._authed("PATCH", f"{API}/accounts/{account_id}", json=changes)))
+
+    async def automatch(self, customer_id: int) -> list[Account]:
+        """Match the customer's unmatched accounts by username; returns those matched now."""
+        data = self._json(await self._authed("POST", f"{API}/accounts/automatch",
+                                             json={"customer_id": customer_id}))
+        return [Account.from_json(a) for a in data.get("matched") or []]
+
+    async def list_agents(self) -> list[Agent]:
+        data = self._json(await self._authed("GET", f"{API}/agents"))
+        return [Agent.from_json(a) for a in data.get("agents") or []]
+
+    async def create_enrollment_code(self, name: str) -> EnrollmentCode:
+        data = self._json(await self._authed("POST", f"{API}/agents/enrollment-codes",
+                                             json={"name": name}))
+        return EnrollmentCode(code=str(data["code"]),
+                              expires_at=parse_time(data.get("expires_at")))
