@@ -34,9 +34,14 @@ class Settings(BaseSettings):
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_user: str = ""
-    smtp_password: str = ""
+    smtp_password: str = Field("", repr=False)
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     smtp_from: str = "qp-tenant@localhost"
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    # Failures (rejected triggers, failed resets) within this window go out as one mail.
+    alert_batch_seconds: float = Field(60.0, ge=0)
+    alert_retry_seconds: float = Field(30.0, gt=0)  # first back-off; doubles per attempt
+    alert_max_attempts: int = Field(5, ge=1, le=20)
 
     itglue_base_url: str = ""
 
@@ -51,6 +56,19 @@ class Settings(BaseSettings):
     sse_ping_seconds: float = Field(15.0, gt=0)
     setup_token: str = ""
     log_level: str = "INFO"
+    # reset pipeline (issue 7)
+    pipeline_poll_seconds: float = Field(1.0, gt=0)
+    pipeline_concurrency: int = Field(16, ge=1)
+    itglue_max_attempts: int = Field(5, ge=1)
+    itglue_retry_base_seconds: float = Field(2.0, ge=0)
+    itglue_api_user_name: str = "IT Glue API"
+    reset_lease_seconds: float = Field(120.0, gt=0)
+    reset_max_attempts: int = Field(3, ge=1)
+    reset_retry_base_seconds: float = Field(5.0, ge=0)
+    reset_max_wait_seconds: float = Field(3600.0, gt=0)
+    agent_offline_seconds: float = Field(90.0, gt=0)
+    agent_poll_fallback_seconds: float = Field(2.0, gt=0)
+    agent_enrollment_code_ttl_seconds: float = Field(3600.0, gt=0)
 
     @field_validator("expiry_warning_days", mode="before")
     @classmethod

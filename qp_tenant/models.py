@@ -164,3 +164,196 @@ class Event(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     body_hash: Mapped[str | None] = mapped_column(String(64))
     duplicates: Mapped[int] = mapped_column(default=0)
+
+
+class AlertSettings(Base):
+    """Who receives a tenant's alert mail, and its expiry warning thresholds (days)."""
+
+    __tablename__ = "alert_settings"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), unique=True
+    )
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # None: the process default (QP_EXPIRY_WARNING_DAYS).
+    expiry_warning_days: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlertCursor(Base):
+    """The last event id whose failure was already considered for alert mail, per tenant."""
+
+    __tablename__ = "alert_cursors"
+
+    tenant_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True,
+        autoincrement=False,
+    )
+    failures_after_id: Mapped[int] = mapped_column(BigIntId, default=0)
+
+
+class TokenWarning(Base):
+    """One expiry threshold handled for one token. The unique key makes it once, ever."""
+
+    __tablename__ = "token_warnings"
+    __table_args__ = (UniqueConstraint("token_id", "threshold",
+                                       name="uq_token_warnings_token_threshold"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("workflow_tokens.id", ondelete="CASCADE"))
+    threshold: Mapped[int] = mapped_column(Integer)  # days before expiry; -1 = expired
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlertOutbox(Base):
+    """An alert mail waiting to be sent (or sent, or given up): survives a restart."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (Index("ix_alert_outbox_status_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# ----------------------------------------------------------------- reset pipeline (issue 7)
+class Customer(Base):
+    """An MSP customer, usually imported from (or linked to) an IT Glue organization."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("tenant_id", "itglue_organization_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    itglue_organization_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Agent(Base):
+    """An enrolled agent. Its credential is a random token stored only as a SHA-256 hash."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    hostname: Mapped[str] = mapped_column(String(255), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    last_seen_at: Mapped[datetime | None]
+    directories: Mapped[list[dict[str, Any]]] = mapped_column(JSON(), default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class AgentEnrollmentCode(Base):
+    """A single-use, short-lived code an agent trades for its credential (stored hashed)."""
+
+    __tablename__ = "agent_enrollment_codes"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    )
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class Account(Base):
+    """A source account (AD, LDAP, local) matched to an IT Glue password."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (Index("ix_accounts_tenant_password", "tenant_id", "itglue_password_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    display_name: Mapped[str] = mapped_column(String(200))
+    source_type: Mapped[str] = mapped_column(String(32))
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    directory: Mapped[str] = mapped_column(String(200), default="")
+    identity: Mapped[str] = mapped_column(String(500))
+    itglue_password_id: Mapped[str | None] = mapped_column(String(32))
+    last_reset_at: Mapped[datetime | None]
+    last_reset_by: Mapped[str | None] = mapped_column(String(200))
+    last_result: Mapped[str | None] = mapped_column(Text)
+    # Keyed hash (Crypto.lookup_hash) of the value last applied: loop protection, never the value.
+    last_applied_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ResetJob(Base):
+    """One run of the reset pipeline for one accepted trigger, durable from the webhook's 202.
+
+    States: ``pending`` (the tenant still has to resolve the account and read IT Glue),
+    ``queued`` / ``leased`` (waiting for / held by the account's agent), then ``succeeded``,
+    ``failed`` or ``skipped``. ``password_encrypted`` exists only while queued or leased.
+    """
+
+    __tablename__ = "reset_jobs"
+    __table_args__ = (
+        Index("ix_reset_jobs_state_next", "state", "next_attempt_at"),
+        Index("ix_reset_jobs_agent_state", "agent_id", "state"),
+        Index("ix_reset_jobs_trigger", "trigger_event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    trigger_event_id: Mapped[int | None] = mapped_column(BigIntId)
+    replay: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    itglue_password_id: Mapped[str] = mapped_column(String(32))
+    itglue_organization_id: Mapped[str | None] = mapped_column(String(32))
+    resource_name: Mapped[str | None] = mapped_column(Text)
+    resource_url: Mapped[str | None] = mapped_column(Text)
+    token_id: Mapped[int | None] = mapped_column(BigIntId)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    )
+    account_name: Mapped[str | None] = mapped_column(String(200))
+    directory: Mapped[str | None] = mapped_column(String(200))
+    identity: Mapped[str | None] = mapped_column(String(500))
+    kind: Mapped[str | None] = mapped_column(String(32))
+    password_encrypted: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str | None] = mapped_column(String(64))
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(default=0)
+    itglue_attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]
+    leased_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    queue_deadline: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

@@ -11,6 +11,8 @@ from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
 from qp_tenant.domain.auth import LoginThrottle, TokenPolicy
 from qp_tenant.domain.events import EventBroker
+from qp_tenant.domain.pipeline import ResetPipeline
+from qp_tenant.domain.scheduler import AlertScheduler
 from qp_tenant.domain.webhook import TriggerIngest
 
 
@@ -27,3 +29,5 @@ class AppState:
     http: httpx.AsyncClient
     public_url: str = ""
     shutting_down: bool = field(default=False)
+    alerts: AlertScheduler | None = None
+    pipeline: ResetPipeline | None = None

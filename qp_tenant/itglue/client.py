@@ -206,6 +206,9 @@ class Password:
     updater_email: str | None
     restricted: bool
     archived: bool
+    # Whether IT Glue sent the value at all: an empty password is null, a value withheld
+    # (no show_password, or a key without Password Access) is left out.
+    value_shown: bool = False
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -254,6 +257,7 @@ def _parse_password(resource: dict[str, Any], included: Iterable[dict[str, Any]]
         updater_email=updater.get("email"),
         restricted=bool(attributes.get("restricted")),
         archived=bool(attributes.get("archived")),
+        value_shown="password" in attributes,
     )
 
 

@@ -1,0 +1,146 @@
+"""Routes: agents as technicians see them, and the agent's own API (agent credential).
+
+``/api/v1/agents…`` is for signed-in technicians. ``/api/v1/agent/…`` is what ``qp-agent``
+calls with its own bearer token: enroll, long-poll for jobs, post results, heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep, bearer_token, require_admin
+from qp_tenant.domain import agents, jobs
+from qp_tenant.domain.events import rfc3339
+from qp_tenant.domain.pipeline import ResetPipeline
+from qp_tenant.models import Agent
+from qp_tenant.state import AppState
+
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+agent_router = APIRouter(prefix="/api/v1/agent", tags=["agent API"])
+
+MAX_WAIT_SECONDS = 60
+
+
+class EnrollmentCodeBody(BaseModel):
+    name: str = Field(max_length=200)
+
+
+class EnrollBody(BaseModel):
+    code: str = Field(max_length=100)
+    name: str = Field("", max_length=200)
+    hostname: str = Field("", max_length=255)
+
+
+class ResultBody(BaseModel):
+    ok: bool
+    error: str | None = Field(None, max_length=10_000)
+
+
+class HeartbeatBody(BaseModel):
+    directories: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
+
+
+def _pipeline(state: AppState) -> ResetPipeline:
+    assert state.pipeline is not None, "the reset pipeline is not running"
+    return state.pipeline
+
+
+async def get_agent(request: Request, session: SessionDep) -> Agent:
+    return await agents.authenticate_agent(session, bearer_token(request))
+
+
+AgentDep = Annotated[Agent, Depends(get_agent)]
+
+
+# ----------------------------------------------------------------------- technicians
+@router.post("/enrollment-codes", status_code=201)
+async def create_enrollment_code(body: EnrollmentCodeBody, principal: PrincipalDep,
+                                 state: StateDep, session: SessionDep) -> dict[str, Any]:
+    """A single-use code (one hour) for ``qp-agent enroll --code``."""
+    require_admin(principal)
+    code, expires_at = await agents.create_enrollment_code(
+        session, principal.tenant.id, name=body.name, created_by=principal.user.id,
+        ttl_seconds=state.settings.agent_enrollment_code_ttl_seconds)
+    state.broker.notify(principal.tenant.id)
+    return {"code": code, "expires_at": rfc3339(expires_at)}
+
+
+@router.get("")
+async def list_agents(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    rows = await agents.list_agents(session, principal.tenant.id)
+    return {"agents": [agents.agent_to_dict(a) for a in rows]}
+
+
+# -------------------------------------------------------------------------- the agent
+@agent_router.post("/enroll", status_code=201)
+async def enroll(body: EnrollBody, state: StateDep, session: SessionDep) -> dict[str, Any]:
+    agent, token = await agents.enroll(session, code=body.code, name=body.name,
+                                       hostname=body.hostname)
+    state.broker.notify(agent.tenant_id)
+    return {"agent_id": agent.id, "agent_token": token}
+
+
+@agent_router.post("/heartbeat")
+async def heartbeat(body: HeartbeatBody, agent: AgentDep, state: StateDep,
+                    session: SessionDep) -> dict[str, Any]:
+    if await agents.mark_seen(session, agent, body.directories):
+        state.broker.notify(agent.tenant_id)
+    return {"status": "ok", "agent_id": agent.id}
+
+
+@agent_router.get("/jobs", response_model=None)
+async def next_job(request: Request, agent: AgentDep, state: StateDep, session: SessionDep,
+                   wait: int = Query(30, ge=0, le=MAX_WAIT_SECONDS)) -> Response | dict[str, Any]:
+    """Long poll: the next job at once if one is queued, else wait up to ``wait`` seconds."""
+    if await agents.mark_seen(session, agent):
+        state.broker.notify(agent.tenant_id)
+    await session.close()  # no connection is held while waiting
+    job = await _wait_for_job(request, state, agent, wait)
+    if job is None:
+        return Response(status_code=204)
+    return JSONResponse({"job": job})
+
+
+async def _wait_for_job(request: Request, state: AppState, agent: Agent,
+                        wait: int) -> dict[str, Any] | None:
+    pipeline = _pipeline(state)
+    deadline = time.monotonic() + wait
+    while True:
+        # Register before looking, so a job queued in between still wakes this poll.
+        waiter = pipeline.job_broker.waiter(agent.id)
+        try:
+            if await request.is_disconnected():
+                return None
+            async with state.sessions() as session:
+                job = await jobs.lease_next_job(session, state.crypto, agent,
+                                                state.settings.reset_lease_seconds)
+            if job is not None:
+                return job
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or state.shutting_down:
+                return None
+            # The fallback poll catches jobs queued by another tenant process.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.shield(waiter),
+                    min(remaining, state.settings.agent_poll_fallback_seconds))
+        finally:
+            waiter.cancel()
+
+
+@agent_router.post("/jobs/{job_id}/result")
+async def job_result(job_id: int, body: ResultBody, agent: AgentDep, state: StateDep,
+                     session: SessionDep) -> dict[str, Any]:
+    job = await jobs.record_result(session, agent, job_id, ok=body.ok, error=body.error,
+                                   crypto=state.crypto)
+    state.broker.notify(agent.tenant_id)
+    return {"status": "recorded", "job_id": job.id, "state": job.state}
+
+

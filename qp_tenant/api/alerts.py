@@ -1,0 +1,46 @@
+"""Routes: the tenant's alert settings (recipients and expiry warning days)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep, require_admin
+from qp_tenant.domain import alerts
+
+router = APIRouter(prefix="/api/v1/alerts")
+
+
+class AlertsBody(BaseModel):
+    """Fields left out keep their current value."""
+
+    recipients: list[str] | None = Field(None, max_length=100)
+    expiry_warning_days: list[int] | None = Field(None, max_length=100)
+
+
+def _view(state: Any, config: alerts.AlertConfig) -> dict[str, Any]:
+    return {**config.to_dict(), "smtp_configured": bool(state.settings.smtp_host.strip())}
+
+
+@router.get("")
+async def get_alerts(principal: PrincipalDep, state: StateDep,
+                     session: SessionDep) -> dict[str, Any]:
+    config = await alerts.get_alert_config(session, principal.tenant.id,
+                                           state.settings.expiry_warning_days)
+    return _view(state, config)
+
+
+@router.put("")
+async def put_alerts(body: AlertsBody, principal: PrincipalDep, state: StateDep,
+                     session: SessionDep) -> dict[str, Any]:
+    require_admin(principal)
+    config = await alerts.put_alert_config(
+        session, principal.tenant.id, state.settings.expiry_warning_days,
+        recipients=body.recipients, expiry_warning_days=body.expiry_warning_days,
+    )
+    await session.commit()
+    if state.alerts is not None:
+        state.alerts.wake()  # new thresholds may already be reached
+    return _view(state, config)

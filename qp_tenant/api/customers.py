@@ -1,0 +1,42 @@
+"""Routes: customers, and importing them from IT Glue organizations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep
+from qp_tenant.domain import accounts
+
+router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+
+
+class CustomerBody(BaseModel):
+    name: str = Field(max_length=200)
+    itglue_organization_id: str | int | None = None
+
+
+@router.get("")
+async def list_customers(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    rows = await accounts.list_customers(session, principal.tenant.id)
+    return {"customers": [accounts.customer_to_dict(c) for c in rows]}
+
+
+@router.post("", status_code=201)
+async def create_customer(body: CustomerBody, principal: PrincipalDep,
+                          session: SessionDep) -> dict[str, Any]:
+    customer = await accounts.create_customer(
+        session, principal.tenant.id, name=body.name,
+        itglue_organization_id=body.itglue_organization_id)
+    return accounts.customer_to_dict(customer)
+
+
+@router.post("/import-itglue")
+async def import_itglue(principal: PrincipalDep, state: StateDep,
+                        session: SessionDep) -> dict[str, Any]:
+    """Create a customer for every IT Glue organization, or link one of the same name."""
+    client = await accounts.itglue_client(session, state.crypto, state.http, principal.tenant.id,
+                                          state.settings.itglue_base_url)
+    return await accounts.import_itglue(session, principal.tenant.id, client)

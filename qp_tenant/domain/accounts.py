@@ -1,0 +1,331 @@
+"""Customers and their accounts, matched to IT Glue passwords by hand or by automatch.
+
+Customers come from IT Glue organizations (import, idempotent) or are created by hand.
+Automatch pairs an account with the IT Glue password whose username is the account's
+identity, sAMAccountName or userPrincipalName, and whose category (if any) names a source of
+the same type (DOMAIN.md, "Account matching").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qp_tenant.crypto import Crypto
+from qp_tenant.domain.events import rfc3339
+from qp_tenant.domain.integration import get_integration
+from qp_tenant.errors import ApiError, not_found
+from qp_tenant.itglue.client import (
+    ITGlueAuthError,
+    ITGlueClient,
+    ITGlueError,
+    Password,
+    base_url_for,
+)
+from qp_tenant.models import Account, Agent, Customer, utcnow
+
+ACCOUNT_KINDS = ("administrator", "service", "end_user")
+SOURCE_TYPES = ("openldap", "active_directory", "local")
+
+# IT Glue password category → the source types it can name (DOMAIN.md). Azure AD / Microsoft
+# 365 accounts have no source type yet, so such passwords never automatch.
+CATEGORY_SOURCES: dict[str, tuple[str, ...]] = {
+    "active directory": ("active_directory", "openldap"),
+    "office 365": ("azure_ad",),
+    "microsoft 365": ("azure_ad",),
+    "azure ad": ("azure_ad",),
+    "azure active directory": ("azure_ad",),
+    "local account": ("local",),
+}
+
+
+# ------------------------------------------------------------------------------ customers
+def customer_to_dict(customer: Customer) -> dict[str, Any]:
+    return {"id": customer.id, "name": customer.name,
+            "itglue_organization_id": customer.itglue_organization_id,
+            "created_at": rfc3339(customer.created_at)}
+
+
+async def list_customers(session: AsyncSession, tenant_id: int) -> list[Customer]:
+    stmt = select(Customer).where(Customer.tenant_id == tenant_id).order_by(Customer.name,
+                                                                            Customer.id)
+    return list((await session.scalars(stmt)).all())
+
+
+def _org_id(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ApiError(422, "invalid_itglue_organization_id",
+                       "itglue_organization_id must be the number of an IT Glue organization.")
+    return text
+
+
+async def create_customer(session: AsyncSession, tenant_id: int, *, name: str,
+                          itglue_organization_id: Any = None) -> Customer:
+    name = (name or "").strip()
+    if not name:
+        raise ApiError(422, "invalid_customer_name", "Give the customer a name.")
+    org_id = _org_id(itglue_organization_id)
+    if org_id is not None:
+        taken = (await session.scalars(select(Customer).where(
+            Customer.tenant_id == tenant_id, Customer.itglue_organization_id == org_id
+        ))).first()
+        if taken is not None:
+            raise ApiError(409, "itglue_organization_already_linked",
+                           f"IT Glue organization {org_id} is already linked to customer "
+                           f"{taken.name}.")
+    customer = Customer(tenant_id=tenant_id, name=name[:200], itglue_organization_id=org_id)
+    session.add(customer)
+    await session.commit()
+    return customer
+
+
+async def get_customer(session: AsyncSession, tenant_id: int, customer_id: int) -> Customer:
+    customer = await session.get(Customer, customer_id)
+    if customer is None or customer.tenant_id != tenant_id:
+        raise not_found("That customer")
+    return customer
+
+
+async def itglue_client(session: AsyncSession, crypto: Crypto, http: httpx.AsyncClient,
+                        tenant_id: int, base_url_override: str | None) -> ITGlueClient:
+    integration = await get_integration(session, tenant_id)
+    if integration is None or not integration.connected:
+        raise ApiError(409, "itglue_not_connected",
+                       "Connect IT Glue first (Integrations → IT Glue) with an API key.")
+    return ITGlueClient(http, base_url_for(integration.region, base_url_override or None),
+                        crypto.decrypt(integration.api_key_encrypted))
+
+
+def itglue_api_error(exc: ITGlueError) -> ApiError:
+    if isinstance(exc, ITGlueAuthError):
+        return ApiError(422, "itglue_key_rejected",
+                        f"IT Glue refused the API key: {exc.detail or exc.title}")
+    return ApiError(502, "itglue_unreachable", str(exc),
+                    details={"itglue_status": exc.status})
+
+
+async def import_itglue(session: AsyncSession, tenant_id: int,
+                        client: ITGlueClient) -> dict[str, int]:
+    """Every IT Glue organization becomes (or is linked to) a customer; idempotent."""
+    try:
+        organizations = await client.list_organizations()
+    except ITGlueError as exc:
+        raise itglue_api_error(exc) from None
+    customers = await list_customers(session, tenant_id)
+    linked_orgs = {c.itglue_organization_id for c in customers if c.itglue_organization_id}
+    unlinked = {c.name.strip().casefold(): c for c in customers if not c.itglue_organization_id}
+    created = linked = 0
+    for org in organizations:
+        if org.id in linked_orgs:
+            continue
+        match = unlinked.pop(org.name.strip().casefold(), None)
+        if match is not None:
+            match.itglue_organization_id = org.id
+            linked += 1
+        else:
+            session.add(Customer(tenant_id=tenant_id, name=(org.name or f"Organization {org.id}")
+                                 [:200], itglue_organization_id=org.id))
+            created += 1
+        linked_orgs.add(org.id)
+    await session.commit()
+    return {"created": created, "linked": linked}
+
+
+# ------------------------------------------------------------------------------- accounts
+def account_to_dict(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "customer_id": account.customer_id,
+        "kind": account.kind,
+        "display_name": account.display_name,
+        "source": {"type": account.source_type, "agent_id": account.agent_id,
+                   "directory": account.directory, "identity": account.identity},
+        "itglue_password_id": account.itglue_password_id,
+        "last_reset_at": rfc3339(account.last_reset_at),
+        "last_reset_by": account.last_reset_by,
+        "last_result": account.last_result,
+    }
+
+
+async def list_accounts(session: AsyncSession, tenant_id: int,
+                        customer_id: int | None = None) -> list[Account]:
+    stmt = select(Account).where(Account.tenant_id == tenant_id)
+    if customer_id is not None:
+        stmt = stmt.where(Account.customer_id == customer_id)
+    return list((await session.scalars(stmt.order_by(Account.display_name, Account.id))).all())
+
+
+async def get_account(session: AsyncSession, tenant_id: int, account_id: int) -> Account:
+    account = await session.get(Account, account_id)
+    if account is None or account.tenant_id != tenant_id:
+        raise not_found("That account")
+    return account
+
+
+def _password_id(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ApiError(422, "invalid_itglue_password_id",
+                       "itglue_password_id must be the number of an IT Glue password (the last "
+                       "part of its URL).")
+    return text
+
+
+async def _check_password_free(session: AsyncSession, tenant_id: int, password_id: str | None,
+                               account_id: int | None) -> None:
+    if password_id is None:
+        return
+    stmt = select(Account).where(Account.tenant_id == tenant_id,
+                                 Account.itglue_password_id == password_id)
+    if account_id is not None:
+        stmt = stmt.where(Account.id != account_id)
+    other = (await session.scalars(stmt.limit(1))).first()
+    if other is not None:
+        raise ApiError(409, "itglue_password_already_matched",
+                       f"IT Glue password {password_id} is already matched to account "
+                       f"{other.display_name}; one IT Glue password resets one account.")
+
+
+async def _validate(session: AsyncSession, tenant_id: int, values: dict[str, Any]) -> None:
+    if values["kind"] not in ACCOUNT_KINDS:
+        raise ApiError(422, "invalid_account_kind",
+                       f"The account kind must be one of: {', '.join(ACCOUNT_KINDS)}.")
+    if not values["display_name"]:
+        raise ApiError(422, "invalid_display_name", "Give the account a display name.")
+    if values["source_type"] not in SOURCE_TYPES:
+        raise ApiError(422, "invalid_source_type",
+                       f"The source type must be one of: {', '.join(SOURCE_TYPES)}.")
+    if not values["identity"]:
+        raise ApiError(422, "invalid_identity",
+                       "Give the account's identity: its DN, sAMAccountName or "
+                       "userPrincipalName, or the local user name.")
+    await get_customer(session, tenant_id, values["customer_id"])
+    if values["agent_id"] is not None:
+        agent = await session.get(Agent, values["agent_id"])
+        if agent is None or agent.tenant_id != tenant_id or agent.revoked_at is not None:
+            raise ApiError(422, "unknown_agent",
+                           f"There is no agent {values['agent_id']} in this tenant.")
+        if not values["directory"]:
+            raise ApiError(422, "invalid_directory",
+                           "Name the directory of the agent's configuration that holds this "
+                           "account.")
+
+
+async def create_account(session: AsyncSession, tenant_id: int, body: dict[str, Any]
+                         ) -> Account:
+    source = body.get("source") or {}
+    values = {
+        "customer_id": body.get("customer_id"),
+        "kind": body.get("kind"),
+        "display_name": (body.get("display_name") or "").strip()[:200],
+        "source_type": source.get("type"),
+        "agent_id": source.get("agent_id"),
+        "directory": (source.get("directory") or "").strip()[:200],
+        "identity": (source.get("identity") or "").strip()[:500],
+        "itglue_password_id": _password_id(body.get("itglue_password_id")),
+    }
+    await _validate(session, tenant_id, values)
+    await _check_password_free(session, tenant_id, values["itglue_password_id"], None)
+    account = Account(tenant_id=tenant_id, **values)
+    session.add(account)
+    await session.commit()
+    return account
+
+
+async def update_account(session: AsyncSession, tenant_id: int, account_id: int,
+                         body: dict[str, Any]) -> Account:
+    account = await get_account(session, tenant_id, account_id)
+    source = body.get("source") or {}
+    values = {
+        "customer_id": body.get("customer_id", account.customer_id),
+        "kind": body.get("kind", account.kind),
+        "display_name": (body.get("display_name", account.display_name) or "").strip()[:200],
+        "source_type": source.get("type", account.source_type),
+        "agent_id": source.get("agent_id", account.agent_id),
+        "directory": (source.get("directory", account.directory) or "").strip()[:200],
+        "identity": (source.get("identity", account.identity) or "").strip()[:500],
+        "itglue_password_id": (_password_id(body["itglue_password_id"])
+                               if "itglue_password_id" in body
+                               else account.itglue_password_id),
+    }
+    await _validate(session, tenant_id, values)
+    await _check_password_free(session, tenant_id, values["itglue_password_id"], account.id)
+    if values["itglue_password_id"] != account.itglue_password_id:
+        account.last_applied_hash = None  # a new match starts without loop-protection state
+    for key, value in values.items():
+        setattr(account, key, value)
+    account.updated_at = utcnow()
+    await session.commit()
+    return account
+
+
+async def delete_account(session: AsyncSession, tenant_id: int, account_id: int) -> None:
+    account = await get_account(session, tenant_id, account_id)
+    await session.delete(account)
+    await session.commit()
+
+
+# ------------------------------------------------------------------------------ automatch
+def identity_keys(identity: str) -> set[str]:
+    """The names an account answers to: as given, a DN's first RDN value, DOMAIN\\user's user."""
+    text = identity.strip()
+    keys = {text}
+    if "=" in text and "," in text:  # a DN: uid=jdoe,ou=people,… or CN=Jane Doe,…
+        first = text.split(",", 1)[0]
+        keys.add(first.split("=", 1)[1].strip())
+    if "\\" in text:
+        keys.add(text.rsplit("\\", 1)[1])
+    return {k.casefold() for k in keys if k}
+
+
+def category_allows(category: str | None, source_type: str) -> bool:
+    if not category:
+        return True
+    allowed = CATEGORY_SOURCES.get(category.strip().casefold())
+    return allowed is None or source_type in allowed
+
+
+async def automatch(session: AsyncSession, tenant_id: int, customer_id: int,
+                    client: ITGlueClient) -> list[Account]:
+    """Match the customer's unmatched accounts to its IT Glue passwords by username."""
+    customer = await get_customer(session, tenant_id, customer_id)
+    if not customer.itglue_organization_id:
+        raise ApiError(422, "customer_not_linked",
+                       f"Customer {customer.name} is not linked to an IT Glue organization; "
+                       "import or link it first.")
+    try:
+        passwords = await client.list_passwords(customer.itglue_organization_id)
+    except ITGlueError as exc:
+        raise itglue_api_error(exc) from None
+    taken = set((await session.scalars(select(Account.itglue_password_id).where(
+        Account.tenant_id == tenant_id, Account.itglue_password_id.is_not(None)
+    ))).all())
+    accounts = [a for a in await list_accounts(session, tenant_id, customer_id)
+                if a.itglue_password_id is None]
+    matched: list[Account] = []
+    for account in accounts:
+        keys = identity_keys(account.identity)
+        candidates: list[Password] = [
+            p for p in passwords
+            if p.id not in taken and p.username and not p.archived
+            and identity_keys(p.username) & keys
+            and category_allows(p.category_name, account.source_type)
+        ]
+        if len(candidates) != 1:
+            continue  # none, or ambiguous: leave it to the technician
+        account.itglue_password_id = candidates[0].id
+        account.last_applied_hash = None
+        account.updated_at = utcnow()
+        taken.add(candidates[0].id)
+        matched.append(account)
+    await session.commit()
+    return matched
+

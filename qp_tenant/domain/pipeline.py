@@ -1,0 +1,493 @@
+"""The reset pipeline: from an accepted workflow trigger to a reset job for the account's agent.
+
+Every ``workflow_trigger.received`` event gets a ``pending`` :class:`ResetJob` row in the same
+transaction as the event itself (a hook in :class:`TriggerIngest`), so the work is as durable
+as the webhook's 202. One background task per process then, for each due pending job:
+finds the matched account, reads the new value from IT Glue with the tenant's key, applies
+loop protection, and queues the job (password encrypted) for the account's agent — or ends it
+with a specific ``password_reset.failed`` / ``password_reset.skipped`` event. The same task
+sweeps lapsed leases, overdue jobs and silent agents.
+
+Pending jobs are claimed with a guarded ``UPDATE … RETURNING`` (``claimed_until``), so several
+tenant processes on one PostgreSQL database never resolve the same trigger twice; a claim
+left by a crashed process expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from qp_tenant.config import Settings
+from qp_tenant.crypto import Crypto
+from qp_tenant.domain import agents as agent_domain
+from qp_tenant.domain import jobs
+from qp_tenant.domain.events import EventBroker, NewEvent, add_event
+from qp_tenant.domain.integration import get_integration
+from qp_tenant.errors import ApiError
+from qp_tenant.itglue.client import (
+    ITGlueAuthError,
+    ITGlueClient,
+    ITGlueError,
+    ITGlueNotFound,
+    ITGlueRateLimited,
+    ITGlueUnreachable,
+    Password,
+    RateLimiter,
+    base_url_for,
+)
+from qp_tenant.models import Account, Agent, Event, ResetJob, utcnow
+
+log = logging.getLogger(__name__)
+
+JOBS: Any = ResetJob.__table__
+CLAIM_SECONDS = 120.0
+CLAIM_BATCH = 256
+MAX_DEFER_SECONDS = 2.0
+DEFER_STEP_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """What resolution needs, read before any network call (no session held across it)."""
+
+    job_id: int
+    tenant_id: int
+    password_id: str
+    organization_id: str | None
+    name: str
+    account: Account | None
+    agent: Agent | None
+    region: str | None
+    api_key: str | None
+    itglue_attempts: int
+
+
+class ResetPipeline:
+    """The per-process pipeline worker and the agents' job wake-ups."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], crypto: Crypto,
+                 broker: EventBroker, http: httpx.AsyncClient, settings: Settings,
+                 write_gate: Any = None):
+        self.sessions = sessions
+        # Shared with the webhook writer: see qp_tenant.db.WriteGate.
+        self.write_gate = write_gate if write_gate is not None else contextlib.nullcontext()
+        # Set by the app: true while the webhook writer is busy (see _run).
+        self.defer_while: Callable[[], bool] | None = None
+        self.crypto = crypto
+        self.broker = broker
+        self.http = http
+        self.settings = settings
+        # Agents waiting in a long poll, keyed by agent id (same mechanism as the event stream).
+        self.job_broker = EventBroker()
+        self.policy = jobs.JobPolicy(settings.reset_lease_seconds, settings.reset_max_attempts,
+                                     settings.reset_retry_base_seconds)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[int] = set()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._limiters: dict[int, RateLimiter] = {}
+        self._last_sweep = 0.0
+        self._limit = asyncio.Semaphore(settings.pipeline_concurrency)
+        self.resolved = 0
+
+    # ------------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self._task is None:
+            self._wake = asyncio.Event()
+            self._limit = asyncio.Semaphore(self.settings.pipeline_concurrency)
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="pipeline")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._workers) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._task = None
+        self._workers.clear()
+
+    def wake(self, tenants: Any = None) -> None:
+        """Called after a commit that may have created pending work (e.g. by the ingest)."""
+        self._wake.set()
+
+    # --------------------------------------------------------------- trigger recording
+    async def record_triggers(self, session: AsyncSession,
+                              rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """The ingest hook: one pending job per accepted trigger, in the ingest's transaction."""
+        now = utcnow()
+        new = [_pending_row(event_id, row, now) for event_id, row in rows
+               if row.get("type") == "workflow_trigger.received"]
+        if new:
+            await session.execute(insert(JOBS), new)
+
+    async def replay(self, session: AsyncSession, tenant_id: int, event_id: int,
+                     requested_by: str) -> tuple[ResetJob, bool]:
+        """Run the pipeline again for a stored trigger. Returns (job, started_now).
+
+        Idempotent: while a job for that trigger is still in flight, that job is returned.
+        """
+        event = await session.get(Event, event_id)
+        if event is None or event.tenant_id != tenant_id:
+            raise ApiError(404, "not_found", "That event was not found.")
+        if event.type != "workflow_trigger.received":
+            raise ApiError(422, "not_a_trigger",
+                           f"Only a workflow_trigger.received event can be replayed; this one "
+                           f"is {event.type}.", details={"type": event.type})
+        in_flight = (await session.scalars(
+            select(ResetJob).where(ResetJob.tenant_id == tenant_id,
+                                   ResetJob.trigger_event_id == event_id,
+                                   ResetJob.state.in_(jobs.ACTIVE_STATES))
+            .order_by(ResetJob.id.desc()).limit(1)
+        )).first()
+        if in_flight is not None:
+            return in_flight, False
+        details = event.details or {}
+        if not details.get("password_id"):
+            raise ApiError(422, "not_a_trigger",
+                           "This trigger has no IT Glue password id to replay.")
+        row = _pending_row(event.id, {
+            "tenant_id": tenant_id, "resource_name": event.resource_name,
+            "resource_url": event.resource_url, "token_id": event.token_id,
+            "details": details,
+        }, utcnow())
+        row["replay"] = True
+        job = ResetJob(**row)
+        session.add(job)
+        add_event(session, tenant_id, NewEvent(
+            type="workflow_trigger.replayed", severity="info",
+            summary=f"Trigger replayed by {requested_by}: "
+                    f"{event.resource_name or 'an IT Glue password'}",
+            resource_name=event.resource_name, resource_url=event.resource_url,
+            token_id=event.token_id,
+            details={"trigger_event_id": event.id, "password_id": details.get("password_id")},
+        ))
+        await session.commit()
+        self.broker.notify(tenant_id)
+        self.wake()
+        return job, True
+
+    # ---------------------------------------------------------------------- the loop
+    async def _run(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._release_stale_claims()
+        deferred_since: float | None = None
+        while True:
+            self._wake.clear()
+            # Webhooks first: while a burst is being acknowledged, resolving waits (up to
+            # MAX_DEFER_SECONDS at a time), so a 202 never queues behind pipeline work.
+            if self.defer_while is not None and self.defer_while():
+                now = time.monotonic()
+                deferred_since = deferred_since or now
+                if now - deferred_since < MAX_DEFER_SECONDS:
+                    await asyncio.sleep(DEFER_STEP_SECONDS)
+                    continue
+            deferred_since = None
+            try:
+                await self._claim_and_dispatch()
+                if time.monotonic() - self._last_sweep >= self.settings.pipeline_poll_seconds:
+                    self._last_sweep = time.monotonic()
+                    await self._sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Reset pipeline pass failed; trying again shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.pipeline_poll_seconds)
+
+    async def _release_stale_claims(self) -> None:
+        """SQLite means one process: claims left by a previous run of it are stale now."""
+        if not self.settings.is_sqlite:
+            return
+        async with self.write_gate, self.sessions() as session:
+            await session.execute(update(ResetJob).where(
+                ResetJob.state == "pending", ResetJob.claimed_until.is_not(None)
+            ).values(claimed_until=None))
+            await session.commit()
+
+    async def _claim_and_dispatch(self) -> None:
+        capacity = self.settings.pipeline_concurrency * 4 - len(self._inflight)
+        if capacity <= 0:
+            return
+        now = utcnow()
+        async with self.write_gate, self.sessions() as session:
+            due = (await session.scalars(
+                select(ResetJob.id).where(
+                    ResetJob.state == "pending", ResetJob.next_attempt_at <= now,
+                    or_(ResetJob.claimed_until.is_(None), ResetJob.claimed_until < now))
+                .order_by(ResetJob.id).limit(min(capacity, CLAIM_BATCH))
+            )).all()
+            due = [i for i in due if i not in self._inflight]
+            if not due:
+                return
+            claimed = (await session.execute(
+                update(JOBS).where(
+                    JOBS.c.id.in_(due), JOBS.c.state == "pending",
+                    or_(JOBS.c.claimed_until.is_(None), JOBS.c.claimed_until < now))
+                .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+                .returning(JOBS.c.id)
+            )).scalars().all()
+            await session.commit()
+        for job_id in sorted(claimed):
+            self._inflight.add(job_id)
+            task = asyncio.get_running_loop().create_task(self._resolve_guarded(job_id))
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+
+    async def _sweep(self) -> None:
+        async with self.write_gate, self.sessions() as session:
+            tenants, agent_ids = await jobs.expire_leases(session, self.policy)
+        async with self.write_gate, self.sessions() as session:
+            tenants |= await jobs.expire_waiting(session)
+        async with self.write_gate, self.sessions() as session:
+            tenants |= await agent_domain.mark_lapsed_offline(
+                session, self.settings.agent_offline_seconds)
+        for tenant_id in tenants:
+            self.broker.notify(tenant_id)
+        for agent_id in agent_ids:
+            self.job_broker.notify(agent_id)
+
+    # -------------------------------------------------------------------- resolution
+    async def _resolve_guarded(self, job_id: int) -> None:
+        try:
+            async with self._limit:
+                await self.resolve(job_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("Job %s: resolution failed unexpectedly", job_id)
+            with contextlib.suppress(Exception):
+                await self._finish(job_id, "failed", "internal_error",
+                                   f"The tenant failed unexpectedly ({type(exc).__name__}); "
+                                   "the error was logged.")
+        finally:
+            self._inflight.discard(job_id)
+            self._wake.set()  # capacity freed: claim more without waiting for the timer
+
+    async def _load(self, job_id: int) -> _Resolved | None:
+        async with self.sessions() as session:
+            job = await session.get(ResetJob, job_id)
+            if job is None or job.state != "pending":
+                return None
+            account = (await session.scalars(
+                select(Account).where(Account.tenant_id == job.tenant_id,
+                                      Account.itglue_password_id == job.itglue_password_id)
+                .order_by(Account.id).limit(1)
+            )).first()
+            agent = (await session.get(Agent, account.agent_id)
+                     if account is not None and account.agent_id is not None else None)
+            integration = await get_integration(session, job.tenant_id)
+            connected = integration is not None and integration.connected
+            return _Resolved(
+                job_id=job.id, tenant_id=job.tenant_id, password_id=job.itglue_password_id,
+                organization_id=job.itglue_organization_id,
+                name=job.resource_name or f"IT Glue password {job.itglue_password_id}",
+                account=account, agent=agent,
+                region=integration.region if connected and integration else None,
+                api_key=(self.crypto.decrypt(integration.api_key_encrypted)
+                         if connected and integration else None),
+                itglue_attempts=job.itglue_attempts,
+            )
+
+    async def resolve(self, job_id: int) -> None:
+        """Take one pending job as far as it goes: queued for the agent, or ended."""
+        r = await self._load(job_id)
+        if r is None:
+            return
+        account = r.account
+        if account is None:
+            await self._finish(job_id, "failed", "no_matched_account",
+                               f"No matched account for {r.name}",
+                               summary=f"No matched account for {r.name}")
+            return
+        if account.agent_id is None or r.agent is None:
+            await self._finish(job_id, "failed", "no_agent",
+                               f"Account {account.display_name} has no agent to apply the "
+                               "new password; choose the agent in the account's source.",
+                               account=account)
+            return
+        if r.api_key is None or r.region is None:
+            await self._finish(job_id, "failed", "itglue_not_connected",
+                               "IT Glue is not connected, so the new password of "
+                               f"{r.name} could not be read. Connect IT Glue with an API key "
+                               "that has Password Access.", account=account)
+            return
+        client = ITGlueClient(
+            self.http, base_url_for(r.region, self.settings.itglue_base_url or None), r.api_key,
+            limiter=self._limiter(r.tenant_id), max_retries=3, max_backoff_seconds=30.0)
+        try:
+            password = await client.get_password(r.password_id, org_id=r.organization_id,
+                                                 include_updater=True)
+        except ITGlueNotFound:
+            await self._finish(
+                job_id, "failed", "itglue_password_unreachable",
+                f"IT Glue has no password {r.password_id} that the API can read: it was "
+                "deleted, or it is kept in the Vault or marked \"Only Me\", which the IT Glue "
+                "API cannot reach. Share it normally in IT Glue, or reset this account by "
+                "hand.", account=account)
+            return
+        except ITGlueAuthError as exc:
+            await self._finish(
+                job_id, "failed", "itglue_key_rejected",
+                f"IT Glue refused the tenant's API key, so the new password of {r.name} "
+                f"could not be read ({exc.detail or exc.title or 'no detail'}). Reconnect IT "
+                "Glue with a valid key.", account=account)
+            return
+        except (ITGlueUnreachable, ITGlueRateLimited) as exc:
+            await self._retry_itglue(r, account, str(exc))
+            return
+        except ITGlueError as exc:
+            await self._finish(job_id, "failed", "itglue_error",
+                               f"IT Glue answered with an error: {exc}", account=account)
+            return
+        if not password.value_shown:
+            await self._finish(
+                job_id, "failed", "itglue_no_password_access",
+                f"The IT Glue API key lacks Password Access, so the new password of {r.name} "
+                "could not be read. Turn on Password Access for the key in IT Glue.",
+                account=account)
+            return
+        if not password.password:
+            await self._finish(job_id, "failed", "itglue_password_empty",
+                               f"IT Glue holds an empty password for {r.name}; there is "
+                               "nothing to apply.", account=account)
+            return
+        await self._queue(r, account, r.agent, password)
+
+    def _limiter(self, tenant_id: int) -> RateLimiter:
+        # IT Glue counts per key: one limiter per tenant, shared by all its pipeline work.
+        if tenant_id not in self._limiters:
+            self._limiters[tenant_id] = RateLimiter(3000, 300.0)
+        return self._limiters[tenant_id]
+
+    async def _retry_itglue(self, r: _Resolved, account: Account, problem: str) -> None:
+        attempts = r.itglue_attempts + 1
+        if attempts >= self.settings.itglue_max_attempts:
+            await self._finish(r.job_id, "failed", "itglue_unreachable",
+                               f"IT Glue could not be reached after {attempts} attempts, so "
+                               f"the new password of {r.name} was not read: {problem}",
+                               account=account)
+            return
+        delay = jobs.backoff(self.settings.itglue_retry_base_seconds, attempts)
+        log.warning("Job %s: IT Glue unreachable (%s); retry %d in %.1f s",
+                    r.job_id, problem, attempts, delay)
+        async with self.write_gate, self.sessions() as session:
+            await session.execute(update(ResetJob).where(
+                ResetJob.id == r.job_id, ResetJob.state == "pending"
+            ).values(itglue_attempts=attempts, claimed_until=None, error=problem[:2000],
+                     next_attempt_at=utcnow() + timedelta(seconds=delay), updated_at=utcnow()))
+            await session.commit()
+
+    async def _queue(self, r: _Resolved, account: Account, agent: Agent,
+                     password: Password) -> None:
+        assert password.password
+        value_hash = self.crypto.lookup_hash(f"reset-value:{account.id}:{password.password}")
+        updater = password.updater_name or password.updated_by
+        now = utcnow()
+        async with self.write_gate, self.sessions() as session:
+            job = await session.get(ResetJob, r.job_id)
+            if job is None or job.state != "pending":
+                return
+            _snapshot(job, account)
+            fresh = await session.get(Account, account.id)
+            skip_reason = None
+            if fresh is not None and fresh.last_applied_hash == value_hash:
+                if updater and updater == self.settings.itglue_api_user_name:
+                    skip_reason = ("IT Glue's change was written by this tenant's own API key "
+                                   "with the value already applied to the account")
+                else:
+                    skip_reason = "the value in IT Glue is already applied to the account"
+            else:
+                same = (await session.scalars(select(ResetJob.id).where(
+                    ResetJob.account_id == account.id, ResetJob.id != job.id,
+                    ResetJob.state.in_(("queued", "leased")),
+                    ResetJob.password_hash == value_hash).limit(1))).first()
+                if same is not None:
+                    skip_reason = f"a reset with the same value is already in progress (job {same})"
+            if skip_reason is not None:
+                jobs.end_job(job, "skipped", skip_reason, now=now)
+                add_event(session, job.tenant_id, jobs.job_event(
+                    job, "password_reset.skipped", "info",
+                    f"Reset of {account.display_name} skipped: {skip_reason}",
+                    reason=skip_reason, updated_by=updater))
+                await session.commit()
+                self.broker.notify(job.tenant_id)
+                return
+            job.state = "queued"
+            job.agent_id = agent.id
+            job.password_encrypted = self.crypto.encrypt(password.password)
+            job.password_hash = value_hash
+            job.updated_by = updater
+            job.claimed_until = None
+            job.error = None
+            job.next_attempt_at = now
+            job.queue_deadline = now + timedelta(seconds=self.settings.reset_max_wait_seconds)
+            job.updated_at = now
+            online = agent.status == "online"
+            summary = f"Reset of {account.display_name} queued for agent {agent.name}"
+            if not online:
+                summary += " (the agent is offline; the job waits for it)"
+            add_event(session, job.tenant_id, jobs.job_event(
+                job, "password_reset.queued", "info" if online else "warning", summary,
+                directory=job.directory, updated_by=updater, agent_online=online))
+            await session.commit()
+        self.resolved += 1
+        self.broker.notify(r.tenant_id)
+        self.job_broker.notify(agent.id)
+
+    async def _finish(self, job_id: int, state: str, code: str, reason: str, *,
+                      account: Account | None = None, summary: str | None = None) -> None:
+        async with self.write_gate, self.sessions() as session:
+            job = await session.get(ResetJob, job_id)
+            if job is None or job.state != "pending":
+                return
+            now = utcnow()
+            if account is not None:
+                _snapshot(job, account)
+                fresh = await session.get(Account, account.id)
+                if fresh is not None:
+                    fresh.last_result = f"failed: {reason}"
+                    fresh.updated_at = now
+            jobs.end_job(job, state, reason, now=now)
+            name = account.display_name if account else (job.resource_name or "the account")
+            add_event(session, job.tenant_id, jobs.job_event(
+                job, "password_reset.failed", "error",
+                summary or f"Password reset failed for {name}: {reason}",
+                reason=reason, code=code,
+                organization_id=job.itglue_organization_id))
+            await session.commit()
+            tenant_id = job.tenant_id
+        self.resolved += 1
+        self.broker.notify(tenant_id)
+
+
+def _snapshot(job: ResetJob, account: Account) -> None:
+    job.account_id = account.id
+    job.account_name = account.display_name
+    job.directory = account.directory
+    job.identity = account.identity
+    job.kind = account.source_type
+
+
+def _pending_row(event_id: int, row: dict[str, Any], now: Any) -> dict[str, Any]:
+    details = row.get("details") or {}
+    return {
+        "tenant_id": row["tenant_id"], "trigger_event_id": event_id, "replay": False,
+        "state": "pending", "itglue_password_id": str(details.get("password_id")),
+        "itglue_organization_id": (str(details["organization_id"])
+                                   if details.get("organization_id") else None),
+        "resource_name": row.get("resource_name"), "resource_url": row.get("resource_url"),
+        "token_id": row.get("token_id"), "attempts": 0, "itglue_attempts": 0,
+        "next_attempt_at": now, "created_at": now, "updated_at": now,
+    }

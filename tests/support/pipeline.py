@@ -1,0 +1,106 @@
+"""Helpers for reset-pipeline tests: a tuned tenant, an agent over HTTP, polling for events."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from tests.conftest import ITGLUE_KEY
+from tests.support.postgres import query
+from tests.support.processes import TenantProcess
+
+T = TypeVar("T")
+
+# Short leases and back-offs so lease expiry and retry limits happen within a test.
+FAST_PIPELINE_ENV = {
+    "QP_PIPELINE_POLL_SECONDS": "0.2",
+    "QP_RESET_LEASE_SECONDS": "1.5",
+    "QP_RESET_MAX_ATTEMPTS": "2",
+    "QP_RESET_RETRY_BASE_SECONDS": "0.2",
+    "QP_ITGLUE_RETRY_BASE_SECONDS": "0.1",
+    "QP_AGENT_POLL_FALLBACK_SECONDS": "0.5",
+}
+
+
+def start_tenant(tmp_path: Path, template: Path, itglue_url: str,
+                 env: dict[str, str] | None = None, name: str = "tenant-data") -> TenantProcess:
+    data = tmp_path / name
+    shutil.copytree(template, data)
+    tenant = TenantProcess(data, env={"QP_ITGLUE_BASE_URL": itglue_url, "QP_PUBLIC_URL": "",
+                                      **FAST_PIPELINE_ENV, **(env or {})})
+    tenant.start()
+    return tenant
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "condition"
+             ) -> T:
+    """Poll ``probe`` until it returns something truthy, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)  # polling for a condition with a deadline
+
+
+def connect_itglue(api: Any, key: str = ITGLUE_KEY) -> None:
+    r = api.put("/api/v1/integrations/itglue", json={"region": "us", "api_key": key})
+    assert r.status_code == 200, r.text
+
+
+def trigger_body(org_id: int | str, password_id: int | str, name: str,
+                 subdomain: str = "acme") -> dict[str, str]:
+    return {"resourceUrl": f"https://{subdomain}.itglue.com/{org_id}/passwords/{password_id}",
+            "resourceName": name}
+
+
+def fire(url: str, body: dict[str, Any]) -> int:
+    r = httpx.post(url, json=body, timeout=10)
+    assert r.status_code == 202, r.text
+    return int(r.json()["event_id"])
+
+
+def event_for_trigger(api: Any, trigger_id: int, type_: str) -> dict[str, Any] | None:
+    for event in api.events(type=type_, limit=500):
+        if event["details"].get("trigger_event_id") == trigger_id:
+            return dict(event)
+    return None
+
+
+def wait_for_trigger_event(api: Any, trigger_id: int, type_: str,
+                           timeout: float = 20.0) -> dict[str, Any]:
+    return wait_for(lambda: event_for_trigger(api, trigger_id, type_), timeout,
+                    f"{type_} for trigger {trigger_id}")
+
+
+def enroll_agent(api: Any, http: httpx.Client, name: str = "dc1") -> tuple[int, str]:
+    r = api.post("/api/v1/agents/enrollment-codes", json={"name": name})
+    assert r.status_code == 201, r.text
+    r = http.post("/api/v1/agent/enroll",
+                  json={"code": r.json()["code"], "name": name, "hostname": f"{name}.test"})
+    assert r.status_code == 201, r.text
+    return int(r.json()["agent_id"]), str(r.json()["agent_token"])
+
+
+def agent_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def db_rows(tenant: TenantProcess, sql: str, *params: Any) -> list[Any]:
+    """Read the tenant's database directly (SQLite in WAL mode is safe beside the process)."""
+    if tenant.database_url:
+        return query(tenant.database_url, sql, *params)
+    conn = sqlite3.connect(tenant.data_dir / "qp-tenant.db")
+    conn.row_factory = sqlite3.Row
+    try:
+        return list(conn.execute(sql, params).fetchall())
+    finally:
+        conn.close()
