@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             from qp_tenant.server import serve
 
             configure_logging(settings.data_dir / "logs", settings.log_level)
-            return asyncio.run(serve(settings))
+            return _run(serve(settings))
         configure_logging(None, "WARNING")
         if args.command == "migrate":
             asyncio.run(_with_db(settings, _noop))
@@ -117,6 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+def _run(coro: Any) -> Any:
+    """Run the server on uvloop where it is installed (several times faster I/O)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 async def _noop(_: Any) -> None:

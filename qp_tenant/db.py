@@ -1,14 +1,35 @@
-"""Engine, sessions and migrations (Alembic) for SQLite (WAL) and PostgreSQL."""
+"""Engine, sessions and migrations (Alembic) for SQLite (WAL) and PostgreSQL.
+
+Several tenant processes may share one PostgreSQL database. Two rules keep that safe:
+
+* Migrations run under a PostgreSQL advisory lock, so processes starting together never race
+  on ``alembic upgrade``; the later ones find the schema already current.
+* **Event ids are visible in id order.** A ``BIGSERIAL``/identity hands out ids at INSERT time
+  but rows become visible at COMMIT time, so without care a transaction holding id 7 could
+  commit after another's id 8 was already streamed, and a reader resuming "after 8" would
+  never see 7. Every transaction that adds events therefore takes one transaction-scoped
+  advisory lock (:data:`EVENT_LOG_LOCK`) just before its first event INSERT and holds it until
+  it ends. PostgreSQL makes a commit visible before it releases the transaction's locks, so
+  the next event writer gets its ids only after the previous one is visible: commit order
+  equals id order. The same transaction also ``pg_notify``s the tenant id on
+  :data:`EVENTS_CHANNEL`; PostgreSQL delivers that only if and when the transaction commits,
+  which is what wakes stream subscribers in other processes (``domain/notify.py``).
+  SQLite has a single writer, so id order already is commit order there.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import logging
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -16,12 +37,22 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from qp_tenant.config import Settings
+from qp_tenant.models import Event
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# Advisory lock keys (any constant bigint unique to this application) and the NOTIFY channel.
+MIGRATION_LOCK = 0x5150_0001
+EVENT_LOG_LOCK = 0x5150_0002
+EVENTS_CHANNEL = "qp_events"
+
+_LOCK_EVENT_LOG = text("SELECT pg_advisory_xact_lock(:key)")
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -50,6 +81,39 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+def is_postgresql(bind: Any) -> bool:
+    return bool(bind is not None and bind.dialect.name == "postgresql")
+
+
+def _event_log_statements(tenant_ids: Iterable[int]) -> list[tuple[Any, dict[str, Any]]]:
+    statements: list[tuple[Any, dict[str, Any]]] = [(_LOCK_EVENT_LOG, {"key": EVENT_LOG_LOCK})]
+    statements += [(_NOTIFY, {"channel": EVENTS_CHANNEL, "payload": str(t)})
+                   for t in sorted(set(tenant_ids))]
+    return statements
+
+
+async def prepare_event_insert(session: AsyncSession, tenant_ids: Iterable[int]) -> None:
+    """Call in the transaction, right before a Core INSERT into ``events`` (see module doc).
+
+    ORM inserts (``session.add(Event(...))``) need no call: a ``before_flush`` hook does it.
+    """
+    if not is_postgresql(session.get_bind()):
+        return
+    for statement, params in _event_log_statements(tenant_ids):
+        await session.execute(statement, params)
+
+
+@event.listens_for(Session, "before_flush")
+def _events_in_commit_order(session: Session, _context: Any, _instances: Any) -> None:
+    """Serialise event writers and queue the cross-process wake-up (PostgreSQL only)."""
+    tenants = {obj.tenant_id for obj in session.new if isinstance(obj, Event)}
+    if not tenants or not is_postgresql(session.get_bind()):
+        return
+    connection = session.connection()
+    for statement, params in _event_log_statements(tenants):
+        connection.execute(statement, params)
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
@@ -69,4 +133,69 @@ def _upgrade(connection: Connection) -> None:
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema up to the newest migration."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Held until this transaction ends; PostgreSQL DDL is transactional, so a process
+            # that waited here then finds the schema already at head.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
+
+
+class WriteGate:
+    """Lets one background writer at a time into SQLite, the webhook writer first.
+
+    SQLite has a single write lock, and a connection that finds it taken sleeps in
+    sqlite3's busy handler (1 ms, 2 ms, ... up to 100 ms a try). Waiting on this gate
+    instead hands the lock over the moment it is free, and the webhook writer
+    (``priority()``) goes ahead of queued reset-pipeline writes, so a backlog of pipeline
+    work never delays a 202. PostgreSQL locks rows, so there the gate lets everyone through.
+    """
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._held = False
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._normal: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def _acquire(self, queue: collections.deque[asyncio.Future[None]]) -> None:
+        if not self.enabled:
+            return
+        if not self._held and not self._urgent and not self._normal:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.append(waiter)
+        try:
+            await waiter  # the releaser hands the gate over by resolving this
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed over just as we were cancelled: pass it on
+            else:
+                queue.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        if not self.enabled:
+            return
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._held = False
+
+    async def __aenter__(self) -> None:
+        await self._acquire(self._normal)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._release()
+
+    @contextlib.asynccontextmanager
+    async def priority(self) -> AsyncIterator[None]:
+        """Enter ahead of every ordinary waiter (the webhook writer)."""
+        await self._acquire(self._urgent)
+        try:
+            yield
+        finally:
+            self._release()

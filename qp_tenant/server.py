@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import socket
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -13,6 +16,25 @@ from qp_tenant.app import create_app
 from qp_tenant.config import Settings
 
 log = logging.getLogger(__name__)
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn, exiting 0 after a graceful shutdown on SIGTERM/SIGINT.
+
+    On SIGTERM uvicorn stops accepting, lets in-flight requests finish (up to
+    ``timeout_graceful_shutdown``; a webhook's 202 is only sent after its commit), ends SSE
+    streams with a ``retry:`` hint, runs the lifespan shutdown (the ingest queue is drained
+    and committed), and then re-raises the signal so the process dies "killed by SIGTERM".
+    Everything was finished cleanly by then, so report it as a clean exit instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -40,7 +62,7 @@ async def serve(settings: Settings) -> int:
         app, log_config=None, access_log=True, lifespan="on", proxy_headers=True,
         timeout_graceful_shutdown=3, timeout_keep_alive=30,
     )
-    server = uvicorn.Server(config)
+    server = GracefulServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     # uvicorn offers no "started" event to await; poll its flag briefly.
     while not server.started and not task.done():  # noqa: ASYNC110
@@ -51,4 +73,13 @@ async def serve(settings: Settings) -> int:
         log.info("Tenant serving on http://%s:%d; webhook base %s", host, port,
                  app.state.public_url)
     await task
+    if server.started and server.should_exit:
+        # WORKAROUND: after a SIGTERM under load (PostgreSQL), interpreter teardown stalls
+        # for seconds in native finalisers (no Python frame), which makes a supervisor wait
+        # and then SIGKILL. The lifespan shutdown has committed, answered and closed
+        # everything by now, so flush the logs and leave at once.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0 if server.started else 1

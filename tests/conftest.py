@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import postgres
 from tests.support.processes import EmulatorProcess, TenantProcess
 
 ADMIN_EMAIL = "admin@acme.test"
 ADMIN_PASSWORD = "correct horse battery staple"
 ITGLUE_KEY = "ITG.0123456789abcdef0123456789abcdef"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db", choices=("sqlite", "postgresql"), default=os.environ.get("QP_TEST_DB", "sqlite"),
+        help="database behind the tenant fixtures (default: sqlite, or $QP_TEST_DB)",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"tenant database: {config.getoption('--db')}"
+
+
+@pytest.fixture(scope="session")
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``postgresql``: what the tenant fixtures run on (``--db``)."""
+    return str(request.config.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.PostgresServer]:
+    """A PostgreSQL server on a free loopback port for the whole run (fails if not installed)."""
+    server = postgres.PostgresServer()
+    server.start()
+    postgres.register(server)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -29,15 +60,37 @@ def itglue_emulator() -> Iterator[EmulatorProcess]:
         emu.stop()
 
 
-@pytest.fixture(scope="session")
-def tenant_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder with the schema, tenant ``acme`` and its admin, made once per run."""
-    folder = tmp_path_factory.mktemp("tenant-template")
+def build_template(folder: Path, server: postgres.PostgresServer | None) -> Path:
+    """Make ``folder`` a tenant data folder with the schema, tenant ``acme`` and its admin.
+
+    With a PostgreSQL ``server`` the folder names a template database; every copy of the
+    folder that a :class:`TenantProcess` starts on gets a fresh clone of it.
+    """
+    if server is not None:
+        postgres.write_marker(folder, server, server.create_database(prefix="qp_template"),
+                              "live")
     maker = TenantProcess(folder)
     maker.cli("migrate")
     maker.create_tenant("acme", "Acme MSP")
     maker.create_user("acme", ADMIN_EMAIL, ADMIN_PASSWORD)
+    if server is not None:
+        marker = postgres.read_marker(folder)
+        assert marker is not None
+        postgres.write_marker(folder, server, marker["database"], "template")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tenant_template(tmp_path_factory: pytest.TempPathFactory, db_kind: str,
+                    request: pytest.FixtureRequest) -> Path:
+    """A data folder with the schema, tenant ``acme`` and its admin, made once per run.
+
+    On ``--db postgresql`` the folder carries a marker naming a template database, and every
+    copy of the folder gets its own fresh database (see tests/support/postgres.py).
+    """
+    folder = tmp_path_factory.mktemp("tenant-template")
+    server = request.getfixturevalue("postgres_server") if db_kind == "postgresql" else None
+    return build_template(folder, server)
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
+import anyio
 from fastapi import APIRouter, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -53,19 +54,39 @@ async def stream(request: Request, principal: PrincipalDep, state: StateDep,
     else:
         start = await events.last_event_id(session, tenant_id)
     await session.close()
+    farewell = _Farewell()
     return EventSourceResponse(
-        _event_source(request, state, tenant_id, start),
+        _event_source(request, state, tenant_id, start, farewell),
         ping=state.settings.sse_ping_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         send_timeout=30,
+        # On SIGTERM sse-starlette calls farewell.set() and gives the generator a moment to
+        # send its last words (a short retry hint) before it cancels it.
+        shutdown_event=cast(anyio.Event, farewell), shutdown_grace_period=1.0,
     )
 
 
+class _Farewell:
+    """Duck-typed ``shutdown_event``: being set also wakes the generator's current wait."""
+
+    def __init__(self) -> None:
+        self.is_set = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self.is_set = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+
 async def _event_source(request: Request, state: Any, tenant_id: int,
-                        last_id: int) -> AsyncIterator[ServerSentEvent]:
+                        last_id: int, farewell: _Farewell | None = None
+                        ) -> AsyncIterator[ServerSentEvent]:
+    farewell = farewell or _Farewell()
     yield ServerSentEvent(retry=2000, comment="connected")
-    while not state.shutting_down:
+    while not state.shutting_down and not farewell.is_set:
         waiter = state.broker.waiter(tenant_id)
+        farewell.waiter = waiter
         try:
             async with state.sessions() as session:
                 rows: list[Event] = await events.events_after(session, tenant_id, last_id)
@@ -83,7 +104,8 @@ async def _event_source(request: Request, state: Any, tenant_id: int,
                 await asyncio.wait_for(asyncio.shield(waiter), state.settings.stream_poll_seconds)
         finally:
             waiter.cancel()
-    # Shutting down: tell the client to come back soon (to this or another process).
+    # Shutting down: tell the client to come back soon (to this or another process); it
+    # resumes from its Last-Event-ID, and the database replays whatever it missed.
     yield ServerSentEvent(retry=500, comment="server shutting down")
 
 
@@ -93,3 +115,18 @@ async def get_event(event_id: int, principal: PrincipalDep, session: SessionDep)
     if row is None or row.tenant_id != principal.tenant.id:
         raise not_found("That event")
     return events.event_to_dict(row)
+
+
+@router.post("/{event_id}/replay", status_code=202)
+async def replay_event(event_id: int, principal: PrincipalDep, state: StateDep,
+                       session: SessionDep) -> dict[str, Any]:
+    """Run the reset pipeline again for a stored ``workflow_trigger.received`` event.
+
+    Idempotent: while a reset for that trigger is still in flight, its job is returned.
+    """
+    if state.pipeline is None:
+        raise ApiError(503, "pipeline_unavailable", "The reset pipeline is not running.")
+    job, started = await state.pipeline.replay(session, principal.tenant.id, event_id,
+                                               principal.user.email)
+    return {"event_id": event_id, "job_id": job.id, "state": job.state,
+            "status": "started" if started else "in_progress"}

@@ -76,6 +76,10 @@ async def handle_hook(scope: Scope, receive: Any, send: Any, ingest: TriggerInge
     else:
         trigger.body, trigger.refusal = parse_body(raw)
     status, body, headers = await ingest.submit(trigger)
+    if raw is None:
+        # Close the connection: otherwise the server would keep reading (and discarding) the
+        # rest of an oversized body to reuse the connection.
+        headers = {**headers, "Connection": "close"}
     await send_json(send, status, body, headers)
 
 

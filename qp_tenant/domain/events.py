@@ -165,7 +165,11 @@ async def last_event_id(session: AsyncSession, tenant_id: int) -> int:
 
 
 class EventBroker:
-    """Wakes stream subscribers when their tenant's events are committed (in this process)."""
+    """Wakes this process's stream subscribers when their tenant's events are committed.
+
+    Writers in this process call :meth:`notify` after their commit; on PostgreSQL,
+    :class:`qp_tenant.domain.notify.EventListener` calls it for commits of other processes.
+    """
 
     def __init__(self) -> None:
         self._waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
@@ -181,6 +185,11 @@ class EventBroker:
         for fut in list(self._waiters.get(tenant_id, ())):
             if not fut.done():
                 fut.set_result(None)
+
+    def notify_all(self) -> None:
+        """Wake every subscriber of every tenant (e.g. after missing notifications)."""
+        for tenant_id in list(self._waiters):
+            self.notify(tenant_id)
 
     def subscriber_count(self, tenant_id: int) -> int:
         return len(self._waiters.get(tenant_id, ()))

@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import IO
 
+from tests.support.postgres import database_url_for
+
 STARTUP_TIMEOUT = 30.0
 
 
@@ -96,6 +98,13 @@ class TenantProcess(ServerProcess):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.base_env = {"QP_DATA_DIR": str(self.data_dir), **(env or {})}
+        # A folder copied from a PostgreSQL template (see tests/support/postgres.py) names its
+        # database in a marker file; the first process on a copy gets a fresh clone.
+        if "QP_DATABASE_URL" not in self.base_env:
+            url = database_url_for(self.data_dir)
+            if url:
+                self.base_env["QP_DATABASE_URL"] = url
+        self.database_url = self.base_env.get("QP_DATABASE_URL", "")
         self.requested_port = port
         self.extra_args = extra_args or []
         super().__init__(self._serve_args(port), env=self.base_env)

@@ -1,0 +1,199 @@
+"""Growing past one process: webhook ingest on PostgreSQL with 1 and 2 tenant processes against
+1 on SQLite, each against the bare-ASGI floor (``POST /__bench/baseline``) of the same processes
+in the same run; then SSE fan-out: 200 subscribers spread over 2 processes while webhooks
+arrive at 200/s, reporting delivery p99 (202 → event at the subscriber) and missed events.
+
+PostgreSQL runs from Debian's binaries with fsync and synchronous commit ON (a 202 must survive
+a crash), on a loopback port, in a temporary folder.
+
+Run: .venv/bin/python benchmarks/bench_cluster.py [--seconds 8] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from _common import (
+    EMAIL,
+    PASSWORD,
+    Connection,
+    emit,
+    load,
+    percentile,
+    sign_in_and_generate,
+)
+
+from tests.support import postgres
+from tests.support.processes import TenantProcess
+
+
+def start_nodes(count: int, database_url: str | None) -> list[TenantProcess]:
+    """``count`` tenant processes on one database (SQLite: one process, its own folder)."""
+    template = Path(tempfile.mkdtemp(prefix="qp-bench-cluster-"))
+    # No IT Glue here: a dead loopback port, so the pipeline never waits on DNS.
+    env = {"QP_BENCH_BASELINE": "1", "QP_SECRET_KEY": "bench-cluster-key",
+           "QP_ITGLUE_BASE_URL": "http://127.0.0.1:9"}
+    if database_url:
+        env["QP_DATABASE_URL"] = database_url
+    maker = TenantProcess(template / "data", env=env)
+    maker.create_tenant("acme", "Acme MSP")
+    maker.create_user("acme", EMAIL, PASSWORD)
+    nodes = []
+    for n in range(count):
+        data = template / f"node-{n}"
+        if database_url:
+            data.mkdir()
+        else:
+            shutil.copytree(template / "data", data)
+        nodes.append(TenantProcess(data, env=env))
+    for node in nodes:
+        node.start()
+    return nodes
+
+
+async def load_spread(urls: list[str], connections: int, seconds: float) -> dict[str, Any]:
+    """The same load client, its connections split evenly over ``urls``."""
+    share = max(1, connections // len(urls))
+    parts = await asyncio.gather(*(load(u, connections=share, duration=seconds) for u in urls))
+    elapsed = max(p["elapsed"] for p in parts)
+    accepted = sum(p["accepted"] for p in parts)
+    return {"per_second": accepted / elapsed, "accepted": accepted,
+            "p99": max(p["p99"] for p in parts), "ids": [i for p in parts for i in p["ids"]],
+            "statuses": {k: sum(p["statuses"].get(k, 0) for p in parts)
+                         for p in parts for k in p["statuses"]}}
+
+
+def ingest(label: str, nodes: list[TenantProcess], connections: int, seconds: float) -> None:
+    _, url = sign_in_and_generate(nodes[0].url)
+    path = urlsplit(url).path
+    hooks = [n.url + path for n in nodes]
+    floors = [n.url + "/__bench/baseline" for n in nodes]
+    asyncio.run(load_spread(floors, 4, 1))  # warm both paths
+    asyncio.run(load_spread(hooks, 4, 1))
+    floor = asyncio.run(load_spread(floors, connections, seconds))
+    real = asyncio.run(load_spread(hooks, connections, seconds))
+    emit(f"cluster_ingest_{label}", real["per_second"], "accepted/s", floor["per_second"],
+         processes=len(nodes), connections=connections, seconds=seconds,
+         p99_ms=round(real["p99"], 2), floor_p99_ms=round(floor["p99"], 2),
+         statuses={str(k): v for k, v in real["statuses"].items()})
+
+
+async def fan_out(nodes: list[TenantProcess], subscribers: int, rate: float,
+                  seconds: float) -> tuple[list[float], int, int]:
+    token, url = sign_in_and_generate(nodes[0].url)
+    loop = asyncio.get_running_loop()
+    hook = urlsplit(url).path
+    acked: dict[int, float] = {}
+    arrivals: list[dict[int, float]] = [{} for _ in range(subscribers)]
+    writers: list[asyncio.StreamWriter] = []
+
+    async def subscribe(k: int) -> asyncio.Task[None]:
+        node = urlsplit(nodes[k % len(nodes)].url)
+        reader, writer = await asyncio.open_connection(node.hostname, node.port)
+        writers.append(writer)
+        writer.write(f"GET /api/v1/events/stream HTTP/1.1\r\nHost: {node.hostname}\r\n"
+                     f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+                     .encode())
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readuntil(b": connected")
+        seen = arrivals[k]
+
+        async def read() -> None:
+            buffer = b""
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return
+                now = loop.time()
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.startswith(b"id:"):
+                        seen.setdefault(int(line[3:]), now)
+
+        return asyncio.create_task(read())
+
+    readers = [await subscribe(k) for k in range(subscribers)]
+    total = int(rate * seconds)
+    workers = 8
+    began = loop.time() + 0.1
+
+    async def post(k: int) -> None:
+        node = urlsplit(nodes[k % len(nodes)].url)
+        conn = Connection(node.hostname or "127.0.0.1", node.port or 80)
+        await conn.open()
+        for n in range(k, total, workers):
+            delay = began + n / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = json.dumps({"resourceUrl": f"https://acme.itglue.com/1/passwords/{n}",
+                               "resourceName": f"Fan-out {n}"}).encode()
+            status, payload = await conn.post(hook, body)
+            if status == 202:
+                acked[json.loads(payload)["event_id"]] = loop.time()
+        await conn.close()
+
+    await asyncio.gather(*(post(k) for k in range(workers)))
+    deadline = loop.time() + 15
+    while loop.time() < deadline:  # polling for every delivery, with a deadline
+        if all(acked.keys() <= a.keys() for a in arrivals):
+            break
+        await asyncio.sleep(0.05)
+    for task in readers:
+        task.cancel()
+    for writer in writers:
+        writer.close()
+    latencies = [max(0.0, (a[i] - t) * 1000) for a in arrivals for i, t in acked.items()
+                 if i in a]
+    missed = sum(len(acked.keys() - a.keys()) for a in arrivals)
+    return latencies, missed, len(acked)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--subscribers", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=200.0)
+    args = parser.parse_args()
+
+    server = postgres.PostgresServer(durable=True)
+    server.start()
+    try:
+        for label, count, url in [
+            ("sqlite_1_process", 1, None),
+            ("postgresql_1_process", 1, server.url(server.create_database())),
+            ("postgresql_2_processes", 2, server.url(server.create_database())),
+        ]:
+            nodes = start_nodes(count, url)
+            try:
+                ingest(label, nodes, args.connections, args.seconds)
+            finally:
+                for node in nodes:
+                    node.stop()
+
+        nodes = start_nodes(2, server.url(server.create_database()))
+        try:
+            latencies, missed, sent = asyncio.run(
+                fan_out(nodes, args.subscribers, args.rate, args.seconds))
+        finally:
+            for node in nodes:
+                node.stop()
+        emit("cluster_sse_fanout_delivery_p99", percentile(latencies, 99), "ms", None,
+             subscribers=args.subscribers, rate=args.rate, processes=2, events=sent,
+             p50_ms=round(percentile(latencies, 50), 2), deliveries=len(latencies))
+        emit("cluster_sse_fanout_missed", missed, "events", None,
+             subscribers=args.subscribers, events=sent)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
