@@ -16,15 +16,23 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qp_tenant import __version__
+from qp_tenant.api import accounts as account_routes
+from qp_tenant.api import agents as agent_routes
+from qp_tenant.api import alerts as alert_routes
 from qp_tenant.api import auth as auth_routes
+from qp_tenant.api import customers as customer_routes
 from qp_tenant.api import events as event_routes
 from qp_tenant.api import integration as integration_routes
 from qp_tenant.api.hooks import HOOK_PREFIX, baseline_202, handle_hook
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto, load_or_create_master_key
-from qp_tenant.db import create_engine, migrate, session_factory
+from qp_tenant.db import WriteGate, create_engine, migrate, session_factory
 from qp_tenant.domain.auth import LoginThrottle, TokenPolicy
 from qp_tenant.domain.events import EventBroker
+from qp_tenant.domain.mailer import Mailer, SmtpConfig
+from qp_tenant.domain.notify import EventListener
+from qp_tenant.domain.pipeline import ResetPipeline
+from qp_tenant.domain.scheduler import AlertScheduler
 from qp_tenant.domain.webhook import TriggerIngest
 from qp_tenant.errors import ApiError
 from qp_tenant.state import AppState
@@ -39,21 +47,34 @@ def build_state(settings: Settings) -> AppState:
     sessions = session_factory(engine)
     crypto = Crypto(load_or_create_master_key(settings.secret_key, settings.data_dir))
     broker = EventBroker()
+    public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    alerts = AlertScheduler(sessions, broker, settings, Mailer(SmtpConfig.from_settings(settings)),
+                            public_url=public_url)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0),
+                             headers={"User-Agent": f"qp-tenant/{__version__}"})
+    write_gate = WriteGate(enabled=settings.is_sqlite)
+    pipeline = ResetPipeline(sessions, crypto, broker, http, settings, write_gate=write_gate)
+
+    def on_committed(tenants: set[int]) -> None:
+        alerts.wake(tenants)
+        pipeline.wake(tenants)
+
     ingest = TriggerIngest(
         sessions, crypto, broker,
         duplicate_window_seconds=settings.duplicate_window_seconds,
         rate_limit_per_minute=settings.webhook_rate_limit_per_minute,
         max_batch=settings.webhook_max_batch,
+        on_committed=on_committed, after_insert=pipeline.record_triggers,
+        write_gate=write_gate,
     )
+    pipeline.defer_while = ingest.busy
     return AppState(
         settings=settings, engine=engine, sessions=sessions, crypto=crypto, broker=broker,
         ingest=ingest,
         throttle=LoginThrottle(settings.login_max_failures, settings.login_window_seconds),
         token_policy=TokenPolicy(settings.access_token_ttl_seconds,
                                  settings.refresh_token_ttl_days),
-        http=httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0),
-                               headers={"User-Agent": f"qp-tenant/{__version__}"}),
-        public_url=settings.public_url or f"http://{settings.host}:{settings.port}",
+        http=http, public_url=public_url, alerts=alerts, pipeline=pipeline,
     )
 
 
@@ -61,12 +82,33 @@ def create_api(state: AppState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await migrate(state.engine)
+        listener: EventListener | None = None
+        if not state.settings.is_sqlite:
+            # Several processes may share this database: wake our subscribers on their commits.
+            listener = EventListener(state.settings.effective_database_url, state.broker)
+            listener.start()
+            if not await listener.wait_connected(10):
+                log.warning("Started without LISTEN; streams fall back to polling meanwhile")
         state.ingest.start()
+        if state.alerts is not None:
+            state.alerts.start()
+        if state.pipeline is not None:
+            state.pipeline.start()
         try:
             yield
         finally:
             state.shutting_down = True
+            # Webhooks first: whatever is queued is committed and answered (the durable part).
+            log.info("Shutdown: draining the webhook queue")
             await state.ingest.stop()
+            log.info("Shutdown: stopping background work")
+            if state.alerts is not None:
+                await state.alerts.stop()
+            if state.pipeline is not None:
+                await state.pipeline.stop()
+            if listener is not None:
+                await listener.stop()
+            log.info("Shutdown: closing the database")
             await state.http.aclose()
             await state.engine.dispose()
 
@@ -125,6 +167,11 @@ def create_api(state: AppState) -> FastAPI:
     api.include_router(auth_routes.router)
     api.include_router(integration_routes.router)
     api.include_router(event_routes.router)
+    api.include_router(alert_routes.router)
+    api.include_router(customer_routes.router)
+    api.include_router(account_routes.router)
+    api.include_router(agent_routes.router)
+    api.include_router(agent_routes.agent_router)
     return api
 
 

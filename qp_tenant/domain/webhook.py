@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from qp_tenant.crypto import Crypto
+from qp_tenant.db import prepare_event_insert
 from qp_tenant.domain.events import EventBroker, rfc3339
 from qp_tenant.models import Event, WorkflowToken, utcnow
 
@@ -144,7 +145,8 @@ class TriggerIngest:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], crypto: Crypto,
                  broker: EventBroker, *, duplicate_window_seconds: int,
                  rate_limit_per_minute: int, max_batch: int = 256,
-                 on_committed: Any = None):
+                 on_committed: Any = None, after_insert: Any = None,
+                 write_gate: Any = None):
         self._sessions = sessions
         self._crypto = crypto
         self._broker = broker
@@ -155,8 +157,18 @@ class TriggerIngest:
         self._task: asyncio.Task[None] | None = None
         self._rate_logged: dict[int, float] = {}
         self._on_committed = on_committed
+        # Called inside the batch's transaction with [(event_id, row), ...]: lets the reset
+        # pipeline record its work durably with the same commit that makes the 202 true.
+        self._after_insert = after_insert
+        # Webhook batches enter the SQLite write gate ahead of the reset pipeline.
+        self._write_gate = write_gate.priority if write_gate is not None else contextlib.nullcontext
         self.batches = 0
         self.accepted = 0
+        self._last_batch_at = 0.0
+
+    def busy(self, within: float = 0.2) -> bool:
+        """Whether webhooks are waiting or were written in the last ``within`` seconds."""
+        return not self._queue.empty() or time.monotonic() - self._last_batch_at < within
 
     def start(self) -> None:
         if self._task is None:
@@ -210,7 +222,7 @@ class TriggerIngest:
         used_tokens: dict[int, datetime] = {}
         tenants: set[int] = set()
 
-        async with self._sessions() as session, session.begin():
+        async with self._write_gate(), self._sessions() as session, session.begin():
             found = (await session.execute(
                 select(WorkflowToken.id, WorkflowToken.tenant_id, WorkflowToken.token_hmac,
                        WorkflowToken.expires_at, WorkflowToken.revoked_at, WorkflowToken.last4)
@@ -278,16 +290,26 @@ class TriggerIngest:
                     row, status_word = self._accepted_row(tok, t, bh)
                     new_rows.append((row, status_word, i))
 
-            ids: list[int] = []
+            # One multi-row INSERT. Accepted rows are unique by (token, body) within a batch,
+            # so RETURNING is matched on that instead of asking for parameter order (which
+            # would make SQLAlchemy fall back to one INSERT per row on SQLite).
+            ids: list[int | None] = [None] * len(new_rows)
             if new_rows:
+                # PostgreSQL: commit order = id order across processes, and a wake-up NOTIFY.
+                await prepare_event_insert(session, {row["tenant_id"] for row, _, _ in new_rows})
                 inserted = await session.execute(
-                    insert(EVENTS).returning(EVENTS.c.id, sort_by_parameter_order=True),
+                    insert(EVENTS).returning(EVENTS.c.id, EVENTS.c.token_id, EVENTS.c.body_hash),
                     [row for row, _, _ in new_rows],
                 )
-                ids = [r[0] for r in inserted.all()]
-            for (_, status_word, owner), event_id in zip(new_rows, ids, strict=True):
-                if owner is not None:
-                    results[owner] = (202, {"event_id": event_id, "status": status_word}, {})
+                by_key = {(r.token_id, r.body_hash): r.id for r in inserted.all() if r.body_hash}
+                for n, (row, status_word, owner) in enumerate(new_rows):
+                    if owner is not None:
+                        ids[n] = by_key[(row["token_id"], row["body_hash"])]
+                        results[owner] = (202, {"event_id": ids[n], "status": status_word}, {})
+                if self._after_insert is not None:
+                    await self._after_insert(session, [
+                        (eid, row) for (row, _, _), eid in zip(new_rows, ids, strict=True)
+                        if eid is not None])
             for i, row_index in in_batch_dups:
                 results[i] = (202, {"event_id": ids[row_index], "status": "duplicate"}, {})
             if dup_targets:
@@ -303,6 +325,7 @@ class TriggerIngest:
                     [{"tid": tid, "used": used} for tid, used in used_tokens.items()],
                 )
         self.batches += 1
+        self._last_batch_at = time.monotonic()
         self.accepted += sum(1 for r in results if r and r[0] == 202)
         assert all(r is not None for r in results)
         return [r for r in results if r is not None], tenants
