@@ -33,8 +33,7 @@ test: system-deps-test $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 	# The HTTP contract's core again on PostgreSQL (tests/cluster always runs on it, above).
 	$(PY) -m pytest --db postgresql -q tests/tenant/test_auth.py tests/tenant/test_webhook.py \
-		tests/tenant/test_events.py tests/tenant/test_integration_api.py \
-		tests/tenant/test_pipeline.py tests/tenant/test_scheduler.py
+		tests/tenant/test_events.py
 	# The PyInstaller bundle, built and run offscreen with --screenshot.
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m bundle -q tests/packaging
 
