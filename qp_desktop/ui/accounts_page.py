@@ -4,7 +4,7 @@ and the agents that apply resets (with "Add agent…" for a new enrollment code)
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,11 +42,9 @@ from qp_desktop.services.tenant_client import (
     Agent,
     Customer,
     EnrollmentCode,
-    SessionExpired,
     TenantClient,
-    TenantError,
 )
-from qp_desktop.ui.tasks import TaskSet
+from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import DARK, LIGHT, Colours, monospace_font
 from qp_desktop.ui.timefmt import friendly, relative
 from qp_desktop.ui.widgets import Banner, BusyBar, CopyButton
@@ -415,7 +413,7 @@ class AddAgentDialog(QDialog):
 M = AccountsTableModel
 
 
-class AccountsPage(QWidget):
+class AccountsPage(TenantCallsMixin, QWidget):
     """The accounts the tenant resets, their IT Glue match, and the agents.
 
     Every call runs in the background with a busy bar; failures show the tenant's sentence.
@@ -706,24 +704,6 @@ class AccountsPage(QWidget):
         if self.add_agent_dialog is not None:
             self.add_agent_dialog.set_busy(busy)
 
-    async def _run(self, action: Callable[[], Awaitable[Any]],
-                   banner: Banner | None = None) -> bool:
-        """Run tenant calls with the busy state; show a failure in ``banner``."""
-        target = banner or self.banner
-        self._busy += 1
-        self._update_enabled()
-        try:
-            await action()
-            return True
-        except SessionExpired:
-            return False  # the session signals it; the app returns to sign-in
-        except TenantError as exc:
-            if not self._closed:
-                target.show_message("error", exc.message)
-            return False
-        finally:
-            self._busy -= 1
-            self._update_enabled()
 
     # -- actions ------------------------------------------------------------------------------
 

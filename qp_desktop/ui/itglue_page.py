@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QShowEvent
@@ -30,12 +28,10 @@ from PySide6.QtWidgets import (
 from qp_desktop.services.clipboard import SecretClipboard
 from qp_desktop.services.tenant_client import (
     ITGlueIntegration,
-    SessionExpired,
     TenantClient,
-    TenantError,
     WorkflowToken,
 )
-from qp_desktop.ui.tasks import TaskSet
+from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.timefmt import friendly
 from qp_desktop.ui.widgets import Banner, BusyBar, CopyButton, SecretField, StatusBadge
@@ -120,7 +116,7 @@ class GenerateTokenDialog(QDialog):
         return self.grace_hours.value() if self.grace.isChecked() else 0
 
 
-class ITGluePage(QWidget):
+class ITGluePage(TenantCallsMixin, QWidget):
     """The IT Glue integration page. Every call runs in the background with a busy bar."""
 
     def __init__(self, client: TenantClient, clipboard: SecretClipboard,
@@ -453,24 +449,6 @@ class ITGluePage(QWidget):
         self.copy_url_button.setEnabled(not busy and has_url)
         self.reveal_button.setEnabled(not busy and has_url)
 
-    async def _run(self, action: Callable[[], Awaitable[Any]],
-                   banner: Banner | None = None) -> bool:
-        """Run one tenant call with the busy state; show its error in ``banner``."""
-        target = banner or self.banner
-        self._busy += 1
-        self._update_enabled()
-        try:
-            await action()
-            return True
-        except SessionExpired:
-            return False  # the session signals it; the app returns to sign-in
-        except TenantError as exc:
-            if not self._closed:
-                target.show_message("error", exc.message)
-            return False
-        finally:
-            self._busy -= 1
-            self._update_enabled()
 
     # -- actions ------------------------------------------------------------------------------
 

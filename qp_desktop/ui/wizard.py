@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,16 +44,14 @@ from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences
 from qp_desktop.services.tenant_client import (
     ITGlueIntegration,
-    SessionExpired,
     TenantClient,
-    TenantError,
     WorkflowToken,
     parse_time,
 )
 from qp_desktop.services.wizard_progress import WizardProgress, scope_for
 from qp_desktop.services.wizard_trigger import send_test_trigger, test_body
 from qp_desktop.ui import wizard_steps as W
-from qp_desktop.ui.tasks import TaskSet
+from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.timefmt import friendly
 from qp_desktop.ui.widgets import Banner, BusyBar, CopyField, StatusBadge
@@ -176,7 +174,7 @@ class StepView:
     reopened: Banner
 
 
-class SetupWizardPage(QWidget):
+class SetupWizardPage(TenantCallsMixin, QWidget):
     """The IT Glue workflow checklist (page key ``setup``).
 
     Signals:
@@ -821,23 +819,6 @@ class SetupWizardPage(QWidget):
 
     # == actions ===============================================================================
 
-    async def _run(self, action: Callable[[], Awaitable[Any]],
-                   banner: Banner | None = None) -> bool:
-        """One tenant call with the busy state; its failure goes to ``banner``."""
-        self._busy += 1
-        self._update_enabled()
-        try:
-            await action()
-            return True
-        except SessionExpired:
-            return False  # the session reports it; the app returns to sign-in
-        except TenantError as exc:
-            if not self._closed:
-                (banner or self.banner).show_message("error", exc.message)
-            return False
-        finally:
-            self._busy -= 1
-            self._update_enabled()
 
     def activate(self) -> None:
         """Refresh from the tenant (called when the page is shown)."""
