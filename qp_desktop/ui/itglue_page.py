@@ -34,13 +34,23 @@ from qp_desktop.services.tenant_client import (
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.timefmt import friendly
-from qp_desktop.ui.widgets import Banner, BusyBar, CopyButton, SecretField, StatusBadge
+from qp_desktop.ui.widgets import (
+    Banner,
+    BusyBar,
+    ClipboardNote,
+    CopyButton,
+    SecretField,
+    StatusBadge,
+)
 
 log = logging.getLogger(__name__)
 
 REGIONS = (("us", "United States"), ("eu", "Europe"), ("au", "Australia"))
 MASK = "\u2022" * 12
 REFRESH_INTERVAL_MS = 60_000
+
+
+URL_LABEL = "the workflow URL"  # what the clipboard service calls it
 
 
 def _label(text: str = "", name: str | None = None, selectable: bool = True,
@@ -138,8 +148,6 @@ class ITGluePage(TenantCallsMixin, QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_INTERVAL_MS)
         self._timer.timeout.connect(self._periodic_refresh)
-        clipboard.copied.connect(self._on_copied)
-        clipboard.cleared.connect(self._on_cleared)
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -286,9 +294,7 @@ class ITGluePage(TenantCallsMixin, QWidget):
         buttons.addWidget(self.generate_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
-        self.clipboard_note = _label(name="clipboard_note", selectable=False)
-        self.clipboard_note.setProperty("role", "muted")
-        self.clipboard_note.setVisible(False)
+        self.clipboard_note = ClipboardNote(self.clipboard, URL_LABEL, "clipboard_note")
         layout.addWidget(self.clipboard_note)
         return box
 
@@ -573,20 +579,9 @@ class ITGluePage(TenantCallsMixin, QWidget):
             if not await self._run(fetch):
                 return False
         assert self._full_url is not None
-        self.clipboard.copy_secret(self._full_url, "the workflow URL")
+        self.clipboard.copy_secret(self._full_url, URL_LABEL)
         return True
 
-    # -- clipboard note -----------------------------------------------------------------------
-
-    def _on_copied(self, label: str, seconds: int) -> None:
-        if seconds and label == "the workflow URL":
-            self.clipboard_note.setText(f"Copied. The clipboard clears in {seconds} s, "
-                                        "unless you copy something else first.")
-            self.clipboard_note.setVisible(True)
-
-    def _on_cleared(self, cleared: bool) -> None:
-        self.clipboard_note.setText("The clipboard was cleared." if cleared else "")
-        self.clipboard_note.setVisible(cleared)
 
     def shutdown(self) -> None:
         """The window is going away: stop background work and forget the URL."""

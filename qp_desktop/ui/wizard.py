@@ -51,15 +51,15 @@ from qp_desktop.services.tenant_client import (
 from qp_desktop.services.wizard_progress import WizardProgress, scope_for
 from qp_desktop.services.wizard_trigger import send_test_trigger, test_body
 from qp_desktop.ui import wizard_steps as W
+from qp_desktop.ui.itglue_page import URL_LABEL
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.timefmt import friendly
-from qp_desktop.ui.widgets import Banner, BusyBar, CopyField, StatusBadge
+from qp_desktop.ui.widgets import Banner, BusyBar, ClipboardNote, CopyField, StatusBadge
 
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_MS = 60_000
-URL_LABEL = "the workflow URL"  # the clipboard label, shared with the IT Glue page
 USABLE = {"active", "expiring"}
 TRIGGER_TYPES = ("workflow_trigger.test", "workflow_trigger.received")
 REJECTED = "workflow_trigger.rejected"
@@ -218,8 +218,6 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_INTERVAL_MS)
         self._timer.timeout.connect(self._periodic_refresh)
-        clipboard.copied.connect(self._on_copied)
-        clipboard.cleared.connect(self._on_cleared)
         if event_stream is not None:
             event_stream.events_received.connect(self._on_events)
             event_stream.state_changed.connect(self._on_stream_state)
@@ -476,8 +474,7 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.copy_url_button.clicked.connect(lambda: self.tasks.start(self.copy_url()))
         row.addWidget(self.copy_url_button)
         layout.addLayout(row)
-        self.clipboard_note = _label(name="wizard_clipboard_note", role="muted")
-        self.clipboard_note.setVisible(False)
+        self.clipboard_note = ClipboardNote(self.clipboard, URL_LABEL, "wizard_clipboard_note")
         layout.addWidget(self.clipboard_note)
         self.url_public_warning = Banner("wizard_public_url_warning")
         layout.addWidget(self.url_public_warning)
@@ -1148,17 +1145,6 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.rejection_fix_button.setText(f"Go to step {W.STEP_KEYS.index(W.URL) + 1}")
         self.rejection_fix_button.setVisible(True)
 
-    # == clipboard note ========================================================================
-
-    def _on_copied(self, label: str, seconds: int) -> None:
-        if seconds and label == URL_LABEL:
-            self.clipboard_note.setText(f"Copied. The clipboard clears in {seconds} s, unless "
-                                        "you copy something else first.")
-            self.clipboard_note.setVisible(True)
-
-    def _on_cleared(self, cleared: bool) -> None:
-        self.clipboard_note.setText("The clipboard was cleared." if cleared else "")
-        self.clipboard_note.setVisible(cleared)
 
     # == lifecycle =============================================================================
 
