@@ -25,8 +25,14 @@ from qp_tenant.api import events as event_routes
 from qp_tenant.api import integration as integration_routes
 from qp_tenant.api.hooks import HOOK_PREFIX, baseline_202, handle_hook
 from qp_tenant.config import Settings
-from qp_tenant.crypto import Crypto, load_or_create_master_key
-from qp_tenant.db import WriteGate, create_engine, migrate, session_factory
+from qp_tenant.crypto import Crypto, load_or_create_master_key, load_previous_keys
+from qp_tenant.db import (
+    WriteGate,
+    create_engine,
+    create_sqlite_writer_engine,
+    migrate,
+    session_factory,
+)
 from qp_tenant.domain.auth import LoginThrottle, TokenPolicy
 from qp_tenant.domain.events import EventBroker
 from qp_tenant.domain.mailer import Mailer, SmtpConfig
@@ -45,7 +51,12 @@ BASELINE_PATH = "/__bench/baseline"
 def build_state(settings: Settings) -> AppState:
     engine = create_engine(settings)
     sessions = session_factory(engine)
-    crypto = Crypto(load_or_create_master_key(settings.secret_key, settings.data_dir))
+    crypto = Crypto(load_or_create_master_key(settings.secret_key, settings.data_dir),
+                    load_previous_keys(settings.secret_key, settings.previous_secret_keys,
+                                       settings.data_dir))
+    if crypto.previous_key_count:
+        log.info("Secret key rotation: %d previous key(s) accepted for reading; after "
+                 "`qp-tenant rotate-key` they can be removed", crypto.previous_key_count)
     broker = EventBroker()
     public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
     alerts = AlertScheduler(sessions, broker, settings, Mailer(SmtpConfig.from_settings(settings)),
@@ -60,12 +71,12 @@ def build_state(settings: Settings) -> AppState:
         pipeline.wake(tenants)
 
     ingest = TriggerIngest(
-        sessions, crypto, broker,
+        engine, crypto, broker,
         duplicate_window_seconds=settings.duplicate_window_seconds,
         rate_limit_per_minute=settings.webhook_rate_limit_per_minute,
         max_batch=settings.webhook_max_batch,
         on_committed=on_committed, after_insert=pipeline.record_triggers,
-        write_gate=write_gate,
+        write_gate=write_gate, sqlite_engine=create_sqlite_writer_engine(settings),
     )
     pipeline.defer_while = ingest.busy
     return AppState(

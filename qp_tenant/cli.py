@@ -1,4 +1,5 @@
-"""``qp-tenant``: serve, migrate, create-tenant, create-user (see DESIGN.md, Command lines)."""
+"""``qp-tenant``: serve, migrate, create-tenant, create-user, rotate-key (see DESIGN.md,
+Command lines)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,17 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument("--role", default="technician", choices=["admin", "technician", "viewer"])
     user.add_argument("--password-stdin", action="store_true",
                       help="read the password from the first line of standard input")
+
+    rotate = sub.add_parser(
+        "rotate-key", parents=[common],
+        help="re-encrypt stored secrets and re-hash workflow tokens under the current key",
+        description="Move every stored secret onto the current secret key (QP_SECRET_KEY), "
+                    "reading old values with the keys in QP_PREVIOUS_SECRET_KEYS. Keys are "
+                    "never taken from the command line.")
+    rotate.add_argument(
+        "--new-key-file", action="store_true",
+        help="for installs without QP_SECRET_KEY: write a new secret.key in the data folder, "
+             "keep the old key in secret.key.previous, then re-encrypt (stop qp-tenant first)")
     return parser
 
 
@@ -111,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "create-user":
             password = _read_password(args.password_stdin)
             return _create_user(settings, args, password)
+        if args.command == "rotate-key":
+            return _rotate_key(settings, args.new_key_file)
     except ApiError as exc:
         print(f"qp-tenant: {exc.message}", file=sys.stderr)
         return 1
@@ -149,6 +163,101 @@ def _create_user(settings: Settings, args: argparse.Namespace, password: str) ->
 
     user = asyncio.run(_with_db(settings, make_user))
     print(f"created {user.role} {user.email} in {args.tenant}")
+    return 0
+
+
+class _KeyFileError(Exception):
+    pass
+
+
+def _rotate_key(settings: Settings, new_key_file: bool) -> int:
+    """``rotate-key``: see qp_tenant/rotation.py and docs/deployment.md, "Rotating it"."""
+    from sqlalchemy.exc import DBAPIError
+
+    from qp_tenant import crypto as keys
+    from qp_tenant.db import create_engine, migrate, session_factory
+    from qp_tenant.rotation import UndecryptableSecrets, rotate_secrets
+
+    key_path = settings.data_dir / keys.KEY_FILE_NAME
+    previous_path = settings.data_dir / keys.PREVIOUS_KEY_FILE_NAME
+    if settings.secret_key:
+        if new_key_file:
+            print("qp-tenant: QP_SECRET_KEY is set, so there is no key file to replace: put the "
+                  "new key in QP_SECRET_KEY and the old one in QP_PREVIOUS_SECRET_KEYS, restart "
+                  "the processes, then run rotate-key without --new-key-file.", file=sys.stderr)
+            return 2
+        key_names = "QP_SECRET_KEY or any key in QP_PREVIOUS_SECRET_KEYS"
+    else:
+        if not key_path.exists():
+            print(f"qp-tenant: there is no key to rotate: QP_SECRET_KEY is not set and "
+                  f"{key_path} does not exist.", file=sys.stderr)
+            return 1
+        key_names = (f"{key_path.name} or any key in {previous_path.name} or "
+                     f"QP_PREVIOUS_SECRET_KEYS")
+    current = keys.load_or_create_master_key(settings.secret_key, settings.data_dir)
+    previous = keys.load_previous_keys(settings.secret_key, settings.previous_secret_keys,
+                                       settings.data_dir)
+    new_key: bytes | None = None
+    if new_key_file:
+        new_key = keys.new_master_key()
+        previous, current = [current, *previous], new_key
+    crypto = keys.Crypto(current, previous)
+
+    def switch_key_files() -> None:
+        """Old key into secret.key.previous first, then the new secret.key: at every moment
+        each key that may still be needed is on disk."""
+        if new_key is None:
+            return
+        try:
+            kept = keys.read_key_lines(previous_path)
+            old = previous[0]
+            keys.write_key_file(previous_path, [*kept, old] if old not in kept else kept)
+            keys.write_key_file(key_path, [new_key])
+        except OSError as exc:
+            raise _KeyFileError(f"{exc.strerror}: {exc.filename}") from None
+
+    async def run() -> Any:
+        engine = create_engine(settings)
+        try:
+            await migrate(engine)
+            async with session_factory(engine)() as session:
+                result = await rotate_secrets(session, crypto)
+                switch_key_files()  # before the commit: a crash after it leaves both keys
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    try:
+        result = asyncio.run(run())
+    except UndecryptableSecrets as exc:
+        print(f"qp-tenant: {exc.describe(key_names)}", file=sys.stderr)
+        return 1
+    except _KeyFileError as exc:
+        print(f"qp-tenant: could not write the key files ({exc}); the database was not "
+              f"changed, and the key in use is still in {key_path.name} or "
+              f"{previous_path.name}.", file=sys.stderr)
+        return 1
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "error"
+        print(f"qp-tenant: the database refused the rotation ({type(exc.orig).__name__}: "
+              f"{reason}); nothing was changed.", file=sys.stderr)
+        return 1
+    summary = (f"re-encrypted {result.reencrypted} secrets, re-hashed "
+               f"{result.rehashed_tokens} workflow tokens")
+    if result.rehashed_jobs:
+        summary += f" and {result.rehashed_jobs} in-flight reset hashes"
+    if new_key is not None:
+        print(f"wrote a new {key_path} (the old key is kept in {previous_path}); {summary}.")
+        print("Start qp-tenant now (a process that was still running has only the old key: "
+              "restart it and run rotate-key once more). Keep the old key with the backups "
+              f"made before now, then delete {previous_path}.")
+    elif settings.secret_key:
+        print(f"{summary}; you can now remove QP_PREVIOUS_SECRET_KEYS (then restart the "
+              "processes one by one)")
+    else:
+        print(f"{summary}; you can now delete {previous_path} (keep the old key with the "
+              "backups made before now)")
     return 0
 
 

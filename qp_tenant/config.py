@@ -24,7 +24,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""
     public_url: str = ""
-    secret_key: str = ""
+    # Master keys never reach a repr, a log line or an error message.
+    secret_key: str = Field("", repr=False)
+    # Older master keys, comma-separated, still accepted for reading during a key rotation.
+    previous_secret_keys: Annotated[list[str], NoDecode] = Field(default_factory=list,
+                                                                  repr=False)
 
     token_lifetime_days: int = Field(365, ge=1, le=3650)
     expiry_warning_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [30, 7, 1])
@@ -54,6 +58,9 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     stream_poll_seconds: float = Field(2.0, gt=0)
     sse_ping_seconds: float = Field(15.0, gt=0)
+    # After SIGTERM: how long requests in flight may run before uvicorn cancels them (a
+    # cancelled webhook still waits for its commit; see TriggerIngest.submit).
+    shutdown_grace_seconds: int = Field(10, ge=1, le=80)
     setup_token: str = ""
     log_level: str = "INFO"
     # reset pipeline (issue 7)
@@ -77,6 +84,13 @@ class Settings(BaseSettings):
             return [int(part) for part in value.split(",") if part.strip()]
         if isinstance(value, int):
             return [value]
+        return value
+
+    @field_validator("previous_secret_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("expiry_warning_days")

@@ -29,8 +29,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy import event, pool, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -67,17 +68,35 @@ def create_engine(settings: Settings) -> AsyncEngine:
         kwargs["pool_size"] = 10
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
-        synchronous = settings.sqlite_synchronous
+        _apply_sqlite_pragmas(engine.sync_engine, settings.sqlite_synchronous)
+    return engine
 
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
 
+def _apply_sqlite_pragmas(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def create_sqlite_writer_engine(settings: Settings) -> Engine | None:
+    """A synchronous engine on the same SQLite file, for the webhook writer's own thread.
+
+    The async engine (aiosqlite) hops to a worker thread and back for every statement; the
+    webhook batch instead runs whole on one thread with this engine. None on PostgreSQL.
+    """
+    url = make_url(settings.effective_database_url)
+    if not url.drivername.startswith("sqlite"):
+        return None
+    # One thread uses it at a time; check_same_thread=False only lets stop() close it.
+    engine = sa_create_engine(url.set(drivername="sqlite"),
+                              connect_args={"timeout": 30, "check_same_thread": False},
+                              poolclass=pool.StaticPool)
+    _apply_sqlite_pragmas(engine, settings.sqlite_synchronous)
     return engine
 
 
@@ -92,15 +111,15 @@ def _event_log_statements(tenant_ids: Iterable[int]) -> list[tuple[Any, dict[str
     return statements
 
 
-async def prepare_event_insert(session: AsyncSession, tenant_ids: Iterable[int]) -> None:
+def lock_event_log(connection: Connection, tenant_ids: Iterable[int]) -> None:
     """Call in the transaction, right before a Core INSERT into ``events`` (see module doc).
 
     ORM inserts (``session.add(Event(...))``) need no call: a ``before_flush`` hook does it.
     """
-    if not is_postgresql(session.get_bind()):
+    if not is_postgresql(connection):
         return
     for statement, params in _event_log_statements(tenant_ids):
-        await session.execute(statement, params)
+        connection.execute(statement, params)
 
 
 @event.listens_for(Session, "before_flush")

@@ -60,7 +60,7 @@ async def serve(settings: Settings) -> int:
     app = create_app(settings)
     config = uvicorn.Config(
         app, log_config=None, access_log=True, lifespan="on", proxy_headers=True,
-        timeout_graceful_shutdown=3, timeout_keep_alive=30,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds, timeout_keep_alive=30,
     )
     server = GracefulServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -73,6 +73,10 @@ async def serve(settings: Settings) -> int:
         log.info("Tenant serving on http://%s:%d; webhook base %s", host, port,
                  app.state.public_url)
     await task
+    # Requests that waited for the ingest's final commit answer now: let them write it.
+    pending = [t for t in server.server_state.tasks if not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=settings.shutdown_grace_seconds)
     if server.started and server.should_exit:
         # WORKAROUND: after a SIGTERM under load (PostgreSQL), interpreter teardown stalls
         # for seconds in native finalisers (no Python frame), which makes a supervisor wait

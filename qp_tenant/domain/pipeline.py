@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from qp_tenant.config import Settings
@@ -51,6 +52,7 @@ from qp_tenant.models import Account, Agent, Event, ResetJob, utcnow
 log = logging.getLogger(__name__)
 
 JOBS: Any = ResetJob.__table__
+INSERT_JOBS = insert(JOBS)  # built once: the webhook batch runs it for every trigger burst
 CLAIM_SECONDS = 120.0
 CLAIM_BATCH = 256
 MAX_DEFER_SECONDS = 2.0
@@ -123,14 +125,14 @@ class ResetPipeline:
         self._wake.set()
 
     # --------------------------------------------------------------- trigger recording
-    async def record_triggers(self, session: AsyncSession,
-                              rows: list[tuple[int, dict[str, Any]]]) -> None:
+    def record_triggers(self, connection: Connection,
+                        rows: list[tuple[int, dict[str, Any]]]) -> None:
         """The ingest hook: one pending job per accepted trigger, in the ingest's transaction."""
         now = utcnow()
         new = [_pending_row(event_id, row, now) for event_id, row in rows
                if row.get("type") == "workflow_trigger.received"]
         if new:
-            await session.execute(insert(JOBS), new)
+            connection.execute(INSERT_JOBS, new)
 
     async def replay(self, session: AsyncSession, tenant_id: int, event_id: int,
                      requested_by: str) -> tuple[ResetJob, bool]:
@@ -392,7 +394,10 @@ class ResetPipeline:
     async def _queue(self, r: _Resolved, account: Account, agent: Agent,
                      password: Password) -> None:
         assert password.password
-        value_hash = self.crypto.lookup_hash(f"reset-value:{account.id}:{password.password}")
+        # Keyed hash of the value for loop protection; hashes stored before a key rotation
+        # (under a previous key) still count as the same value.
+        value_hashes = self.crypto.lookup_hashes(reset_value_key(account.id, password.password))
+        value_hash = value_hashes[0]
         updater = password.updater_name or password.updated_by
         now = utcnow()
         async with self.write_gate, self.sessions() as session:
@@ -402,7 +407,7 @@ class ResetPipeline:
             _snapshot(job, account)
             fresh = await session.get(Account, account.id)
             skip_reason = None
-            if fresh is not None and fresh.last_applied_hash == value_hash:
+            if fresh is not None and fresh.last_applied_hash in value_hashes:
                 if updater and updater == self.settings.itglue_api_user_name:
                     skip_reason = ("IT Glue's change was written by this tenant's own API key "
                                    "with the value already applied to the account")
@@ -412,7 +417,7 @@ class ResetPipeline:
                 same = (await session.scalars(select(ResetJob.id).where(
                     ResetJob.account_id == account.id, ResetJob.id != job.id,
                     ResetJob.state.in_(("queued", "leased")),
-                    ResetJob.password_hash == value_hash).limit(1))).first()
+                    ResetJob.password_hash.in_(value_hashes)).limit(1))).first()
                 if same is not None:
                     skip_reason = f"a reset with the same value is already in progress (job {same})"
             if skip_reason is not None:
@@ -470,6 +475,11 @@ class ResetPipeline:
             tenant_id = job.tenant_id
         self.resolved += 1
         self.broker.notify(tenant_id)
+
+
+def reset_value_key(account_id: int, password: str) -> str:
+    """What ``ResetJob.password_hash`` / ``Account.last_applied_hash`` are keyed hashes of."""
+    return f"reset-value:{account_id}:{password}"
 
 
 def _snapshot(job: ResetJob, account: Account) -> None:

@@ -16,25 +16,50 @@ import json
 import logging
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qp_tenant.crypto import Crypto
-from qp_tenant.db import prepare_event_insert
+from qp_tenant.db import lock_event_log
 from qp_tenant.domain.events import EventBroker, rfc3339
 from qp_tenant.models import Event, WorkflowToken, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# What a webhook request is answered: (status, JSON body, extra headers).
+Answer = tuple[int, dict[str, Any], dict[str, str]]
 # Core tables: the batch path skips ORM unit-of-work bookkeeping.
 EVENTS: Any = Event.__table__
 TOKENS: Any = WorkflowToken.__table__
+
+# The batch's statements, built once: SQLAlchemy then skips constructing them and computing
+# their cache keys for every batch.
+FIND_TOKENS = (
+    select(TOKENS.c.id, TOKENS.c.tenant_id, TOKENS.c.token_hmac, TOKENS.c.expires_at,
+           TOKENS.c.revoked_at, TOKENS.c.last4, TOKENS.c.last_used_at)
+    .where(TOKENS.c.token_hmac.in_(bindparam("hmacs", expanding=True)))
+)
+FIND_ORIGINALS = (  # earlier accepted/test events of the same tokens and bodies
+    select(EVENTS.c.id, EVENTS.c.token_id, EVENTS.c.body_hash)
+    .where(EVENTS.c.token_id.in_(bindparam("token_ids", expanding=True)),
+           EVENTS.c.body_hash.in_(bindparam("hashes", expanding=True)),
+           EVENTS.c.occurred_at >= bindparam("cutoff", type_=EVENTS.c.occurred_at.type),
+           EVENTS.c.type.in_(("workflow_trigger.received", "workflow_trigger.test")))
+    .order_by(EVENTS.c.id)
+)
+INSERT_EVENTS = insert(EVENTS).returning(EVENTS.c.id, EVENTS.c.token_id, EVENTS.c.body_hash)
+COUNT_DUPLICATES = (update(EVENTS).where(EVENTS.c.id == bindparam("eid"))
+                    .values(duplicates=EVENTS.c.duplicates + bindparam("n")))
+MARK_USED = (update(TOKENS).where(TOKENS.c.id == bindparam("tid"))
+             .values(last_used_at=bindparam("used", type_=TOKENS.c.last_used_at.type)))
 
 
 @dataclass(frozen=True)
@@ -78,7 +103,7 @@ class Trigger:
     refusal: tuple[int, str, str] | None = None  # (status, code, message) decided before lookup
     body: dict[str, Any] | None = None
     received_at: datetime = field(default_factory=utcnow)
-    future: asyncio.Future[tuple[int, dict[str, Any], dict[str, str]]] | None = None
+    future: asyncio.Future[Answer] | None = None
 
 
 def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, tuple[int, str, str] | None]:
@@ -110,9 +135,11 @@ def _text(value: Any, limit: int = 500) -> str | None:
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None
-           ) -> tuple[int, dict[str, Any], dict[str, str]]:
+           ) -> Answer:
     return status, {"error": {"code": code, "message": message, "details": {}}}, headers or {}
 
+
+LAST_USED_STEP = timedelta(seconds=1)
 
 UNKNOWN_TOKEN = (404, "unknown_token", "This workflow URL is not known. Copy the current URL "
                  "from the IT Glue integration page.")
@@ -142,12 +169,18 @@ class TokenBucket:
 class TriggerIngest:
     """Group commit for webhooks: one transaction per batch, each 202 after its commit."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], crypto: Crypto,
+    def __init__(self, engine: AsyncEngine, crypto: Crypto,
                  broker: EventBroker, *, duplicate_window_seconds: int,
                  rate_limit_per_minute: int, max_batch: int = 256,
                  on_committed: Any = None, after_insert: Any = None,
-                 write_gate: Any = None):
-        self._sessions = sessions
+                 write_gate: Any = None, sqlite_engine: Engine | None = None):
+        # A batch is one synchronous function on a Core connection (see _write): on SQLite it
+        # runs on a dedicated writer thread with its own connection (``sqlite_engine``), so
+        # the event loop hands the whole batch over once instead of once per statement; on
+        # PostgreSQL it runs through ``run_sync`` on the async engine (asyncpg is non-blocking).
+        self._engine = engine
+        self._sqlite_engine = sqlite_engine
+        self._thread: ThreadPoolExecutor | None = None
         self._crypto = crypto
         self._broker = broker
         self._window = timedelta(seconds=duplicate_window_seconds)
@@ -157,8 +190,9 @@ class TriggerIngest:
         self._task: asyncio.Task[None] | None = None
         self._rate_logged: dict[int, float] = {}
         self._on_committed = on_committed
-        # Called inside the batch's transaction with [(event_id, row), ...]: lets the reset
-        # pipeline record its work durably with the same commit that makes the 202 true.
+        # Called inside the batch's transaction with (connection, [(event_id, row), ...]): lets
+        # the reset pipeline record its work durably with the same commit that makes the 202
+        # true. Synchronous, like the rest of the batch.
         self._after_insert = after_insert
         # Webhook batches enter the SQLite write gate ahead of the reset pipeline.
         self._write_gate = write_gate.priority if write_gate is not None else contextlib.nullcontext
@@ -172,6 +206,8 @@ class TriggerIngest:
 
     def start(self) -> None:
         if self._task is None:
+            if self._sqlite_engine is not None and self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="webhook-writer")
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ingest")
 
     async def stop(self) -> None:
@@ -183,11 +219,26 @@ class TriggerIngest:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        if self._sqlite_engine is not None:
+            self._sqlite_engine.dispose()
 
-    async def submit(self, trigger: Trigger) -> tuple[int, dict[str, Any], dict[str, str]]:
-        trigger.future = asyncio.get_running_loop().create_future()
+    async def submit(self, trigger: Trigger) -> Answer:
+        """Queue the trigger and wait for its answer, which exists only after its commit."""
+        future = trigger.future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(trigger)
-        return await trigger.future
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # uvicorn cancels requests still running when its graceful-shutdown time is up,
+            # and would then answer 500 for a trigger that may be committing right now. The
+            # lifespan shutdown drains this queue next, so wait for the real answer: a 202
+            # after the commit, or no answer at all if the process dies first.
+            if self._task is None or self._task.done():
+                raise
+            return await future
 
     async def _run(self) -> None:
         while True:
@@ -213,120 +264,128 @@ class TriggerIngest:
                 self._on_committed(tenants)
 
     async def _process(self, batch: list[Trigger]
-                       ) -> tuple[list[tuple[int, dict[str, Any], dict[str, str]]], set[int]]:
+                       ) -> tuple[list[Answer], set[int]]:
         hashes = {t.token: self._crypto.lookup_hash(t.token) for t in batch}
-        results: list[tuple[int, dict[str, Any], dict[str, str]] | None] = [None] * len(batch)
+        # Every hash a token may be stored under (while a key rotation is under way, also the
+        # previous keys' ones) -> its current-key hash.
+        aliases = self._crypto.lookup_aliases(hashes)
+        async with self._write_gate():
+            if self._thread is not None and self._sqlite_engine is not None:
+                results, tenants = await asyncio.get_running_loop().run_in_executor(
+                    self._thread, self._write_in_thread, batch, hashes, aliases)
+            else:
+                async with self._engine.begin() as conn:
+                    results, tenants = await conn.run_sync(self._write, batch, hashes,
+                                                           aliases)
+        self.batches += 1
+        self._last_batch_at = time.monotonic()
+        self.accepted += sum(1 for r in results if r[0] == 202)
+        return results, tenants
+
+    def _write_in_thread(self, batch: list[Trigger], hashes: dict[str, str],
+                         aliases: dict[str, str]
+                         ) -> tuple[list[Answer], set[int]]:
+        assert self._sqlite_engine is not None
+        with self._sqlite_engine.begin() as conn:
+            return self._write(conn, batch, hashes, aliases)
+
+    def _write(self, conn: Connection, batch: list[Trigger], hashes: dict[str, str],
+               aliases: dict[str, str]) -> tuple[list[Answer], set[int]]:
+        """The whole batch in the caller's transaction; the caller commits, then answers."""
+        results: list[Answer | None] = [None] * len(batch)
         new_rows: list[tuple[dict[str, Any], str, int | None]] = []  # row, status, batch idx
         in_batch_dups: list[tuple[int, int]] = []  # (batch idx, new_rows idx of the original)
         dup_targets: dict[int, int] = defaultdict(int)
         used_tokens: dict[int, datetime] = {}
         tenants: set[int] = set()
 
-        async with self._write_gate(), self._sessions() as session, session.begin():
-            found = (await session.execute(
-                select(WorkflowToken.id, WorkflowToken.tenant_id, WorkflowToken.token_hmac,
-                       WorkflowToken.expires_at, WorkflowToken.revoked_at, WorkflowToken.last4)
-                .where(WorkflowToken.token_hmac.in_(set(hashes.values())))
-            )).all()
-            tokens = {row.token_hmac: row for row in found}
+        found = conn.execute(FIND_TOKENS, {"hmacs": list(aliases)}).all()
+        tokens = {aliases[row.token_hmac]: row for row in found}
 
-            # Duplicate candidates: earlier accepted/test events of the same tokens and bodies.
-            hashed_bodies: dict[int, str] = {}
-            for i, t in enumerate(batch):
-                if t.refusal is None and t.body is not None:
-                    hashed_bodies[i] = body_hash(t.body)
-            cutoff = min(t.received_at for t in batch) - self._window
-            originals: dict[tuple[int, str], int] = {}
-            token_ids = {tokens[hashes[batch[i].token]].id for i in hashed_bodies
-                         if hashes[batch[i].token] in tokens}
-            if token_ids and hashed_bodies:
-                prior = (await session.execute(
-                    select(Event.id, Event.token_id, Event.body_hash, Event.occurred_at)
-                    .where(Event.token_id.in_(token_ids),
-                           Event.body_hash.in_(set(hashed_bodies.values())),
-                           Event.occurred_at >= cutoff,
-                           Event.type.in_(("workflow_trigger.received", "workflow_trigger.test")))
-                    .order_by(Event.id)
-                )).all()
-                for p in prior:
-                    originals.setdefault((p.token_id, p.body_hash), p.id)
-            pending_dups: dict[tuple[int, str], int] = {}  # key -> row index in this batch
+        # Duplicate candidates: earlier accepted/test events of the same tokens and bodies.
+        hashed_bodies: dict[int, str] = {}
+        for i, t in enumerate(batch):
+            if t.refusal is None and t.body is not None:
+                hashed_bodies[i] = body_hash(t.body)
+        cutoff = min(t.received_at for t in batch) - self._window
+        originals: dict[tuple[int, str], int] = {}
+        token_ids = {tokens[hashes[batch[i].token]].id for i in hashed_bodies
+                     if hashes[batch[i].token] in tokens}
+        if token_ids and hashed_bodies:
+            prior = conn.execute(FIND_ORIGINALS, {
+                "token_ids": list(token_ids), "hashes": list(set(hashed_bodies.values())),
+                "cutoff": cutoff}).all()
+            for p in prior:
+                originals.setdefault((p.token_id, p.body_hash), p.id)
+        pending_dups: dict[tuple[int, str], int] = {}  # key -> row index in this batch
 
-            for i, t in enumerate(batch):
-                tok = tokens.get(hashes[t.token])
-                if tok is None:
-                    results[i] = _error(*UNKNOWN_TOKEN)
-                    continue
-                status, code, message = self._token_refusal(tok, t.received_at) or (0, "", "")
-                if not code and t.refusal:
-                    status, code, message = t.refusal
-                headers: dict[str, str] = {}
-                if not code:
-                    wait = self._bucket.take(tok.id)
-                    if wait:
-                        retry = str(max(1, int(wait + 0.999)))
-                        status, code, message = (429, "too_many_requests",
-                                                 "Too many triggers for this workflow URL.")
-                        headers = {"Retry-After": retry}
-                        if not self._should_log_rate_limit(tok.id):
-                            results[i] = _error(status, code, message, headers)
-                            continue
-                tenants.add(tok.tenant_id)
-                if code:
-                    results[i] = _error(status, code, message, headers)
-                    new_rows.append((self._rejected_row(tok, t, code, message), "", None))
-                    continue
-                bh = hashed_bodies[i]
-                key = (tok.id, bh)
+        for i, t in enumerate(batch):
+            tok = tokens.get(hashes[t.token])
+            if tok is None:
+                results[i] = _error(*UNKNOWN_TOKEN)
+                continue
+            status, code, message = self._token_refusal(tok, t.received_at) or (0, "", "")
+            if not code and t.refusal:
+                status, code, message = t.refusal
+            headers: dict[str, str] = {}
+            if not code:
+                wait = self._bucket.take(tok.id)
+                if wait:
+                    retry = str(max(1, int(wait + 0.999)))
+                    status, code, message = (429, "too_many_requests",
+                                             "Too many triggers for this workflow URL.")
+                    headers = {"Retry-After": retry}
+                    if not self._should_log_rate_limit(tok.id):
+                        results[i] = _error(status, code, message, headers)
+                        continue
+            tenants.add(tok.tenant_id)
+            if code:
+                results[i] = _error(status, code, message, headers)
+                new_rows.append((self._rejected_row(tok, t, code, message), "", None))
+                continue
+            bh = hashed_bodies[i]
+            key = (tok.id, bh)
+            # "Last used" is for people: under a burst, write it at most once a second.
+            if tok.last_used_at is None or t.received_at - tok.last_used_at >= LAST_USED_STEP:
                 used_tokens[tok.id] = t.received_at
-                if key in originals:
-                    dup_targets[originals[key]] += 1
-                    results[i] = (202, {"event_id": originals[key], "status": "duplicate"}, {})
-                elif key in pending_dups:
-                    new_rows[pending_dups[key]][0]["duplicates"] += 1
-                    in_batch_dups.append((i, pending_dups[key]))
-                else:
-                    pending_dups[key] = len(new_rows)
-                    row, status_word = self._accepted_row(tok, t, bh)
-                    new_rows.append((row, status_word, i))
+            if key in originals:
+                dup_targets[originals[key]] += 1
+                results[i] = (202, {"event_id": originals[key], "status": "duplicate"}, {})
+            elif key in pending_dups:
+                new_rows[pending_dups[key]][0]["duplicates"] += 1
+                in_batch_dups.append((i, pending_dups[key]))
+            else:
+                pending_dups[key] = len(new_rows)
+                row, status_word = self._accepted_row(tok, t, bh)
+                new_rows.append((row, status_word, i))
 
-            # One multi-row INSERT. Accepted rows are unique by (token, body) within a batch,
-            # so RETURNING is matched on that instead of asking for parameter order (which
-            # would make SQLAlchemy fall back to one INSERT per row on SQLite).
-            ids: list[int | None] = [None] * len(new_rows)
-            if new_rows:
-                # PostgreSQL: commit order = id order across processes, and a wake-up NOTIFY.
-                await prepare_event_insert(session, {row["tenant_id"] for row, _, _ in new_rows})
-                inserted = await session.execute(
-                    insert(EVENTS).returning(EVENTS.c.id, EVENTS.c.token_id, EVENTS.c.body_hash),
-                    [row for row, _, _ in new_rows],
-                )
-                by_key = {(r.token_id, r.body_hash): r.id for r in inserted.all() if r.body_hash}
-                for n, (row, status_word, owner) in enumerate(new_rows):
-                    if owner is not None:
-                        ids[n] = by_key[(row["token_id"], row["body_hash"])]
-                        results[owner] = (202, {"event_id": ids[n], "status": status_word}, {})
-                if self._after_insert is not None:
-                    await self._after_insert(session, [
-                        (eid, row) for (row, _, _), eid in zip(new_rows, ids, strict=True)
-                        if eid is not None])
-            for i, row_index in in_batch_dups:
-                results[i] = (202, {"event_id": ids[row_index], "status": "duplicate"}, {})
-            if dup_targets:
-                await session.execute(
-                    update(EVENTS).where(EVENTS.c.id == bindparam("eid"))
-                    .values(duplicates=EVENTS.c.duplicates + bindparam("n")),
-                    [{"eid": eid, "n": n} for eid, n in dup_targets.items()],
-                )
-            if used_tokens:
-                await session.execute(
-                    update(TOKENS).where(TOKENS.c.id == bindparam("tid"))
-                    .values(last_used_at=bindparam("used")),
-                    [{"tid": tid, "used": used} for tid, used in used_tokens.items()],
-                )
-        self.batches += 1
-        self._last_batch_at = time.monotonic()
-        self.accepted += sum(1 for r in results if r and r[0] == 202)
+        # Row updates first: on PostgreSQL the event-log lock below is held until COMMIT, so
+        # everything that can happen before it shortens the time other processes wait for it.
+        if dup_targets:
+            conn.execute(COUNT_DUPLICATES,
+                         [{"eid": eid, "n": n} for eid, n in dup_targets.items()])
+        if used_tokens:
+            conn.execute(MARK_USED,
+                         [{"tid": tid, "used": used} for tid, used in used_tokens.items()])
+        # One multi-row INSERT. Accepted rows are unique by (token, body) within a batch,
+        # so RETURNING is matched on that instead of asking for parameter order (which
+        # would make SQLAlchemy fall back to one INSERT per row on SQLite).
+        ids: list[int | None] = [None] * len(new_rows)
+        if new_rows:
+            # PostgreSQL: commit order = id order across processes, and a wake-up NOTIFY.
+            lock_event_log(conn, {row["tenant_id"] for row, _, _ in new_rows})
+            inserted = conn.execute(INSERT_EVENTS, [row for row, _, _ in new_rows])
+            by_key = {(r.token_id, r.body_hash): r.id for r in inserted.all() if r.body_hash}
+            for n, (row, status_word, owner) in enumerate(new_rows):
+                if owner is not None:
+                    ids[n] = by_key[(row["token_id"], row["body_hash"])]
+                    results[owner] = (202, {"event_id": ids[n], "status": status_word}, {})
+            if self._after_insert is not None:
+                self._after_insert(conn, [
+                    (eid, row) for (row, _, _), eid in zip(new_rows, ids, strict=True)
+                    if eid is not None])
+        for i, row_index in in_batch_dups:
+            results[i] = (202, {"event_id": ids[row_index], "status": "duplicate"}, {})
         assert all(r is not None for r in results)
         return [r for r in results if r is not None], tenants
 

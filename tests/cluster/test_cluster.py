@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from qp_tenant.db import EVENT_LOG_LOCK
 from tests.cluster.conftest import Cluster, StreamReader, hook_path, signed_in, wait_until
+from tests.support import postgres
 
 
 def body(n: int, tag: str = "x") -> dict[str, str]:
@@ -199,3 +202,45 @@ def test_sigterm_answers_in_flight_webhooks_or_leaves_them_unanswered(
     assert accepted and set(accepted) <= stored
     others = [v for kind, v in answers if kind == "status" and v[0] != 202]
     assert not others, f"a stopping process answered something other than 202: {others[:3]}"
+
+
+def test_webhooks_still_waiting_when_the_shutdown_grace_runs_out_get_202_not_500(
+        cluster: Cluster) -> None:
+    """SIGTERM while webhooks wait for a commit that takes longer than the grace period.
+
+    uvicorn cancels requests still running when its grace is up and answers them 500; a
+    webhook must instead get its 202 once the final drain commits it (or no answer at all).
+    The test makes the commit wait by holding the event-log lock every event writer takes.
+    """
+    (a,) = cluster.start(1, QP_SHUTDOWN_GRACE_SECONDS="1")
+    api = signed_in(a.url)
+    path = hook_path(api.generate())
+    answers: list[tuple[int, int | None]] = []
+    lock = threading.Lock()
+    with postgres.AdvisoryLock(cluster.database_url, EVENT_LOG_LOCK):
+        waiting = ("SELECT count(*) AS n FROM pg_stat_activity "
+                   "WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'")
+
+        def fire(n: int) -> None:
+            with httpx.Client(base_url=a.url, timeout=60) as client:
+                r = client.post(path, json=body(n, "grace"))
+                with lock:
+                    answers.append((r.status_code,
+                                    r.json()["event_id"] if r.status_code == 202 else None))
+
+        pool = ThreadPoolExecutor(8)
+        futures = [pool.submit(fire, n) for n in range(8)]
+        wait_until(lambda: cluster.rows(waiting)[0]["n"] >= 1, 30, "the writer to wait")
+        assert a.proc is not None
+        a.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: "timeout graceful shutdown exceeded" in a.output, 30,
+                   "uvicorn to give up waiting for the requests")
+        assert not answers, "a webhook was answered before its commit"
+    # The lock is released: the drain commits the batch and every request gets its 202.
+    for future in futures:
+        future.result(timeout=60)
+    pool.shutdown()
+    assert a.proc.wait(timeout=60) == 0, a.output[-3000:]
+    assert sorted(status for status, _ in answers) == [202] * 8, answers
+    stored = {int(r["id"]) for r in cluster.rows("SELECT id FROM events")}
+    assert {eid for _, eid in answers} <= stored

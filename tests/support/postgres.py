@@ -201,3 +201,29 @@ def query(url: str, sql: str, *params: Any) -> list[dict[str, Any]]:
     if error:
         raise error[0]
     return result
+
+
+class AdvisoryLock:
+    """Holds a session-level advisory lock from a ``psql`` process while the block runs."""
+
+    def __init__(self, database_url: str, key: int) -> None:
+        self._dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+        self._key = key
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> AdvisoryLock:
+        self._proc = subprocess.Popen(
+            [str(find_pg_bin() / "psql"), "-X", "-q", "-A", "-t", self._dsn],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(f"SELECT 'held', pg_advisory_lock({self._key});\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        assert line.startswith("held"), f"could not take advisory lock {self._key}: {line!r}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.write(f"SELECT pg_advisory_unlock({self._key});\n\\q\n")
+        self._proc.stdin.close()
+        self._proc.wait(timeout=30)
