@@ -7,6 +7,7 @@ PostgreSQL runs from Debian's binaries with fsync and synchronous commit ON (a 2
 a crash), on a loopback port, in a temporary folder.
 
 Run: .venv/bin/python benchmarks/bench_cluster.py [--seconds 8] [--connections 32]
+     [--only ingest|fanout]
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--subscribers", type=int, default=200)
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--only", choices=("ingest", "fanout"), default=None,
+                        help="run only one part (default: both)")
     args = parser.parse_args()
 
     server = postgres.PostgresServer(durable=True)
@@ -171,13 +174,15 @@ def main() -> None:
             ("sqlite_1_process", 1, None),
             ("postgresql_1_process", 1, server.url(server.create_database())),
             ("postgresql_2_processes", 2, server.url(server.create_database())),
-        ]:
+        ] if args.only != "fanout" else []:
             nodes = start_nodes(count, url)
             try:
                 ingest(label, nodes, args.connections, args.seconds)
             finally:
                 for node in nodes:
                     node.stop()
+        if args.only == "ingest":
+            return
 
         nodes = start_nodes(2, server.url(server.create_database()))
         try:

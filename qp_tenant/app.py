@@ -39,6 +39,7 @@ from qp_tenant.domain.mailer import Mailer, SmtpConfig
 from qp_tenant.domain.notify import EventListener
 from qp_tenant.domain.pipeline import ResetPipeline
 from qp_tenant.domain.scheduler import AlertScheduler
+from qp_tenant.domain.stream import EventTails
 from qp_tenant.domain.webhook import TriggerIngest
 from qp_tenant.errors import ApiError
 from qp_tenant.state import AppState
@@ -86,6 +87,7 @@ def build_state(settings: Settings) -> AppState:
         token_policy=TokenPolicy(settings.access_token_ttl_seconds,
                                  settings.refresh_token_ttl_days),
         http=http, public_url=public_url, alerts=alerts, pipeline=pipeline,
+        tails=EventTails(engine, broker, poll_seconds=settings.stream_poll_seconds),
     )
 
 
@@ -112,6 +114,8 @@ def create_api(state: AppState) -> FastAPI:
             # Webhooks first: whatever is queued is committed and answered (the durable part).
             log.info("Shutdown: draining the webhook queue")
             await state.ingest.stop()
+            if state.tails is not None:
+                await state.tails.close()  # ends any stream still open, with a retry hint
             log.info("Shutdown: stopping background work")
             if state.alerts is not None:
                 await state.alerts.stop()

@@ -13,6 +13,7 @@ from qp_tenant.domain.auth import LoginThrottle, TokenPolicy
 from qp_tenant.domain.events import EventBroker
 from qp_tenant.domain.pipeline import ResetPipeline
 from qp_tenant.domain.scheduler import AlertScheduler
+from qp_tenant.domain.stream import EventTails
 from qp_tenant.domain.webhook import TriggerIngest
 
 
@@ -31,3 +32,4 @@ class AppState:
     shutting_down: bool = field(default=False)
     alerts: AlertScheduler | None = None
     pipeline: ResetPipeline | None = None
+    tails: EventTails | None = None  # the SSE stream's shared tails, one per tenant

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -14,6 +13,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep
 from qp_tenant.domain import events
+from qp_tenant.domain.stream import EventTails, stream_chunks
 from qp_tenant.errors import ApiError, not_found
 from qp_tenant.models import Event
 
@@ -71,39 +71,48 @@ class _Farewell:
 
     def __init__(self) -> None:
         self.is_set = False
-        self.waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[bool] | None = None
 
     def set(self) -> None:
         self.is_set = True
         if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+            self.waiter.set_result(True)
+
+
+def tails_of(state: Any) -> EventTails:
+    """The process's shared event tails (made on first use if the state has none)."""
+    if state.tails is None:
+        state.tails = EventTails(state.engine, state.broker,
+                                 poll_seconds=state.settings.stream_poll_seconds)
+    return cast(EventTails, state.tails)
 
 
 async def _event_source(request: Request, state: Any, tenant_id: int,
                         last_id: int, farewell: _Farewell | None = None
-                        ) -> AsyncIterator[ServerSentEvent]:
+                        ) -> AsyncIterator[ServerSentEvent | bytes]:
+    """The stream's body: events come from the tenant's shared tail in this process
+    (``domain/stream.py``) as ready-encoded bytes, one chunk per wake-up."""
     farewell = farewell or _Farewell()
     yield ServerSentEvent(retry=2000, comment="connected")
-    while not state.shutting_down and not farewell.is_set:
-        waiter = state.broker.waiter(tenant_id)
+
+    def stopping() -> bool:
+        return bool(state.shutting_down) or farewell.is_set
+
+    async def idle(waiter: asyncio.Future[bool]) -> bool:
         farewell.waiter = waiter
-        try:
-            async with state.sessions() as session:
-                rows: list[Event] = await events.events_after(session, tenant_id, last_id)
-            if rows:
-                for row in rows:
-                    last_id = row.id
-                    yield ServerSentEvent(
-                        id=str(row.id), event=row.type,
-                        data=json.dumps(events.event_to_dict(row), separators=(",", ":")),
-                    )
-                continue
-            if await request.is_disconnected():
-                return
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(waiter), state.settings.stream_poll_seconds)
-        finally:
-            waiter.cancel()
+        if farewell.is_set:  # set since the loop last looked: its wake-up went elsewhere
+            return True
+        if await waiter is False:
+            # A quiet poll of the tail (or the tail stopping): is the client still there?
+            return not await request.is_disconnected()
+        return True
+
+    # aclosing: if the response closes this generator mid-stream, the inner one detaches
+    # from the tail at once rather than whenever it is garbage-collected.
+    async with contextlib.aclosing(stream_chunks(tails_of(state), tenant_id, last_id,
+                                                 stopping=stopping, idle=idle)) as chunks:
+        async for chunk in chunks:
+            yield chunk
     # Shutting down: tell the client to come back soon (to this or another process); it
     # resumes from its Last-Event-ID, and the database replays whatever it missed.
     yield ServerSentEvent(retry=500, comment="server shutting down")

