@@ -30,9 +30,9 @@ tenant: $(STAMP)
 test: system-deps-test $(STAMP)
 	$(VENV)/bin/ruff check qp_tenant qp_desktop qp_agent tests benchmarks
 	$(VENV)/bin/mypy
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
-	# The whole tenant suite again on PostgreSQL (tests/cluster always runs on it, above), in
-	# two workers: each test waits mostly on its own tenant process.
+	# Two xdist workers: most tests wait on their own tenant, slapd or Qt process.
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n 2
+	# The whole tenant suite again on PostgreSQL (tests/cluster always runs on it, above).
 	$(PY) -m pytest --db postgresql -q -n 2 tests/tenant
 	# The PyInstaller bundle, built and run offscreen with --screenshot.
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m bundle -q tests/packaging

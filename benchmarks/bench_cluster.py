@@ -87,8 +87,11 @@ def ingest(label: str, nodes: list[TenantProcess], connections: int, seconds: fl
 
 
 async def fan_out(nodes: list[TenantProcess], subscribers: int, rate: float,
-                  seconds: float) -> tuple[list[float], int, int]:
+                  seconds: float, post_to: list[TenantProcess] | None = None
+                  ) -> tuple[list[float], int, int]:
+    """Subscribers spread over ``nodes``; webhooks spread over ``post_to`` (default: nodes)."""
     token, url = sign_in_and_generate(nodes[0].url)
+    senders = post_to or nodes
     loop = asyncio.get_running_loop()
     hook = urlsplit(url).path
     acked: dict[int, float] = {}
@@ -127,7 +130,7 @@ async def fan_out(nodes: list[TenantProcess], subscribers: int, rate: float,
     began = loop.time() + 0.1
 
     async def post(k: int) -> None:
-        node = urlsplit(nodes[k % len(nodes)].url)
+        node = urlsplit(senders[k % len(senders)].url)
         conn = Connection(node.hostname or "127.0.0.1", node.port or 80)
         await conn.open()
         for n in range(k, total, workers):
@@ -196,6 +199,21 @@ def main() -> None:
              p50_ms=round(percentile(latencies, 50), 2), deliveries=len(latencies))
         emit("cluster_sse_fanout_missed", missed, "events", None,
              subscribers=args.subscribers, events=sent)
+
+        # One subscriber on process A at 100 webhooks/s (bench_delivery's load): webhooks to
+        # A itself (the one-process figure, the baseline) and then to process B.
+        nodes = start_nodes(2, server.url(server.create_database()))
+        try:
+            same, _, _ = asyncio.run(fan_out(nodes[:1], 1, 100.0, args.seconds))
+            cross, cross_missed, sent = asyncio.run(
+                fan_out(nodes[:1], 1, 100.0, args.seconds, post_to=nodes[1:]))
+        finally:
+            for node in nodes:
+                node.stop()
+        emit("cluster_cross_process_delivery_p99", percentile(cross, 99), "ms",
+             percentile(same, 99), rate=100.0, events=sent, missed=cross_missed,
+             p50_ms=round(percentile(cross, 50), 2),
+             same_process_p50_ms=round(percentile(same, 50), 2))
     finally:
         server.stop()
 

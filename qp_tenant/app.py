@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -47,6 +48,8 @@ from qp_tenant.state import AppState
 log = logging.getLogger(__name__)
 
 BASELINE_PATH = "/__bench/baseline"
+# The most one step of the lifespan shutdown may take (see _stop_within).
+SHUTDOWN_STEP_SECONDS = 3.0
 
 
 def build_state(settings: Settings) -> AppState:
@@ -91,6 +94,20 @@ def build_state(settings: Settings) -> AppState:
     )
 
 
+async def _stop_within(what: str, stopping: Coroutine[Any, Any, Any],
+                       seconds: float = SHUTDOWN_STEP_SECONDS) -> None:
+    """Await one shutdown step, but no longer than ``seconds`` (then log it and move on)."""
+    log.info("Shutdown: stopping %s", what)
+    task = asyncio.ensure_future(stopping)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        log.warning("Shutdown: %s did not stop within %.0f s; leaving it behind (what it was "
+                    "doing is durable and resumes on the next start)", what, seconds)
+    elif not task.cancelled() and task.exception() is not None:
+        log.warning("Shutdown: stopping %s failed: %s", what, task.exception())
+
+
 def create_api(state: AppState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -116,16 +133,17 @@ def create_api(state: AppState) -> FastAPI:
             await state.ingest.stop()
             if state.tails is not None:
                 await state.tails.close()  # ends any stream still open, with a retry hint
-            log.info("Shutdown: stopping background work")
+            # Background work is durable (leases lapse and are retried, the mail outbox is a
+            # table), so a part that does not stop in time is left behind, not waited for.
             if state.alerts is not None:
-                await state.alerts.stop()
+                await _stop_within("the alert scheduler", state.alerts.stop())
             if state.pipeline is not None:
-                await state.pipeline.stop()
+                await _stop_within("the reset pipeline", state.pipeline.stop())
             if listener is not None:
-                await listener.stop()
+                await _stop_within("the event listener", listener.stop())
             log.info("Shutdown: closing the database")
-            await state.http.aclose()
-            await state.engine.dispose()
+            await _stop_within("the HTTP client", state.http.aclose())
+            await _stop_within("the database pool", state.engine.dispose())
 
     api = FastAPI(title="QP tenant", version=__version__, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None)

@@ -73,10 +73,11 @@ async def serve(settings: Settings) -> int:
         log.info("Tenant serving on http://%s:%d; webhook base %s", host, port,
                  app.state.public_url)
     await task
-    # Requests that waited for the ingest's final commit answer now: let them write it.
+    # Requests that waited for the ingest's final drain have their answers by now; give them
+    # a moment to write them (what still runs after that gets no answer, which is allowed).
     pending = [t for t in server.server_state.tasks if not t.done()]
     if pending:
-        await asyncio.wait(pending, timeout=settings.shutdown_grace_seconds)
+        await asyncio.wait(pending, timeout=2)
     if server.started and server.should_exit:
         # WORKAROUND: after a SIGTERM under load (PostgreSQL), interpreter teardown stalls
         # for seconds in native finalisers (no Python frame), which makes a supervisor wait

@@ -83,7 +83,9 @@ def cluster(tmp_path: Path, pg_template: Path, itglue_emulator: EmulatorProcess
                 env={"QP_ITGLUE_BASE_URL": itglue_emulator.url, "QP_PUBLIC_URL": "",
                      # One key for all: tokens are looked up by an HMAC made with it.
                      "QP_SECRET_KEY": secrets.token_urlsafe(32),
-                     "QP_STREAM_POLL_SECONDS": "30"})  # wake-ups, not polling, must deliver
+                     "QP_STREAM_POLL_SECONDS": "30",  # wake-ups, not polling, must deliver
+                     # Well inside the 15 s a test gives a process to stop after SIGTERM.
+                     "QP_SHUTDOWN_GRACE_SECONDS": "3"})
     try:
         yield c
     finally:

@@ -138,7 +138,8 @@ def test_losing_a_process_under_load_behind_nginx_loses_no_acknowledged_webhook(
             if how == "kill9":
                 b.kill()
             else:
-                assert b.stop() == 0
+                code = b.stop()
+                assert code == 0, b.output[-4000:]
             with lock:
                 at_loss = len(acked)
             wait_until(lambda: len(acked) >= at_loss + 100, 60, "the survivor to take the load")
