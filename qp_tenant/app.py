@@ -117,6 +117,10 @@ def create_api(state: AppState) -> FastAPI:
             # Several processes may share this database: wake our subscribers on their commits.
             listener = EventListener(state.settings.effective_database_url, state.broker)
             listener.start()
+            if state.pipeline is not None:
+                # Webhook bursts on any process (not only this one) make resolving wait.
+                ingest_busy, other_busy = state.ingest.busy, listener.webhooks_arriving
+                state.pipeline.defer_while = lambda: ingest_busy() or other_busy()
             if not await listener.wait_connected(10):
                 log.warning("Started without LISTEN; streams fall back to polling meanwhile")
         state.ingest.start()

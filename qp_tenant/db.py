@@ -51,6 +51,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x5150_0001
 EVENT_LOG_LOCK = 0x5150_0002
 EVENTS_CHANNEL = "qp_events"
+# Appended to the NOTIFY payload by the webhook writer: other processes learn that webhooks are
+# arriving (their reset pipelines then wait out the burst, as this process's does).
+WEBHOOK_TAG = ":hook"
 
 _LOCK_EVENT_LOG = text("SELECT pg_advisory_xact_lock(:key)")
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
@@ -104,21 +107,24 @@ def is_postgresql(bind: Any) -> bool:
     return bool(bind is not None and bind.dialect.name == "postgresql")
 
 
-def _event_log_statements(tenant_ids: Iterable[int]) -> list[tuple[Any, dict[str, Any]]]:
+def _event_log_statements(tenant_ids: Iterable[int], tag: str = ""
+                          ) -> list[tuple[Any, dict[str, Any]]]:
     statements: list[tuple[Any, dict[str, Any]]] = [(_LOCK_EVENT_LOG, {"key": EVENT_LOG_LOCK})]
-    statements += [(_NOTIFY, {"channel": EVENTS_CHANNEL, "payload": str(t)})
+    statements += [(_NOTIFY, {"channel": EVENTS_CHANNEL, "payload": f"{t}{tag}"})
                    for t in sorted(set(tenant_ids))]
     return statements
 
 
-def lock_event_log(connection: Connection, tenant_ids: Iterable[int]) -> None:
+def lock_event_log(connection: Connection, tenant_ids: Iterable[int],
+                   tag: str = "") -> None:
     """Call in the transaction, right before a Core INSERT into ``events`` (see module doc).
 
+    ``tag`` rides along on the NOTIFY (``WEBHOOK_TAG``: these events are webhooks).
     ORM inserts (``session.add(Event(...))``) need no call: a ``before_flush`` hook does it.
     """
     if not is_postgresql(connection):
         return
-    for statement, params in _event_log_statements(tenant_ids):
+    for statement, params in _event_log_statements(tenant_ids, tag):
         connection.execute(statement, params)
 
 

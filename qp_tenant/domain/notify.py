@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from qp_tenant.db import EVENTS_CHANNEL
+from qp_tenant.db import EVENTS_CHANNEL, WEBHOOK_TAG
 from qp_tenant.domain.events import EventBroker
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class EventListener:
         self._conn: Any = None
         self.connected = asyncio.Event()
         self.notifications = 0
+        self._webhooks_at = float("-inf")
 
     def start(self) -> None:
         if self._task is None:
@@ -73,10 +75,17 @@ class EventListener:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), 2)
 
+    def webhooks_arriving(self, within: float = 0.2) -> bool:
+        """Whether some process committed webhooks in the last ``within`` seconds."""
+        return time.monotonic() - self._webhooks_at < within
+
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         self.notifications += 1
+        tenant, _, tag = payload.partition(":")
+        if tag and f":{tag}" == WEBHOOK_TAG:
+            self._webhooks_at = time.monotonic()
         try:
-            tenant_id = int(payload)
+            tenant_id = int(tenant)
         except ValueError:
             self._broker.notify_all()
             return

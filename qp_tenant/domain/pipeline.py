@@ -56,6 +56,7 @@ INSERT_JOBS = insert(JOBS)  # built once: the webhook batch runs it for every tr
 CLAIM_SECONDS = 120.0
 CLAIM_BATCH = 256
 MAX_DEFER_SECONDS = 2.0
+BURST_CLAIM = 8  # jobs in flight at most while webhooks keep arriving
 DEFER_STEP_SECONDS = 0.05
 
 
@@ -189,7 +190,8 @@ class ResetPipeline:
             self._wake.clear()
             # Webhooks first: while a burst is being acknowledged, resolving waits (up to
             # MAX_DEFER_SECONDS at a time), so a 202 never queues behind pipeline work.
-            if self.defer_while is not None and self.defer_while():
+            in_burst = self.defer_while is not None and self.defer_while()
+            if in_burst:
                 now = time.monotonic()
                 deferred_since = deferred_since or now
                 if now - deferred_since < MAX_DEFER_SECONDS:
@@ -197,7 +199,9 @@ class ResetPipeline:
                     continue
             deferred_since = None
             try:
-                await self._claim_and_dispatch()
+                # Still a burst after waiting: take a few jobs only, so the event loop never
+                # has many resolutions ready at once in front of 202s and stream deliveries.
+                await self._claim_and_dispatch(BURST_CLAIM if in_burst else None)
                 if time.monotonic() - self._last_sweep >= self.settings.pipeline_poll_seconds:
                     self._last_sweep = time.monotonic()
                     await self._sweep()
@@ -218,8 +222,10 @@ class ResetPipeline:
             ).values(claimed_until=None))
             await session.commit()
 
-    async def _claim_and_dispatch(self) -> None:
+    async def _claim_and_dispatch(self, at_most: int | None = None) -> None:
         capacity = self.settings.pipeline_concurrency * 4 - len(self._inflight)
+        if at_most is not None:
+            capacity = min(capacity, at_most - len(self._inflight))
         if capacity <= 0:
             return
         now = utcnow()

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qp_tenant.crypto import Crypto
-from qp_tenant.db import lock_event_log
+from qp_tenant.db import WEBHOOK_TAG, lock_event_log
 from qp_tenant.domain.events import EventBroker, rfc3339
 from qp_tenant.models import Event, WorkflowToken, utcnow
 
@@ -373,7 +373,7 @@ class TriggerIngest:
         ids: list[int | None] = [None] * len(new_rows)
         if new_rows:
             # PostgreSQL: commit order = id order across processes, and a wake-up NOTIFY.
-            lock_event_log(conn, {row["tenant_id"] for row, _, _ in new_rows})
+            lock_event_log(conn, {row["tenant_id"] for row, _, _ in new_rows}, WEBHOOK_TAG)
             inserted = conn.execute(INSERT_EVENTS, [row for row, _, _ in new_rows])
             by_key = {(r.token_id, r.body_hash): r.id for r in inserted.all() if r.body_hash}
             for n, (row, status_word, owner) in enumerate(new_rows):
