@@ -7,6 +7,7 @@ import json
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -141,3 +142,34 @@ async def load(url: str, *, connections: int, duration: float,
         "p99": percentile(latencies, 99),
         "ids": ids,
     }
+
+
+async def open_stream(base_url: str, access_token: str
+                      ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """``GET /api/v1/events/stream`` on a raw connection; returns once the stream said hello."""
+    parts = urlsplit(base_url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    writer.write(f"GET /api/v1/events/stream HTTP/1.1\r\nHost: {parts.hostname}\r\n"
+                 f"Authorization: Bearer {access_token}\r\nAccept: text/event-stream\r\n\r\n"
+                 .encode())
+    await reader.readuntil(b"\r\n\r\n")
+    await reader.readuntil(b": connected")
+    return reader, writer
+
+
+async def record_arrivals(reader: asyncio.StreamReader, arrived: dict[int, float],
+                          done: Callable[[], bool] = lambda: False) -> None:
+    """Note the loop time each event id first arrives, until EOF or ``done()`` after a chunk."""
+    loop = asyncio.get_running_loop()
+    buffer = b""
+    while True:
+        chunk = await reader.read(65536)
+        if not chunk:
+            return
+        now = loop.time()
+        *lines, buffer = (buffer + chunk).split(b"\n")
+        for line in lines:
+            if line.startswith(b"id:"):
+                arrived.setdefault(int(line[3:]), now)
+        if done():
+            return

@@ -27,7 +27,9 @@ from _common import (
     Connection,
     emit,
     load,
+    open_stream,
     percentile,
+    record_arrivals,
     sign_in_and_generate,
 )
 
@@ -99,30 +101,9 @@ async def fan_out(nodes: list[TenantProcess], subscribers: int, rate: float,
     writers: list[asyncio.StreamWriter] = []
 
     async def subscribe(k: int) -> asyncio.Task[None]:
-        node = urlsplit(nodes[k % len(nodes)].url)
-        reader, writer = await asyncio.open_connection(node.hostname, node.port)
+        reader, writer = await open_stream(nodes[k % len(nodes)].url, token)
         writers.append(writer)
-        writer.write(f"GET /api/v1/events/stream HTTP/1.1\r\nHost: {node.hostname}\r\n"
-                     f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
-                     .encode())
-        await reader.readuntil(b"\r\n\r\n")
-        await reader.readuntil(b": connected")
-        seen = arrivals[k]
-
-        async def read() -> None:
-            buffer = b""
-            while True:
-                chunk = await reader.read(65536)
-                if not chunk:
-                    return
-                now = loop.time()
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if line.startswith(b"id:"):
-                        seen.setdefault(int(line[3:]), now)
-
-        return asyncio.create_task(read())
+        return asyncio.create_task(record_arrivals(reader, arrivals[k]))
 
     readers = [await subscribe(k) for k in range(subscribers)]
     total = int(rate * seconds)

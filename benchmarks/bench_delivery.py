@@ -15,44 +15,28 @@ import json
 import statistics
 from urllib.parse import urlsplit
 
-from _common import Connection, emit, percentile, sign_in_and_generate, start_tenant
+from _common import (
+    Connection,
+    emit,
+    open_stream,
+    percentile,
+    record_arrivals,
+    sign_in_and_generate,
+    start_tenant,
+)
 
 
 async def measure(base: str, access_token: str, url: str, rate: float, seconds: float
                   ) -> tuple[list[float], list[float], int, int]:
     loop = asyncio.get_running_loop()
-    parts = urlsplit(base)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-    writer.write(
-        f"GET /api/v1/events/stream HTTP/1.1\r\nHost: {parts.hostname}\r\n"
-        f"Authorization: Bearer {access_token}\r\nAccept: text/event-stream\r\n\r\n".encode()
-    )
-    await reader.readuntil(b"\r\n\r\n")
+    reader, writer = await open_stream(base, access_token)
     acked: dict[int, float] = {}
     arrived: dict[int, float] = {}
     done = asyncio.Event()
     expected: set[int] = set()
 
-    async def read_stream() -> None:
-        buffer = b""
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                return
-            now = loop.time()
-            buffer += chunk
-            for line in buffer.split(b"\n")[:-1]:
-                if line.startswith(b"data:"):
-                    try:
-                        event = json.loads(line[5:])
-                    except ValueError:
-                        continue
-                    arrived.setdefault(event["id"], now)
-            buffer = buffer.rsplit(b"\n", 1)[-1]
-            if done.is_set() and expected <= arrived.keys():
-                return
-
-    stream_task = asyncio.create_task(read_stream())
+    stream_task = asyncio.create_task(record_arrivals(
+        reader, arrived, lambda: done.is_set() and expected <= arrived.keys()))
     hook = urlsplit(url)
     round_trips: list[float] = []
     workers = 8  # enough connections that a slow answer never holds back the schedule

@@ -135,8 +135,7 @@ def create_api(state: AppState) -> FastAPI:
             # Webhooks first: whatever is queued is committed and answered (the durable part).
             log.info("Shutdown: draining the webhook queue")
             await state.ingest.stop()
-            if state.tails is not None:
-                await state.tails.close()  # ends any stream still open, with a retry hint
+            await state.tails.close()  # ends any stream still open, with a retry hint
             # Background work is durable (leases lapse and are retried, the mail outbox is a
             # table), so a part that does not stop in time is left behind, not waited for.
             if state.alerts is not None:

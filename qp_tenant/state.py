@@ -28,8 +28,8 @@ class AppState:
     throttle: LoginThrottle
     token_policy: TokenPolicy
     http: httpx.AsyncClient
+    tails: EventTails  # the SSE stream's shared tails, one per tenant
     public_url: str = ""
     shutting_down: bool = field(default=False)
     alerts: AlertScheduler | None = None
     pipeline: ResetPipeline | None = None
-    tails: EventTails | None = None  # the SSE stream's shared tails, one per tenant

@@ -13,7 +13,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep
 from qp_tenant.domain import events
-from qp_tenant.domain.stream import EventTails, stream_chunks
+from qp_tenant.domain.stream import stream_chunks
 from qp_tenant.errors import ApiError, not_found
 from qp_tenant.models import Event
 
@@ -79,14 +79,6 @@ class _Farewell:
             self.waiter.set_result(True)
 
 
-def tails_of(state: Any) -> EventTails:
-    """The process's shared event tails (made on first use if the state has none)."""
-    if state.tails is None:
-        state.tails = EventTails(state.engine, state.broker,
-                                 poll_seconds=state.settings.stream_poll_seconds)
-    return cast(EventTails, state.tails)
-
-
 async def _event_source(request: Request, state: Any, tenant_id: int,
                         last_id: int, farewell: _Farewell | None = None
                         ) -> AsyncIterator[ServerSentEvent | bytes]:
@@ -109,7 +101,7 @@ async def _event_source(request: Request, state: Any, tenant_id: int,
 
     # aclosing: if the response closes this generator mid-stream, the inner one detaches
     # from the tail at once rather than whenever it is garbage-collected.
-    async with contextlib.aclosing(stream_chunks(tails_of(state), tenant_id, last_id,
+    async with contextlib.aclosing(stream_chunks(state.tails, tenant_id, last_id,
                                                  stopping=stopping, idle=idle)) as chunks:
         async for chunk in chunks:
             yield chunk

@@ -7,7 +7,6 @@ import json
 import secrets
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,13 +186,3 @@ class StreamReader:
                 fields[name] = value
         return retry_ms
 
-
-def wait_until(probe: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)  # polling for a condition with a deadline

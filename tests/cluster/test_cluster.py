@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from qp_tenant.db import EVENT_LOG_LOCK
-from tests.cluster.conftest import Cluster, StreamReader, hook_path, signed_in, wait_until
+from tests.cluster.conftest import Cluster, StreamReader, hook_path, signed_in
 from tests.support import postgres
+from tests.support.pipeline import wait_for
 
 
 def body(n: int, tag: str = "x") -> dict[str, str]:
@@ -55,7 +56,7 @@ def test_a_subscriber_on_one_process_receives_events_accepted_by_another_once_in
             for n in range(30):
                 acked.append(deliver(client, path, body(n), deadline))
         # The stream's fallback poll is 30 s here: only LISTEN/NOTIFY can make this in time.
-        wait_until(lambda: set(acked) <= set(reader.ids), 20, "events from the other process")
+        wait_for(lambda: set(acked) <= set(reader.ids), 20, "events from the other process")
     finally:
         reader.stop()
     ids = reader.ids
@@ -133,7 +134,7 @@ def test_losing_a_process_under_load_behind_nginx_loses_no_acknowledged_webhook(
     try:
         with ThreadPoolExecutor(4) as pool:
             workers = [pool.submit(load) for _ in range(4)]
-            wait_until(lambda: len(acked) >= 100, 60, "load to get going")
+            wait_for(lambda: len(acked) >= 100, 60, "load to get going")
             start_ids = [len(r.events) for r in readers]
             if how == "kill9":
                 b.kill()
@@ -142,12 +143,12 @@ def test_losing_a_process_under_load_behind_nginx_loses_no_acknowledged_webhook(
                 assert code == 0, b.output[-4000:]
             with lock:
                 at_loss = len(acked)
-            wait_until(lambda: len(acked) >= at_loss + 100, 60, "the survivor to take the load")
+            wait_for(lambda: len(acked) >= at_loss + 100, 60, "the survivor to take the load")
             stop.set()
             for w in workers:
                 w.result()
         last = max(acked)
-        wait_until(lambda: all(r.last_id is not None and r.last_id >= last for r in readers),
+        wait_for(lambda: all(r.last_id is not None and r.last_id >= last for r in readers),
                    30, "every subscriber to catch up")
     finally:
         stop.set()
@@ -194,7 +195,7 @@ def test_sigterm_answers_in_flight_webhooks_or_leaves_them_unanswered(
         for n in range(300):
             pool.submit(fire, n)
         started.wait(10)
-        wait_until(lambda: len(answers) >= 20, 30, "some answers before the signal")
+        wait_for(lambda: len(answers) >= 20, 30, "some answers before the signal")
         code = a.stop()
     assert code == 0, a.output[-3000:]
     accepted = [eid for kind, v in answers if kind == "status" and v[0] == 202
@@ -239,10 +240,10 @@ def test_webhooks_still_waiting_when_the_shutdown_grace_runs_out_get_202_not_500
 
         pool = ThreadPoolExecutor(8)
         futures = [pool.submit(fire, n) for n in range(8)]
-        wait_until(lambda: cluster.rows(waiting)[0]["n"] >= 1, 30, "the writer to wait")
+        wait_for(lambda: cluster.rows(waiting)[0]["n"] >= 1, 30, "the writer to wait")
         assert a.proc is not None
         a.proc.send_signal(signal.SIGTERM)
-        wait_until(lambda: "timeout graceful shutdown exceeded" in a.output, 30,
+        wait_for(lambda: "timeout graceful shutdown exceeded" in a.output, 30,
                    "uvicorn to give up waiting for the requests")
         assert not answers, "a webhook was answered before its commit"
     # The lock is released: the drain commits the waiting batch and answers it 202.
