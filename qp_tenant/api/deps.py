@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qp_tenant.domain.auth import Principal, authenticate
+from qp_tenant.domain.auth import ROLES, Principal, authenticate, role_at_least
 from qp_tenant.errors import ApiError
 from qp_tenant.state import AppState
 
@@ -40,11 +40,35 @@ async def get_principal(
     return await authenticate(session, bearer_token(request))
 
 
+_ROLE_SENTENCE = {
+    "technician": "Only a technician or an administrator of this tenant can do that.",
+    "admin": "Only an administrator of this tenant can do that.",
+}
+
+
+def require_role(minimum: str) -> Callable[[Principal], Principal]:
+    """A route dependency: the signed-in principal, or 403 ``forbidden`` below ``minimum``."""
+    if minimum not in ROLES:
+        raise ValueError(f"unknown role {minimum!r}")
+
+    def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not role_at_least(principal.user.role, minimum):
+            raise ApiError(403, "forbidden", _ROLE_SENTENCE.get(minimum, "You cannot do that."),
+                           details={"required_role": minimum, "role": principal.user.role})
+        return principal
+
+    return dependency
+
+
 def require_admin(principal: Principal) -> None:
-    if principal.user.role != "admin":
-        raise ApiError(403, "forbidden", "Only an administrator of this tenant can do that.")
+    if not role_at_least(principal.user.role, "admin"):
+        raise ApiError(403, "forbidden", _ROLE_SENTENCE["admin"])
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+# Route signatures name the least role they need: ViewerDep, TechnicianDep or AdminDep.
+ViewerDep = Annotated[Principal, Depends(require_role("viewer"))]
+TechnicianDep = Annotated[Principal, Depends(require_role("technician"))]
+AdminDep = Annotated[Principal, Depends(require_role("admin"))]

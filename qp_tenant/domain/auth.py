@@ -29,7 +29,20 @@ def _dummy_hash() -> str:
     """A hash to verify against for unknown users, so timing does not reveal them."""
     return _hasher.hash("not a real password, used to keep timing even")
 
-ROLES = ("admin", "technician", "viewer")
+# Roles in increasing privilege: each may do everything the ones before it may. viewer reads;
+# technician also matches accounts, syncs, imports customers, retries resets and copies or
+# reveals the workflow URL; admin also manages tokens, integrations, alerts, agents and an
+# account's source. The README's role table documents this order; routes enforce it through
+# qp_tenant.api.deps.require_role.
+ROLES = ("viewer", "technician", "admin")
+
+
+def role_at_least(role: str, minimum: str) -> bool:
+    """True when ``role`` may do what ``minimum`` may (an unknown role may do nothing)."""
+    if role not in ROLES or minimum not in ROLES:
+        return False
+    return ROLES.index(role) >= ROLES.index(minimum)
+
 MIN_PASSWORD_LENGTH = 10
 
 
