@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -205,19 +205,36 @@ async def refresh(session: AsyncSession, policy: TokenPolicy, refresh_token: str
     if row is None:
         raise INVALID_REFRESH
     if row.used_at is not None or row.revoked_at is not None:
-        await revoke_family(session, row.family_id, now)
-        await session.commit()
-        raise ApiError(401, "refresh_token_reused",
-                       "This session was used from somewhere else and has been ended for "
-                       "safety. Please sign in again.")
+        await _end_reused_family(session, row.family_id, now)
     if row.expires_at <= now:
         raise INVALID_REFRESH
-    row.used_at = now
+    # Claim the token with a guarded UPDATE: of requests presenting it at the same moment
+    # (on any process) exactly one changes the row; the others saw it unused a moment ago
+    # but lost the claim, which is reuse all the same.
+    claimed = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None),
+               RefreshToken.revoked_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        family_id = row.family_id
+        await session.rollback()
+        await _end_reused_family(session, family_id, now)
     user = await session.get(User, row.user_id)
     tenant = await session.get(Tenant, row.tenant_id)
     if user is None or tenant is None:
         raise INVALID_REFRESH
     return await issue_tokens(session, user, tenant, policy, family_id=row.family_id)
+
+
+async def _end_reused_family(session: AsyncSession, family_id: str, now: datetime) -> NoReturn:
+    await revoke_family(session, family_id, now)
+    await session.commit()
+    raise ApiError(401, "refresh_token_reused",
+                   "This session was used from somewhere else and has been ended for "
+                   "safety. Please sign in again.")
 
 
 async def revoke_family(session: AsyncSession, family_id: str, now: datetime | None = None) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
@@ -103,3 +106,34 @@ def test_a_user_of_one_tenant_sees_nothing_of_another(tenant_proc: TenantProcess
     # And Acme's revocation does not touch Globex's token.
     assert acme.delete("/api/v1/integrations/itglue/workflow-token").status_code == 204
     assert http.post(globex_url, json={**IT_GLUE_BODY, "n": 2}).status_code == 202
+
+
+def _refresh_at_once(base_url: str, refresh_token: str, racers: int) -> list[httpx.Response]:
+    """``racers`` clients, each on its own connection, present one refresh token together."""
+    barrier = threading.Barrier(racers)
+
+    def present() -> httpx.Response:
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            client.get("/healthz")  # connect first, so the requests leave together
+            barrier.wait()
+            return client.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
+
+    with ThreadPoolExecutor(racers) as pool:
+        return list(pool.map(lambda _: present(), range(racers)))
+
+
+def test_concurrent_refreshes_of_one_token_let_exactly_one_through(
+        tenant_proc: TenantProcess, http: httpx.Client) -> None:
+    for _ in range(10):
+        api = sign_in(http)
+        answers = _refresh_at_once(tenant_proc.url, api.refresh_token, racers=4)
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses == [200, 401, 401, 401], [r.text for r in answers]
+        # The losers count as reuse: the family is ended, the winner's new tokens included.
+        assert all(r.json()["error"]["code"] == "refresh_token_reused"
+                   for r in answers if r.status_code == 401)
+        winner = next(r.json() for r in answers if r.status_code == 200)
+        assert http.get("/api/v1/me", headers={
+            "Authorization": f"Bearer {winner['access_token']}"}).status_code == 401
+        assert http.post("/api/v1/auth/refresh", json={
+            "refresh_token": winner["refresh_token"]}).status_code == 401
