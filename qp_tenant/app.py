@@ -34,13 +34,14 @@ from qp_tenant.db import (
     migrate,
     session_factory,
 )
-from qp_tenant.domain.auth import LoginThrottle, TokenPolicy
+from qp_tenant.domain.auth import TokenPolicy
 from qp_tenant.domain.events import EventBroker
 from qp_tenant.domain.mailer import Mailer, SmtpConfig
 from qp_tenant.domain.notify import EventListener
 from qp_tenant.domain.pipeline import ResetPipeline
 from qp_tenant.domain.scheduler import AlertScheduler
 from qp_tenant.domain.stream import EventTails
+from qp_tenant.domain.throttle import LoginThrottle
 from qp_tenant.domain.webhook import TriggerIngest
 from qp_tenant.errors import ApiError
 from qp_tenant.state import AppState
@@ -86,7 +87,10 @@ def build_state(settings: Settings) -> AppState:
     return AppState(
         settings=settings, engine=engine, sessions=sessions, crypto=crypto, broker=broker,
         ingest=ingest,
-        throttle=LoginThrottle(settings.login_max_failures, settings.login_window_seconds),
+        throttle=LoginThrottle(settings.login_max_failures, settings.login_window_seconds,
+                               settings.login_email_max_failures,
+                               settings.login_email_delay_seconds,
+                               settings.login_known_address_days),
         token_policy=TokenPolicy(settings.access_token_ttl_seconds,
                                  settings.refresh_token_ttl_days),
         http=http, public_url=public_url, alerts=alerts, pipeline=pipeline,

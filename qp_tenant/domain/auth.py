@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
-import time
 import uuid
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -18,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.crypto import random_token, sha256_hex
+from qp_tenant.domain.throttle import LoginThrottle
 from qp_tenant.errors import ApiError
 from qp_tenant.models import AccessToken, RefreshToken, Tenant, User, utcnow
 
@@ -66,43 +64,6 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
             return False
 
     return await asyncio.to_thread(_verify)
-
-
-class LoginThrottle:
-    """Refuses sign-in for a while after repeated failures for one address or one client."""
-
-    def __init__(self, max_failures: int, window_seconds: int, clock: Any = time.monotonic):
-        self.max_failures = max_failures
-        self.window = window_seconds
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-
-    def _prune(self, key: str, now: float) -> deque[float]:
-        entries = self._failures[key]
-        while entries and entries[0] <= now - self.window:
-            entries.popleft()
-        if not entries:
-            self._failures.pop(key, None)
-        return entries
-
-    def retry_after(self, keys: list[str]) -> int:
-        """Seconds to wait before another attempt is allowed (0: allowed now)."""
-        now = self._clock()
-        wait = 0.0
-        for key in keys:
-            entries = self._prune(key, now)
-            if len(entries) >= self.max_failures:
-                wait = max(wait, entries[-self.max_failures] + self.window - now)
-        return math.ceil(wait) if wait > 0 else 0
-
-    def record_failure(self, keys: list[str]) -> None:
-        now = self._clock()
-        for key in keys:
-            self._failures[key].append(now)
-
-    def reset(self, keys: list[str]) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -161,15 +122,15 @@ INVALID_CREDENTIALS = ApiError(401, "invalid_credentials", "The email or passwor
 async def login(session: AsyncSession, throttle: LoginThrottle, policy: TokenPolicy, *,
                 email: str, password: str, tenant_slug: str | None,
                 client_ip: str) -> IssuedTokens:
-    email_key = f"email:{email.strip().lower()}"
-    keys = [email_key, f"ip:{client_ip}"]
-    wait = throttle.retry_after(keys)
-    if wait:
-        raise ApiError(429, "too_many_attempts",
-                       f"Too many failed sign-in attempts. Try again in {wait} seconds.",
-                       details={"retry_after": wait}, headers={"Retry-After": str(wait)})
+    """Check the password (throttled per address and per email, see domain/throttle.py).
+
+    A failure is counted and committed before the 401; on success the caller commits.
+    """
+    now = utcnow()
+    email_key = email.strip().lower()
+    await throttle.check(session, email_key, client_ip, now)
     stmt = select(User, Tenant).join(Tenant, Tenant.id == User.tenant_id).where(
-        func.lower(User.email) == email.strip().lower()
+        func.lower(User.email) == email_key
     )
     if tenant_slug:
         stmt = stmt.where(Tenant.slug == tenant_slug)
@@ -181,13 +142,14 @@ async def login(session: AsyncSession, throttle: LoginThrottle, policy: TokenPol
         if await verify_password(user.password_hash, password):
             matches.append((user, tenant))
     if not matches:
-        throttle.record_failure(keys)
+        await throttle.record_failure(session, email_key, client_ip, now)
+        await session.commit()
         raise INVALID_CREDENTIALS
     if len(matches) > 1:
         raise ApiError(409, "tenant_required",
                        "This account exists in several tenants: choose which one to sign in to.",
                        details={"tenants": [t.slug for _, t in matches]})
-    throttle.reset([email_key])
+    await throttle.record_success(session, email_key, client_ip, now)
     user, tenant = matches[0]
     return await issue_tokens(session, user, tenant, policy)
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.support.processes import TenantProcess
@@ -40,6 +44,94 @@ def test_repeated_failures_are_throttled_with_retry_after(http: httpx.Client) ->
     assert r.status_code == 429
     assert r.json()["error"]["code"] == "too_many_attempts"
     assert int(r.headers["Retry-After"]) > 0
+
+
+def _login(http: httpx.Client, password: str, via: str | None = None) -> httpx.Response:
+    """Sign in as the admin; ``via`` is the client address a trusted proxy (uvicorn believes
+    X-Forwarded-For from 127.0.0.1) reports, else the connection's own address counts."""
+    headers = {"X-Forwarded-For": via} if via else {}
+    return http.post("/api/v1/auth/login", headers=headers,
+                     json={"email": ADMIN_EMAIL, "password": password})
+
+
+def _assert_throttled(r: httpx.Response) -> None:
+    assert r.status_code == 429, r.text
+    assert r.json()["error"]["code"] == "too_many_attempts"
+    assert int(r.headers["Retry-After"]) > 0
+
+
+def test_a_stranger_cannot_lock_the_user_out_of_their_own_address(http: httpx.Client) -> None:
+    for _ in range(5):
+        assert _login(http, "a guess", via="203.0.113.7").status_code == 401
+    _assert_throttled(_login(http, ADMIN_PASSWORD, via="203.0.113.7"))
+    # The user, from their own address, is not affected (case and spaces of the email neither).
+    assert _login(http, ADMIN_PASSWORD, via="198.51.100.20").status_code == 200
+    assert _login(http, ADMIN_PASSWORD).status_code == 200
+
+
+def test_forwarded_for_from_an_untrusted_peer_does_not_escape_the_lockout(
+        tenant_proc: TenantProcess) -> None:
+    # 127.0.0.2 is not a trusted proxy: its X-Forwarded-For is ignored, so varying it gains
+    # the guesser nothing.
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(base_url=tenant_proc.url, transport=transport, timeout=10) as client:
+        for n in range(5):
+            assert _login(client, "a guess", via=f"203.0.113.{n + 1}").status_code == 401
+        _assert_throttled(_login(client, ADMIN_PASSWORD, via="203.0.113.99"))
+    with httpx.Client(base_url=tenant_proc.url, timeout=10) as own:
+        assert _login(own, ADMIN_PASSWORD).status_code == 200
+
+
+@pytest.fixture
+def tenant_factory(tmp_path: Path, tenant_template: Path) -> Iterator[
+        Callable[..., TenantProcess]]:
+    """Start tenants with extra settings on one copy of the template (one shared database)."""
+    data = tmp_path / "shared-data"
+    shutil.copytree(tenant_template, data)
+    started: list[TenantProcess] = []
+
+    def start(**env: str) -> TenantProcess:
+        proc = TenantProcess(data, env={"QP_PUBLIC_URL": "", **env})
+        proc.start()
+        started.append(proc)
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            proc.stop()
+
+
+def test_a_spray_from_many_addresses_is_slowed_except_where_the_user_signs_in(
+        tenant_factory: Callable[..., TenantProcess]) -> None:
+    tenant = tenant_factory(QP_LOGIN_EMAIL_MAX_FAILURES="4", QP_LOGIN_EMAIL_DELAY_SECONDS="600")
+    with httpx.Client(base_url=tenant.url, timeout=10) as http:
+        assert _login(http, ADMIN_PASSWORD, via="198.51.100.20").status_code == 200
+        # Four addresses, one guess each: none reaches the per-address limit...
+        for n in range(4):
+            assert _login(http, "a guess", via=f"203.0.113.{n + 1}").status_code == 401
+        # ...but the email now waits between attempts from any address not seen before,
+        # whatever the password,
+        _assert_throttled(_login(http, "another guess", via="203.0.113.50"))
+        _assert_throttled(_login(http, ADMIN_PASSWORD, via="192.0.2.10"))
+        # while the address the user signed in from goes on working.
+        assert _login(http, ADMIN_PASSWORD, via="198.51.100.20").status_code == 200
+
+
+def test_failed_sign_ins_count_across_processes(
+        tenant_factory: Callable[..., TenantProcess]) -> None:
+    first, second = tenant_factory(), tenant_factory()
+    with httpx.Client(base_url=first.url, timeout=10) as a, \
+            httpx.Client(base_url=second.url, timeout=10) as b:
+        for client in (a, b, a, b, a):
+            assert _login(client, "a guess").status_code == 401
+        _assert_throttled(_login(b, ADMIN_PASSWORD))
+        _assert_throttled(_login(a, ADMIN_PASSWORD))
+    # A restart forgets nothing either.
+    first.restart()
+    with httpx.Client(base_url=first.url, timeout=10) as a:
+        _assert_throttled(_login(a, ADMIN_PASSWORD))
 
 
 def test_refresh_rotates_and_reuse_revokes_the_family(http: httpx.Client) -> None:
