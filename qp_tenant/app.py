@@ -24,6 +24,7 @@ from qp_tenant.api import auth as auth_routes
 from qp_tenant.api import customers as customer_routes
 from qp_tenant.api import events as event_routes
 from qp_tenant.api import integration as integration_routes
+from qp_tenant.api.body_limit import BodySizeLimit
 from qp_tenant.api.hooks import HOOK_PREFIX, baseline_202, handle_hook
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto, load_or_create_master_key, load_previous_keys
@@ -216,11 +217,13 @@ def create_api(state: AppState) -> FastAPI:
 
 
 class TenantApp:
-    """The ASGI entry: webhook paths go to the bare handler, everything else to FastAPI."""
+    """The ASGI entry: webhook paths go to the bare handler, everything else to FastAPI
+    behind a 1 MiB cap on request bodies (api/body_limit.py)."""
 
     def __init__(self, state: AppState, baseline: bool = False):
         self.state = state
         self.api = create_api(state)
+        self.limited_api = BodySizeLimit(self.api)
         self.baseline = baseline
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -232,6 +235,8 @@ class TenantApp:
             if self.baseline and path == BASELINE_PATH:
                 await baseline_202(scope, receive, send)
                 return
+            await self.limited_api(scope, receive, send)
+            return
         await self.api(scope, receive, send)
 
 
