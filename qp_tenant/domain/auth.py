@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.crypto import random_token, sha256_hex
+from qp_tenant.domain.credentials import check_password_strength, normalize_email
 from qp_tenant.domain.throttle import LoginThrottle
 from qp_tenant.errors import ApiError
 from qp_tenant.models import AccessToken, RefreshToken, Tenant, User, utcnow
@@ -41,17 +42,9 @@ def role_at_least(role: str, minimum: str) -> bool:
         return False
     return ROLES.index(role) >= ROLES.index(minimum)
 
-MIN_PASSWORD_LENGTH = 10
-
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
-
-
-def check_password_strength(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ApiError(422, "weak_password",
-                       f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.")
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
@@ -249,12 +242,11 @@ async def create_tenant(session: AsyncSession, slug: str, name: str) -> Tenant:
 
 async def create_user(session: AsyncSession, tenant: Tenant, email: str, password: str,
                       role: str = "admin", name: str = "") -> User:
-    email = email.strip()
-    if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise ApiError(422, "invalid_email", "Enter a valid email address.")
+    email = normalize_email(email)
     if role not in ROLES:
         raise ApiError(422, "invalid_role", f"The role must be one of: {', '.join(ROLES)}.")
-    check_password_strength(password)
+    await asyncio.to_thread(check_password_strength, password,
+                            [email, name, tenant.slug, tenant.name])
     exists = (await session.scalars(select(User).where(
         User.tenant_id == tenant.id, func.lower(User.email) == email.lower()
     ))).first()

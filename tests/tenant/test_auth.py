@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -292,3 +294,64 @@ def test_a_chunked_body_is_cut_off_past_the_cap(tenant_proc: TenantProcess,
                          headers={**api.h(), "content-type": "application/json"},
                          content=iter([b'{"recipients": ["ops@acme.test"]}']))
     assert small.status_code == 200, small.text
+
+
+def _create_user(tenant: TenantProcess, email: str, password: str
+                 ) -> subprocess.CompletedProcess[str]:
+    return tenant.cli("create-user", "--tenant", "acme", "--email", email, "--role", "viewer",
+                      "--password-stdin", input=password + "\n", check=False)
+
+
+@pytest.mark.parametrize("password", ["          ", "1234567890", "passwordpassword",
+                                      "new@acme.test"])
+def test_create_user_refuses_a_guessable_password_with_advice(tenant_proc: TenantProcess,
+                                                              password: str) -> None:
+    done = _create_user(tenant_proc, "new@acme.test", password)
+    assert done.returncode == 1
+    assert ("Choose a longer password that is not a common word or sequence:" in done.stderr
+            or "at least 10 characters" in done.stderr), done.stderr
+    assert password.strip() == "" or password not in done.stderr
+
+
+def test_the_longest_password_that_can_be_set_can_also_be_used(tenant_proc: TenantProcess,
+                                                              http: httpx.Client) -> None:
+    too_long = secrets.token_urlsafe(900)[:1100]
+    done = _create_user(tenant_proc, "long@acme.test", too_long)
+    assert done.returncode == 1 and "at most 256 characters" in done.stderr
+    longest = secrets.token_urlsafe(200)[:256]
+    assert _create_user(tenant_proc, "long@acme.test", longest).returncode == 0
+    r = http.post("/api/v1/auth/login", json={"email": "long@acme.test", "password": longest})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("email", ["x@y@z <script>", "Jane <jane@acme.test>", "jane@",
+                                   "jane@acme"])
+def test_create_user_refuses_an_address_that_is_not_an_email(tenant_proc: TenantProcess,
+                                                             email: str) -> None:
+    done = _create_user(tenant_proc, email, ADMIN_PASSWORD)
+    assert done.returncode == 1
+    assert "Enter a valid email address:" in done.stderr, done.stderr
+
+
+def test_first_run_setup_applies_the_same_password_rules(tmp_path: Path) -> None:
+    tenant = TenantProcess(tmp_path / "fresh", env={"QP_SETUP_TOKEN": "setup-secret"})
+    tenant.start()
+    try:
+        with httpx.Client(base_url=tenant.url, timeout=30,
+                          headers={"X-QP-Setup-Token": "setup-secret"}) as http:
+            weak = http.post("/api/v1/setup/admin",
+                             json={"email": "me@example.com", "password": "1234567890"})
+            assert weak.status_code == 422
+            assert weak.json()["error"]["code"] == "weak_password"
+            assert "common" in weak.json()["error"]["message"]
+            bad_email = http.post("/api/v1/setup/admin",
+                                  json={"email": "x@y@z <script>", "password": ADMIN_PASSWORD})
+            assert bad_email.json()["error"]["code"] == "invalid_email"
+            too_long = http.post("/api/v1/setup/admin", json={
+                "email": "me@example.com", "password": secrets.token_urlsafe(300)[:257]})
+            assert too_long.status_code == 422
+            made = http.post("/api/v1/setup/admin",
+                             json={"email": "me@example.com", "password": ADMIN_PASSWORD})
+            assert made.status_code == 200, made.text
+    finally:
+        tenant.stop()
