@@ -6,6 +6,7 @@ import json
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -353,5 +354,39 @@ def test_first_run_setup_applies_the_same_password_rules(tmp_path: Path) -> None
             made = http.post("/api/v1/setup/admin",
                              json={"email": "me@example.com", "password": ADMIN_PASSWORD})
             assert made.status_code == 200, made.text
+    finally:
+        tenant.stop()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_fresh_data_folder_is_readable_by_its_owner_only(tmp_path: Path, db_kind: str,
+                                                           request: pytest.FixtureRequest
+                                                           ) -> None:
+    data = tmp_path / "fresh"
+    env = {"QP_PUBLIC_URL": ""}
+    if db_kind == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        env["QP_DATABASE_URL"] = server.url(server.create_database(prefix="qp_modes"))
+    tenant = TenantProcess(data, env=env)
+    data.chmod(0o755)  # as a folder made by hand or by a service manager usually is
+    tenant.cli("migrate")
+    tenant.create_tenant("acme", "Acme MSP")
+    tenant.create_user("acme", ADMIN_EMAIL, ADMIN_PASSWORD)
+    tenant.start()
+    try:
+        with httpx.Client(base_url=tenant.url, timeout=30) as http:
+            sign_in(http)  # a write: SQLite's -wal and -shm files exist while it serves
+            assert _mode(data) == 0o700
+            assert _mode(data / "logs") == 0o700
+            files = [data / "logs" / "qp-tenant.log", data / "secret.key"]
+            if db_kind == "sqlite":
+                files += [data / "qp-tenant.db", data / "qp-tenant.db-wal",
+                          data / "qp-tenant.db-shm"]
+            for path in files:
+                assert _mode(path) == 0o600, f"{path.name}: {oct(_mode(path))}"
+            assert sorted(p for p in data.rglob("*") if _mode(p) & 0o077) == []
     finally:
         tenant.stop()
