@@ -15,9 +15,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from email_validator import EmailNotValidError, validate_email
-from zxcvbn import zxcvbn
-
 from qp_tenant.errors import ApiError
 
 MIN_PASSWORD_LENGTH = 10
@@ -26,12 +23,18 @@ MAX_EMAIL_LENGTH = 254  # the longest address SMTP can carry (RFC 3696 erratum 1
 MIN_PASSWORD_SCORE = 3  # zxcvbn: "safely unguessable: moderate protection from offline attack"
 STRENGTH_CHECKED_CHARS = 72  # zxcvbn's own default limit
 
+# The checkers (email-validator, zxcvbn) are imported where they are used: loading them takes
+# a moment that only user creation should pay (the desktop app imports this module for the
+# limits alone).
+
 # zxcvbn keeps the user inputs of the call in a module-level dictionary: one call at a time.
 _zxcvbn_lock = threading.Lock()
 
 
 def normalize_email(email: str) -> str:
     """The address as stored (domain lower-cased), or 422 ``invalid_email`` saying why."""
+    from email_validator import EmailNotValidError, validate_email
+
     text = email.strip()
     if len(text) > MAX_EMAIL_LENGTH:
         raise ApiError(422, "invalid_email",
@@ -58,6 +61,8 @@ def check_password_strength(password: str, user_inputs: Iterable[str] = ()) -> N
         raise ApiError(422, "weak_password",
                        f"Choose a password of at most {MAX_PASSWORD_LENGTH} characters.",
                        details={"max_length": MAX_PASSWORD_LENGTH})
+    from zxcvbn import zxcvbn
+
     words = _guessable_words(user_inputs)
     with _zxcvbn_lock:
         result = zxcvbn(password[:STRENGTH_CHECKED_CHARS], user_inputs=words,
