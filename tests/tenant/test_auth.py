@@ -88,6 +88,15 @@ def test_forwarded_for_from_an_untrusted_peer_does_not_escape_the_lockout(
         assert _login(own, ADMIN_PASSWORD).status_code == 200
 
 
+def test_concurrent_failures_are_all_counted(tenant_proc: TenantProcess,
+                                             http: httpx.Client) -> None:
+    answers = _at_once(tenant_proc.url, 5, "/api/v1/auth/login",
+                       {"email": ADMIN_EMAIL, "password": "a guess"},
+                       headers={"X-Forwarded-For": "203.0.113.9"})
+    assert [r.status_code for r in answers] == [401] * 5, [r.text for r in answers]
+    _assert_throttled(_login(http, ADMIN_PASSWORD, via="203.0.113.9"))
+
+
 @pytest.fixture
 def tenant_factory(tmp_path: Path, tenant_template: Path) -> Iterator[
         Callable[..., TenantProcess]]:
@@ -206,15 +215,16 @@ def test_a_user_of_one_tenant_sees_nothing_of_another(tenant_proc: TenantProcess
     assert http.post(globex_url, json={**IT_GLUE_BODY, "n": 2}).status_code == 202
 
 
-def _refresh_at_once(base_url: str, refresh_token: str, racers: int) -> list[httpx.Response]:
-    """``racers`` clients, each on its own connection, present one refresh token together."""
+def _at_once(base_url: str, racers: int, path: str, body: dict[str, Any],
+             headers: dict[str, str] | None = None) -> list[httpx.Response]:
+    """``racers`` clients, each on its own connection, POST the same request together."""
     barrier = threading.Barrier(racers)
 
     def present() -> httpx.Response:
         with httpx.Client(base_url=base_url, timeout=30) as client:
             client.get("/healthz")  # connect first, so the requests leave together
             barrier.wait()
-            return client.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
+            return client.post(path, json=body, headers=headers)
 
     with ThreadPoolExecutor(racers) as pool:
         return list(pool.map(lambda _: present(), range(racers)))
@@ -224,7 +234,8 @@ def test_concurrent_refreshes_of_one_token_let_exactly_one_through(
         tenant_proc: TenantProcess, http: httpx.Client) -> None:
     for _ in range(10):
         api = sign_in(http)
-        answers = _refresh_at_once(tenant_proc.url, api.refresh_token, racers=4)
+        answers = _at_once(tenant_proc.url, 4, "/api/v1/auth/refresh",
+                           {"refresh_token": api.refresh_token})
         statuses = sorted(r.status_code for r in answers)
         assert statuses == [200, 401, 401, 401], [r.text for r in answers]
         # The losers count as reuse: the family is ended, the winner's new tokens included.
