@@ -24,6 +24,7 @@ from qp_tenant.api import auth as auth_routes
 from qp_tenant.api import customers as customer_routes
 from qp_tenant.api import events as event_routes
 from qp_tenant.api import integration as integration_routes
+from qp_tenant.api.body_limit import BodySizeLimit
 from qp_tenant.api.hooks import HOOK_PREFIX, baseline_202, handle_hook
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto, load_or_create_master_key, load_previous_keys
@@ -34,13 +35,14 @@ from qp_tenant.db import (
     migrate,
     session_factory,
 )
-from qp_tenant.domain.auth import LoginThrottle, TokenPolicy
+from qp_tenant.domain.auth import TokenPolicy
 from qp_tenant.domain.events import EventBroker
 from qp_tenant.domain.mailer import Mailer, SmtpConfig
 from qp_tenant.domain.notify import EventListener
 from qp_tenant.domain.pipeline import ResetPipeline
 from qp_tenant.domain.scheduler import AlertScheduler
 from qp_tenant.domain.stream import EventTails
+from qp_tenant.domain.throttle import LoginThrottle
 from qp_tenant.domain.webhook import TriggerIngest
 from qp_tenant.errors import ApiError
 from qp_tenant.state import AppState
@@ -86,7 +88,10 @@ def build_state(settings: Settings) -> AppState:
     return AppState(
         settings=settings, engine=engine, sessions=sessions, crypto=crypto, broker=broker,
         ingest=ingest,
-        throttle=LoginThrottle(settings.login_max_failures, settings.login_window_seconds),
+        throttle=LoginThrottle(settings.login_max_failures, settings.login_window_seconds,
+                               settings.login_email_max_failures,
+                               settings.login_email_delay_seconds,
+                               settings.login_known_address_days),
         token_policy=TokenPolicy(settings.access_token_ttl_seconds,
                                  settings.refresh_token_ttl_days),
         http=http, public_url=public_url, alerts=alerts, pipeline=pipeline,
@@ -212,11 +217,13 @@ def create_api(state: AppState) -> FastAPI:
 
 
 class TenantApp:
-    """The ASGI entry: webhook paths go to the bare handler, everything else to FastAPI."""
+    """The ASGI entry: webhook paths go to the bare handler, everything else to FastAPI
+    behind a 1 MiB cap on request bodies (api/body_limit.py)."""
 
     def __init__(self, state: AppState, baseline: bool = False):
         self.state = state
         self.api = create_api(state)
+        self.limited_api = BodySizeLimit(self.api)
         self.baseline = baseline
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -228,6 +235,8 @@ class TenantApp:
             if self.baseline and path == BASELINE_PATH:
                 await baseline_202(scope, receive, send)
                 return
+            await self.limited_api(scope, receive, send)
+            return
         await self.api(scope, receive, send)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,34 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+# What the data folder holds that only its owner may read: the SQLite database with its WAL
+# and shared-memory files, and the logs (the key files look after themselves, see crypto.py).
+_PRIVATE_FILES = ("qp-tenant.db", "qp-tenant.db-wal", "qp-tenant.db-shm", "logs/qp-tenant.log*")
+
+
+def keep_private(data_dir: Path) -> None:
+    """Make everything this process creates owner-only, and tighten what exists already.
+
+    A umask of 077 covers files made later by SQLite (-wal, -shm), log rotation and the
+    database itself; folders and files from before it (or made by a service manager) are
+    chmod-ed to 0700 and 0600.
+    """
+    os.umask(0o077)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (data_dir, data_dir / "logs"):
+            if folder.is_dir() and folder.stat().st_mode & 0o077:
+                folder.chmod(0o700)
+        for pattern in _PRIVATE_FILES:
+            for path in data_dir.glob(pattern):
+                if path.is_file() and path.stat().st_mode & 0o077:
+                    path.chmod(0o600)
+    except OSError as exc:
+        # Not ours to change (e.g. a folder owned by another user): carry on, but say so.
+        print(f"qp-tenant: could not restrict access to {data_dir}: {exc.strerror}",
+              file=sys.stderr)
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -100,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from qp_tenant.errors import ApiError
 
+    keep_private(settings.data_dir)
     try:
         if args.command == "serve":
             from qp_tenant.server import serve

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(30, ge=1)
     login_max_failures: int = Field(5, ge=1)
     login_window_seconds: int = Field(300, ge=1)
+    # Per email from any address (a spray): after this many failures in the window, one
+    # attempt per delay; addresses the user signed in from recently are exempt.
+    login_email_max_failures: int = Field(20, ge=1)
+    login_email_delay_seconds: int = Field(10, ge=1)
+    login_known_address_days: int = Field(30, ge=1)
     webhook_rate_limit_per_minute: int = Field(120_000, ge=10_000)
     webhook_max_batch: int = Field(256, ge=1)
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"

@@ -357,3 +357,21 @@ class ResetJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class SignInThrottle(Base):
+    """Failed sign-in counters and recognised addresses, shared by every process.
+
+    Sign-in happens before a tenant is known, so these rows carry none; ``key`` is a hash of
+    the kind, the email and (for ``pair`` and ``known``) the client address, so neither is
+    stored in the clear. See qp_tenant/domain/throttle.py.
+    """
+
+    __tablename__ = "sign_in_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]
+    forget_at: Mapped[datetime] = mapped_column(index=True)

@@ -9,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
-from qp_tenant.domain.auth import LoginThrottle, TokenPolicy
+from qp_tenant.domain.auth import TokenPolicy
 from qp_tenant.domain.events import EventBroker
 from qp_tenant.domain.pipeline import ResetPipeline
 from qp_tenant.domain.scheduler import AlertScheduler
 from qp_tenant.domain.stream import EventTails
+from qp_tenant.domain.throttle import LoginThrottle
 from qp_tenant.domain.webhook import TriggerIngest
 
 

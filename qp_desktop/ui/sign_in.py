@@ -30,11 +30,11 @@ from qp_desktop.services.tenant_client import TenantError, normalise_tenant_url
 from qp_desktop.ui.tasks import TaskSet
 from qp_desktop.ui.timefmt import wait_text
 from qp_desktop.ui.widgets import Banner, BusyBar, SecretField
+from qp_tenant.domain.credentials import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 log = logging.getLogger(__name__)
 
 LOCAL_TENANT_KEY = "local"
-MIN_PASSWORD_LENGTH = 10
 
 
 def describe_sign_in_error(exc: TenantError) -> str:
@@ -332,6 +332,8 @@ class SignInWindow(QWidget):
         if self.local_mode and self.first_run:
             if len(self.password.text()) < MIN_PASSWORD_LENGTH:
                 return f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters."
+            if len(self.password.text()) > MAX_PASSWORD_LENGTH:
+                return f"Choose a password of at most {MAX_PASSWORD_LENGTH} characters."
             if self.password.text() != self.confirm_password.text():
                 return "The two passwords do not match."
         return None

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep
 from qp_tenant.domain import auth
 from qp_tenant.domain.auth import tenant_to_dict, user_to_dict
+from qp_tenant.domain.credentials import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
 from qp_tenant.errors import ApiError
 from qp_tenant.models import User
 
@@ -19,8 +20,8 @@ router = APIRouter(prefix="/api/v1")
 
 
 class LoginBody(BaseModel):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
+    email: str = Field(min_length=1, max_length=MAX_EMAIL_LENGTH)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
     tenant: str | None = None
 
 
@@ -33,8 +34,8 @@ class LogoutBody(BaseModel):
 
 
 class SetupAdminBody(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
+    email: str = Field(min_length=3, max_length=MAX_EMAIL_LENGTH)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
     name: str = ""
 
 

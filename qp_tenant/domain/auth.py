@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
-import time
 import uuid
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,6 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.crypto import random_token, sha256_hex
+from qp_tenant.domain.credentials import check_password_strength, normalize_email
+from qp_tenant.domain.throttle import LoginThrottle
 from qp_tenant.errors import ApiError
 from qp_tenant.models import AccessToken, RefreshToken, Tenant, User, utcnow
 
@@ -43,17 +42,9 @@ def role_at_least(role: str, minimum: str) -> bool:
         return False
     return ROLES.index(role) >= ROLES.index(minimum)
 
-MIN_PASSWORD_LENGTH = 10
-
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
-
-
-def check_password_strength(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ApiError(422, "weak_password",
-                       f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.")
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
@@ -66,43 +57,6 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
             return False
 
     return await asyncio.to_thread(_verify)
-
-
-class LoginThrottle:
-    """Refuses sign-in for a while after repeated failures for one address or one client."""
-
-    def __init__(self, max_failures: int, window_seconds: int, clock: Any = time.monotonic):
-        self.max_failures = max_failures
-        self.window = window_seconds
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-
-    def _prune(self, key: str, now: float) -> deque[float]:
-        entries = self._failures[key]
-        while entries and entries[0] <= now - self.window:
-            entries.popleft()
-        if not entries:
-            self._failures.pop(key, None)
-        return entries
-
-    def retry_after(self, keys: list[str]) -> int:
-        """Seconds to wait before another attempt is allowed (0: allowed now)."""
-        now = self._clock()
-        wait = 0.0
-        for key in keys:
-            entries = self._prune(key, now)
-            if len(entries) >= self.max_failures:
-                wait = max(wait, entries[-self.max_failures] + self.window - now)
-        return math.ceil(wait) if wait > 0 else 0
-
-    def record_failure(self, keys: list[str]) -> None:
-        now = self._clock()
-        for key in keys:
-            self._failures[key].append(now)
-
-    def reset(self, keys: list[str]) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -161,15 +115,15 @@ INVALID_CREDENTIALS = ApiError(401, "invalid_credentials", "The email or passwor
 async def login(session: AsyncSession, throttle: LoginThrottle, policy: TokenPolicy, *,
                 email: str, password: str, tenant_slug: str | None,
                 client_ip: str) -> IssuedTokens:
-    email_key = f"email:{email.strip().lower()}"
-    keys = [email_key, f"ip:{client_ip}"]
-    wait = throttle.retry_after(keys)
-    if wait:
-        raise ApiError(429, "too_many_attempts",
-                       f"Too many failed sign-in attempts. Try again in {wait} seconds.",
-                       details={"retry_after": wait}, headers={"Retry-After": str(wait)})
+    """Check the password (throttled per address and per email, see domain/throttle.py).
+
+    A failure is counted and committed before the 401; on success the caller commits.
+    """
+    now = utcnow()
+    email_key = email.strip().lower()
+    await throttle.check(session, email_key, client_ip, now)
     stmt = select(User, Tenant).join(Tenant, Tenant.id == User.tenant_id).where(
-        func.lower(User.email) == email.strip().lower()
+        func.lower(User.email) == email_key
     )
     if tenant_slug:
         stmt = stmt.where(Tenant.slug == tenant_slug)
@@ -181,13 +135,14 @@ async def login(session: AsyncSession, throttle: LoginThrottle, policy: TokenPol
         if await verify_password(user.password_hash, password):
             matches.append((user, tenant))
     if not matches:
-        throttle.record_failure(keys)
+        await throttle.record_failure(session, email_key, client_ip, now)
+        await session.commit()
         raise INVALID_CREDENTIALS
     if len(matches) > 1:
         raise ApiError(409, "tenant_required",
                        "This account exists in several tenants: choose which one to sign in to.",
                        details={"tenants": [t.slug for _, t in matches]})
-    throttle.reset([email_key])
+    await throttle.record_success(session, email_key, client_ip, now)
     user, tenant = matches[0]
     return await issue_tokens(session, user, tenant, policy)
 
@@ -205,19 +160,36 @@ async def refresh(session: AsyncSession, policy: TokenPolicy, refresh_token: str
     if row is None:
         raise INVALID_REFRESH
     if row.used_at is not None or row.revoked_at is not None:
-        await revoke_family(session, row.family_id, now)
-        await session.commit()
-        raise ApiError(401, "refresh_token_reused",
-                       "This session was used from somewhere else and has been ended for "
-                       "safety. Please sign in again.")
+        await _end_reused_family(session, row.family_id, now)
     if row.expires_at <= now:
         raise INVALID_REFRESH
-    row.used_at = now
+    # Claim the token with a guarded UPDATE: of requests presenting it at the same moment
+    # (on any process) exactly one changes the row; the others saw it unused a moment ago
+    # but lost the claim, which is reuse all the same.
+    claimed = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None),
+               RefreshToken.revoked_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        family_id = row.family_id
+        await session.rollback()
+        await _end_reused_family(session, family_id, now)
     user = await session.get(User, row.user_id)
     tenant = await session.get(Tenant, row.tenant_id)
     if user is None or tenant is None:
         raise INVALID_REFRESH
     return await issue_tokens(session, user, tenant, policy, family_id=row.family_id)
+
+
+async def _end_reused_family(session: AsyncSession, family_id: str, now: datetime) -> NoReturn:
+    await revoke_family(session, family_id, now)
+    await session.commit()
+    raise ApiError(401, "refresh_token_reused",
+                   "This session was used from somewhere else and has been ended for "
+                   "safety. Please sign in again.")
 
 
 async def revoke_family(session: AsyncSession, family_id: str, now: datetime | None = None) -> None:
@@ -270,12 +242,11 @@ async def create_tenant(session: AsyncSession, slug: str, name: str) -> Tenant:
 
 async def create_user(session: AsyncSession, tenant: Tenant, email: str, password: str,
                       role: str = "admin", name: str = "") -> User:
-    email = email.strip()
-    if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise ApiError(422, "invalid_email", "Enter a valid email address.")
+    email = normalize_email(email)
     if role not in ROLES:
         raise ApiError(422, "invalid_role", f"The role must be one of: {', '.join(ROLES)}.")
-    check_password_strength(password)
+    await asyncio.to_thread(check_password_strength, password,
+                            [email, name, tenant.slug, tenant.name])
     exists = (await session.scalars(select(User).where(
         User.tenant_id == tenant.id, func.lower(User.email) == email.lower()
     ))).first()

@@ -32,6 +32,13 @@ def test_first_run_creates_the_local_administrator_and_signs_in(
     submit_and_wait(qtbot, window)
     assert "do not match" in window.message.label.text()
 
+    # A guessable password is refused by the tenant, with its advice.
+    type_into(qtbot, window.password.edit, "1234567890")
+    type_into(qtbot, window.confirm_password.edit, "1234567890")
+    submit_and_wait(qtbot, window)
+    assert "not a common word or sequence" in window.message.label.text()
+
+    type_into(qtbot, window.password.edit, PASSWORD)
     type_into(qtbot, window.confirm_password.edit, PASSWORD)
     submit_and_wait(qtbot, window)
     qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.isVisible(),
