@@ -182,6 +182,12 @@ async def put_alert_config(session: AsyncSession, tenant_id: int, default_days: 
     return await get_alert_config(session, tenant_id, default_days)
 
 
+async def recipients(session: AsyncSession, tenant_id: int) -> list[str]:
+    """The tenant's alert recipients (empty: nobody gets alert mail)."""
+    row = await _settings_row(session, tenant_id)
+    return list(row.recipients or []) if row is not None else []
+
+
 async def _settings_row(session: AsyncSession, tenant_id: int) -> AlertSettings | None:
     stmt = select(AlertSettings).where(AlertSettings.tenant_id == tenant_id)
     return (await session.scalars(stmt)).first()
@@ -192,7 +198,7 @@ async def _settings_row(session: AsyncSession, tenant_id: int) -> AlertSettings 
 
 @dataclass(frozen=True)
 class Mail:
-    kind: str  # token.expiring | token.expired | failures
+    kind: str  # token.expiring | token.expired | failures | account.source_changed
     subject: str
     body: str
 
