@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from tests.support.pipeline import agent_headers, wait_for, wait_for_trigger_event
+from tests.tenant.conftest import sign_in
 from tests.tenant.test_pipeline import DOMAIN_ADMIN_VALUE, World, tenant, world
 
 __all__ = ["tenant", "world"]  # fixtures used by name below
@@ -144,3 +145,15 @@ def test_revoke_agent_on_the_command_line_refuses_the_credential_of_a_running_te
 
     missing = world.tenant.cli("revoke-agent", "--tenant", "nope", "--agent", "1", check=False)
     assert missing.returncode == 1 and "no tenant 'nope'" in missing.stderr
+
+
+def test_only_an_administrator_revokes_or_assigns_an_agent(world: World) -> None:
+    world.tenant.create_user("acme", "tech@acme.test", "tech password 123", role="technician")
+    tech = sign_in(world.http, "tech@acme.test", "tech password 123")
+    refused = tech.delete(f"/api/v1/agents/{world.agent_id}")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    refused = world.http.patch(f"/api/v1/agents/{world.agent_id}",
+                               json={"customer_id": world.northwind}, headers=tech.h())
+    assert refused.status_code == 403
+    assert _poll(world, world.agent_token, wait=0).status_code == 204
+    assert world.api.events(type="agent.revoked") == []
