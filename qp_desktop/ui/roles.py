@@ -9,6 +9,7 @@ order is repeated here.
 
 from __future__ import annotations
 
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
 ROLES = ("viewer", "technician", "admin")
@@ -37,7 +38,7 @@ def only_sentence(minimum: str, action: str) -> str:
     return f"Only {who} can {action}."
 
 
-def gate(widget: QWidget, role: str | None, minimum: str, action: str) -> bool:
+def gate(widget: QWidget | QAction, role: str | None, minimum: str, action: str) -> bool:
     """Disable ``widget`` with a tooltip saying who may ``action`` when ``role`` is below
     ``minimum``; otherwise leave its enabled state alone and give back its own tooltip.
 

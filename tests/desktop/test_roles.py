@@ -70,6 +70,7 @@ def _sign_in_as(qtbot, make_app, tenant_proc, email: str):
 
 
 def _refused(widget, sentence: str) -> None:
+    """Disabled, with the sentence as its tooltip (a widget or a menu action)."""
     assert not widget.isEnabled(), widget.objectName()
     assert widget.toolTip() == sentence, widget.objectName()
 
@@ -99,6 +100,10 @@ def test_a_viewer_sees_every_changing_control_disabled_with_who_can_use_it(
     _refused(wizard.generate_button, ONLY_ADMIN.format("generate a new workflow URL"))
     _refused(wizard.copy_url_button, ONLY_TECHNICIAN.format("copy the workflow URL"))
 
+    app.tray.build_menu()
+    _refused(app.tray.action("tray_generate"), ONLY_ADMIN.format("generate a new workflow URL"))
+    _refused(app.tray.action("tray_copy_url"), ONLY_TECHNICIAN.format("copy the workflow URL"))
+
 
 def test_a_technician_may_reveal_copy_and_import_but_not_generate_or_add_agents(
         qtbot, make_app, seeded, memory_keyring) -> None:
@@ -111,3 +116,7 @@ def test_a_technician_may_reveal_copy_and_import_but_not_generate_or_add_agents(
     assert itglue.reveal_button.toolTip() == "Show the full URL (the tenant records that you did)"
     assert accounts.import_button.isEnabled()
     assert not accounts.import_button.toolTip().startswith("Only")
+    qtbot.waitUntil(lambda: app.alerts.token is not None, timeout=WAIT)
+    app.tray.build_menu()
+    assert app.tray.action("tray_copy_url").isEnabled()
+    _refused(app.tray.action("tray_generate"), ONLY_ADMIN.format("generate a new workflow URL"))
