@@ -156,17 +156,10 @@ async def _noop(_: Any) -> None:
 
 
 def _create_user(settings: Settings, args: argparse.Namespace, password: str) -> int:
-    from sqlalchemy import select
-
     from qp_tenant.domain.auth import create_user
-    from qp_tenant.errors import ApiError
-    from qp_tenant.models import Tenant
 
     async def make_user(session: Any) -> Any:
-        tenant = (await session.scalars(select(Tenant).where(Tenant.slug == args.tenant))).first()
-        if tenant is None:
-            raise ApiError(404, "unknown_tenant",
-                           f"There is no tenant {args.tenant!r}; create it with create-tenant.")
+        tenant = await _tenant_by_slug(session, args.tenant)
         return await create_user(session, tenant, args.email, password, args.role, args.name)
 
     user = asyncio.run(_with_db(settings, make_user))

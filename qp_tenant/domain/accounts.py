@@ -223,19 +223,12 @@ async def _mail_source_change(session: AsyncSession, tenant_id: int, name: str,
     tenant = await session.get(Tenant, tenant_id)
     tenant_name = tenant.name if tenant is not None else "your tenant"
     password_id = after["itglue_password_id"] or before["itglue_password_id"]
-    subject = f"[QP] {tenant_name}: the source of account {name} was changed"
-    body = (
-        f"{actor.email} changed the source of account {name} (matched to IT Glue password "
-        f"{password_id}) from {_source_text(before)} to {_source_text(after)}.\n\n"
-        "From now on, a change of that IT Glue password is written to the new source "
-        "account. If you did not expect this change, point the account back to its real "
-        "source in QP Desktop (Accounts) and check who has administrator access to the "
-        "tenant.\n"
-        f"\n-- \nSent by the QP tenant service because you are an alert recipient of "
-        f"{tenant_name}.\n"
-    )
-    alerts.enqueue_mail(session, tenant_id, alerts.Mail("account.source_changed", subject,
-                                                        body), recipients, utcnow())
+    sentence = (f"{actor.email} changed the source of account {name} (matched to IT Glue "
+                f"password {password_id}) from {_source_text(before)} to "
+                f"{_source_text(after)}.")
+    alerts.enqueue_mail(session, tenant_id, alerts.source_change_mail(tenant_name, name,
+                                                                      sentence),
+                        recipients, utcnow())
 
 
 # ------------------------------------------------------------------------------- accounts

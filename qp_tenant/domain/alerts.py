@@ -307,6 +307,21 @@ def failures_mail(tenant_name: str, failures: Sequence[Event], total: int,
     return Mail("failures", subject, body)
 
 
+def source_change_mail(tenant_name: str, account_name: str, sentence: str,
+                       public_url: str = "") -> Mail:
+    """A matched account now points at another real account; ``sentence`` says who changed
+    it from what to what."""
+    subject = f"[QP] {tenant_name}: the source of account {account_name} was changed"
+    body = (
+        f"{sentence}\n\n"
+        "From now on, a change of that IT Glue password is written to the new source account. "
+        "If you did not expect this change, point the account back to its real source in QP "
+        "Desktop (Accounts) and check who has administrator access to the tenant.\n"
+        + _footer(tenant_name, public_url)
+    )
+    return Mail("account.source_changed", subject, body)
+
+
 # --- Outbox -------------------------------------------------------------------------------
 
 
