@@ -57,7 +57,8 @@ SEVERITIES = ("info", "warning", "error")
 
 KNOWN_TYPES = (
     "workflow_trigger.received", "workflow_trigger.test", "workflow_trigger.rejected",
-    "password_reset.queued", "password_reset.succeeded", "password_reset.failed",
+    "password_reset.queued", "password_reset.waiting", "password_reset.succeeded",
+    "password_reset.failed",
     "token.generated", "token.revealed", "token.revoked", "token.expiring", "token.expired",
     "integration.connected", "integration.error", "agent.online", "agent.offline",
     "agent.revoked", "agent.updated", "account.created", "account.updated", "account.deleted",

@@ -395,12 +395,25 @@ class ResetPipeline:
                 "enroll an agent for the customer (or choose one in the account's source), "
                 "then replay the trigger.", account=account)
             return
+        reason = (f"agent {revoked.name} was revoked and no other agent of the account's "
+                  f"customer serves directory {account.directory or '—'} yet")
         async with self.write_gate, self.sessions() as session:
-            await session.execute(update(ResetJob).where(
-                ResetJob.id == r.job_id, ResetJob.state == "pending"
-            ).values(claimed_until=None, updated_at=now,
-                     next_attempt_at=now + timedelta(seconds=STAND_IN_RECHECK_SECONDS)))
+            job = await session.get(ResetJob, r.job_id)
+            if job is None or job.state != "pending":
+                return
+            if job.error != reason:  # said once, not at every recheck
+                _snapshot(job, account)
+                job.error = reason
+                add_event(session, job.tenant_id, jobs.job_event(
+                    job, "password_reset.waiting", "warning",
+                    f"Reset of {account.display_name} waits: {reason}; enroll an agent for "
+                    "the customer, or choose another agent in the account's source.",
+                    reason=reason, code="agent_revoked", revoked_agent_id=revoked.id))
+            job.claimed_until = None
+            job.updated_at = now
+            job.next_attempt_at = now + timedelta(seconds=STAND_IN_RECHECK_SECONDS)
             await session.commit()
+        self.broker.notify(r.tenant_id)
 
     def _limiter(self, tenant_id: int) -> RateLimiter:
         # IT Glue counts per key: one limiter per tenant, shared by all its pipeline work.

@@ -102,6 +102,10 @@ def test_a_job_of_a_revoked_agent_waits_for_a_newly_enrolled_agent_of_the_custom
     assert world.api.delete(f"/api/v1/agents/{world.agent_id}").status_code == 204
     assert world.job_row(job["id"])["state"] == "pending"
     assert world.job_row(job["id"])["password_encrypted"] is None
+    waiting = wait_for_trigger_event(world.api, trigger, "password_reset.waiting")
+    assert waiting["severity"] == "warning"
+    assert "agent dc1 was revoked" in waiting["summary"]
+    assert "enroll an agent for the customer" in waiting["summary"]
 
     new_id, new_token = _enroll(world, "dc1-reinstalled", customer_id=world.northwind)
     world.http.post("/api/v1/agent/heartbeat", json={"directories": DIRECTORIES},
@@ -112,6 +116,7 @@ def test_a_job_of_a_revoked_agent_waits_for_a_newly_enrolled_agent_of_the_custom
     queued = [e for e in world.api.events(type="password_reset.queued")
               if e["details"]["trigger_event_id"] == trigger]
     assert [e["details"]["agent_id"] for e in reversed(queued)] == [world.agent_id, new_id]
+    assert len(world.api.events(type="password_reset.waiting")) == 1
 
 
 def test_an_agent_is_assigned_to_a_customer_by_code_or_later(world: World) -> None:
