@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from qp_agent.backends import PasswordChangeFailed
-from qp_agent.backends.ldap import OpenLdapBackend, dn_within
+from qp_agent.backends.ldap import ActiveDirectoryBackend, OpenLdapBackend, dn_within
 from qp_agent.backends.local import ChpasswdCall, CommandResult, LocalAccountBackend
 from qp_agent.config import ConfigError, DirectoryConfig, parse_config
 
@@ -143,3 +143,20 @@ def _shadow(user: str) -> str:
         if name == user:
             return hashed
     raise KeyError(user)
+
+
+async def test_active_directory_refuses_the_domain_administrator_before_connecting() -> None:
+    def no_connection(directory: DirectoryConfig, bind_password: str) -> object:
+        raise AssertionError("the agent connected for a DN it must refuse")
+
+    directory = DirectoryConfig(name="corp-ad", kind="active_directory",
+                                url="ldaps://dc1.corp.example", bind_dn="cn=qp,dc=corp",
+                                bind_password_env="QP_AD_BIND",
+                                base_dn="OU=Staff,DC=corp,DC=example")
+    backend = ActiveDirectoryBackend(directory, environ={"QP_AD_BIND": "x"},
+                                     connection_factory=no_connection)  # type: ignore[arg-type]
+    with pytest.raises(PasswordChangeFailed) as caught:
+        await backend.set_password("CN=Administrator,CN=Users,DC=corp,DC=example", NEW_PASSWORD)
+    assert caught.value.reason.startswith(
+        "The agent refused: CN=Administrator,CN=Users,DC=corp,DC=example is outside the "
+        "directory's base DN OU=Staff,DC=corp,DC=example (directory 'corp-ad')")
