@@ -28,7 +28,7 @@ _COMMON_KEYS = frozenset({"name", "kind"})
 _LDAP_KEYS = frozenset(
     {"url", "bind_dn", "bind_password_env", "base_dn", "ca_file", "timeout_seconds"}
 )
-_LOCAL_KEYS = frozenset({"dry_run", "chpasswd"})
+_LOCAL_KEYS = frozenset({"dry_run", "chpasswd", "allow_system_accounts"})
 _SECRET_KEYS = frozenset({"bind_password", "password", "bindpw"})
 
 
@@ -53,6 +53,8 @@ class DirectoryConfig:
     timeout_seconds: float = DEFAULT_LDAP_TIMEOUT_SECONDS
     dry_run: bool = False
     chpasswd: str | None = None
+    # Local system accounts (root, uid < 1000) the agent may change anyway, by name.
+    allow_system_accounts: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, str]:
         """What the heartbeat tells the tenant about this directory (no secrets)."""
@@ -184,11 +186,20 @@ def _parse_directory(
         dry_run = table.get("dry_run", False)
         if not isinstance(dry_run, bool):
             raise fail(f"{label}, key 'dry_run'", "must be true or false.")
+        allowed_system = table.get("allow_system_accounts", [])
+        if not isinstance(allowed_system, list) or not all(
+            isinstance(u, str) and u.strip() for u in allowed_system
+        ):
+            raise fail(
+                f"{label}, key 'allow_system_accounts'",
+                'must be a list of user names, e.g. ["backup"].',
+            )
         return DirectoryConfig(
             name=name,
             kind="local",
             dry_run=dry_run,
             chpasswd=_optional_str(table, "chpasswd", label, fail),
+            allow_system_accounts=tuple(u.strip() for u in allowed_system),
         )
 
     # ldap3 cannot parse a port followed by a slash ("ldaps://dc1:636/").

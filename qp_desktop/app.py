@@ -69,8 +69,14 @@ class PageSpec:
     factory: Callable[[DesktopApp], QWidget]
 
 
+def _user_role(app: DesktopApp) -> str | None:
+    return app.session.user.role if app.session.user else None
+
+
 def _itglue_page(app: DesktopApp) -> QWidget:
-    return ITGluePage(app.client, app.clipboard)
+    page = ITGluePage(app.client, app.clipboard)
+    page.set_role(_user_role(app))
+    return page
 
 
 def _events_page(app: DesktopApp) -> QWidget:
@@ -103,7 +109,9 @@ def _setup_page(app: DesktopApp) -> QWidget:
 def _accounts_page(app: DesktopApp) -> QWidget:
     from qp_desktop.ui.accounts_page import AccountsPage
 
-    return AccountsPage(app.client, app.clipboard)
+    page = AccountsPage(app.client, app.clipboard)
+    page.set_role(_user_role(app))
+    return page
 
 
 def _prefs_page(app: DesktopApp) -> QWidget:

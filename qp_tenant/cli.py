@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument("--password-stdin", action="store_true",
                       help="read the password from the first line of standard input")
 
+    revoke = sub.add_parser(
+        "revoke-agent", parents=[common],
+        help="revoke an agent: its credential is refused and its jobs go to another agent")
+    revoke.add_argument("--tenant", required=True, help="the tenant's slug")
+    revoke.add_argument("--agent", required=True, type=int, help="the agent's id")
+
     rotate = sub.add_parser(
         "rotate-key", parents=[common],
         help="re-encrypt stored secrets and re-hash workflow tokens under the current key",
@@ -153,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "create-user":
             password = _read_password(args.password_stdin)
             return _create_user(settings, args, password)
+        if args.command == "revoke-agent":
+            return _revoke_agent(settings, args.tenant, args.agent)
         if args.command == "rotate-key":
             return _rotate_key(settings, args.new_key_file)
     except ApiError as exc:
@@ -178,21 +186,42 @@ async def _noop(_: Any) -> None:
 
 
 def _create_user(settings: Settings, args: argparse.Namespace, password: str) -> int:
-    from sqlalchemy import select
-
     from qp_tenant.domain.auth import create_user
-    from qp_tenant.errors import ApiError
-    from qp_tenant.models import Tenant
 
     async def make_user(session: Any) -> Any:
-        tenant = (await session.scalars(select(Tenant).where(Tenant.slug == args.tenant))).first()
-        if tenant is None:
-            raise ApiError(404, "unknown_tenant",
-                           f"There is no tenant {args.tenant!r}; create it with create-tenant.")
+        tenant = await _tenant_by_slug(session, args.tenant)
         return await create_user(session, tenant, args.email, password, args.role, args.name)
 
     user = asyncio.run(_with_db(settings, make_user))
     print(f"created {user.role} {user.email} in {args.tenant}")
+    return 0
+
+
+async def _tenant_by_slug(session: Any, slug: str) -> Any:
+    from sqlalchemy import select
+
+    from qp_tenant.errors import ApiError
+    from qp_tenant.models import Tenant
+
+    tenant = (await session.scalars(select(Tenant).where(Tenant.slug == slug))).first()
+    if tenant is None:
+        raise ApiError(404, "unknown_tenant",
+                       f"There is no tenant {slug!r}; create it with create-tenant.")
+    return tenant
+
+
+def _revoke_agent(settings: Settings, slug: str, agent_id: int) -> int:
+    """``revoke-agent``: the same as ``DELETE /api/v1/agents/{id}``. A running tenant notices
+    within its agents' poll interval (QP_AGENT_POLL_FALLBACK_SECONDS)."""
+    from qp_tenant.domain.agents import revoke_agent
+
+    async def revoke(session: Any) -> Any:
+        tenant = await _tenant_by_slug(session, slug)
+        return await revoke_agent(session, tenant.id, agent_id, "the qp-tenant command line")
+
+    agent, handed_back = asyncio.run(_with_db(settings, revoke))
+    print(f"agent {agent.id} ({agent.name}) is revoked; {len(handed_back)} unfinished job(s) "
+          "handed back to the pipeline")
     return 0
 
 

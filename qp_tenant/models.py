@@ -257,6 +257,10 @@ class Agent(Base):
     directories: Mapped[list[dict[str, Any]]] = mapped_column(JSON(), default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # The customer whose directories this agent serves (None: not assigned yet).
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True
+    )
 
 
 class AgentEnrollmentCode(Base):
@@ -276,6 +280,10 @@ class AgentEnrollmentCode(Base):
     )
     created_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    # The customer the enrolled agent is assigned to.
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True
     )
 
 

@@ -17,7 +17,15 @@ import httpx
 import pytest
 
 from tests.agent import conftest as agent_fixtures
-from tests.agent.conftest import AGENT_DN, AGENT_PASSWORD, BASE_DN, LdapUser, Slapd
+from tests.agent.conftest import (
+    ADMIN_DN,
+    ADMIN_PASSWORD,
+    AGENT_DN,
+    AGENT_PASSWORD,
+    PEOPLE_DN,
+    LdapUser,
+    Slapd,
+)
 from tests.conftest import ITGLUE_KEY
 from tests.support.pipeline import (
     connect_itglue,
@@ -82,7 +90,7 @@ def test_a_password_changed_in_itglue_is_applied_to_ldap_by_the_agent(
                 f'url = "{slapd.url}"\n'
                 f'bind_dn = "{AGENT_DN}"\n'
                 'bind_password_env = "QP_E2E_LDAP_BIND"\n'
-                f'base_dn = "{BASE_DN}"\n')
+                f'base_dn = "{PEOPLE_DN}"\n')
             agent = subprocess.Popen(
                 [sys.executable, "-m", "qp_agent", "run", "--config", str(config)],
                 env={**os.environ, "QP_E2E_LDAP_BIND": AGENT_PASSWORD},
@@ -125,6 +133,25 @@ def test_a_password_changed_in_itglue_is_applied_to_ldap_by_the_agent(
             assert after["last_result"] == "succeeded"
             assert after["last_reset_by"] == "Dana Whitfield"
             assert new_password not in str(api.events(limit=500))
+
+            # The account is pointed at the directory's own administrator, outside the
+            # agent's base DN: the agent refuses, and the refusal is the event's reason.
+            moved = http.patch(f"/api/v1/accounts/{account.json()['id']}", headers=api.h(),
+                               json={"source": {"identity": ADMIN_DN}})
+            assert moved.status_code == 200, moved.text
+            changed = httpx.post(f"{emulator.url}/_emulator/passwords/{DOMAIN_ADMIN}/change",
+                                 json={"password": "Taken-Over-2031!"})
+            hook = httpx.post(workflow_url, json={"resourceUrl": changed.json()["resource_url"],
+                                                  "resourceName": "Domain Admin",
+                                                  "note": "second change"})
+            assert hook.status_code == 202 and hook.json()["status"] == "accepted", hook.text
+            failed = wait_for_trigger_event(api, hook.json()["event_id"],
+                                            "password_reset.failed", 60)
+            refusal = (f"The agent refused: {ADMIN_DN} is outside the directory's base DN "
+                       f"{PEOPLE_DN} (directory 'corp-ldap')")
+            assert failed["details"]["reason"].startswith(refusal)
+            assert refusal in failed["summary"]
+            assert slapd.can_bind(ADMIN_DN, ADMIN_PASSWORD)
     finally:
         if agent is not None:
             agent.terminate()
@@ -134,5 +161,6 @@ def test_a_password_changed_in_itglue_is_applied_to_ldap_by_the_agent(
                 agent.kill()
                 output, _ = agent.communicate()
             assert "Harbor-Lights-2031!" not in output
+            assert "Taken-Over-2031!" not in output
         tenant.stop()
 

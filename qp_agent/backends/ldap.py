@@ -6,6 +6,10 @@ so the server hashes it by its own policy. Active Directory takes it as a replac
 configured service account, whose password comes from an environment variable.
 
 ldap3 is blocking, so each change runs in a worker thread (``asyncio.to_thread``).
+
+The agent only changes passwords of entries inside the directory's ``base_dn``: a DN outside
+it (``cn=Administrator,cn=Users,…`` when the base is ``ou=people,…``) is refused before the
+agent even connects, whatever the tenant asks.
 """
 
 from __future__ import annotations
@@ -88,6 +92,32 @@ def is_dn(identity: str) -> bool:
         return False
 
 
+def _rdns(dn: str) -> list[frozenset[tuple[str, str]]]:
+    """The DN's RDNs, most specific first, each a set of (attribute, value) in lower case
+    (a multi-valued RDN ``cn=a+uid=b`` is one set)."""
+    rdns: list[frozenset[tuple[str, str]]] = []
+    current: set[tuple[str, str]] = set()
+    for attribute, value, separator in parse_dn(dn, escape=False, strip=True):
+        current.add((attribute.strip().casefold(), value.strip().casefold()))
+        if separator != "+":
+            rdns.append(frozenset(current))
+            current = set()
+    if current:
+        rdns.append(frozenset(current))
+    return rdns
+
+
+def dn_within(dn: str, base_dn: str) -> bool:
+    """Whether ``dn`` is ``base_dn`` or an entry below it, comparing parsed RDNs without
+    regard to case (``cn=x,dc=evil-example,dc=test`` is not below ``dc=example,dc=test``).
+    A DN that does not parse is not within anything."""
+    try:
+        entry, base = _rdns(dn), _rdns(base_dn)
+    except (LDAPInvalidDnError, ValueError, IndexError):
+        return False
+    return bool(base) and len(entry) >= len(base) and entry[len(entry) - len(base):] == base
+
+
 def default_connection(directory: DirectoryConfig, bind_password: str) -> ldap3.Connection:
     """An unbound, synchronous ldap3 connection to ``directory`` that verifies TLS."""
     assert directory.url is not None
@@ -145,7 +175,18 @@ class _LdapBackend:
 
     async def set_password(self, identity: str, password: str) -> str:
         """Set ``identity``'s password in this directory (runs in a worker thread)."""
+        if is_dn(identity):
+            self._refuse_outside_base(identity)  # before any connection
         return await asyncio.to_thread(self._set_password_blocking, identity, password)
+
+    def _refuse_outside_base(self, dn: str) -> None:
+        base_dn = self.directory.base_dn or ""
+        if not dn_within(dn, base_dn):
+            raise PasswordChangeFailed(
+                f"The agent refused: {dn} is outside the directory's base DN {base_dn} "
+                f"(directory '{self.directory.name}'); it only changes passwords of accounts "
+                "under its base DN."
+            )
 
     def _set_password_blocking(self, identity: str, password: str) -> str:
         bind_password = self._bind_password()
@@ -171,6 +212,8 @@ class _LdapBackend:
                         )
                     )
                 dn = self._resolve_dn(conn, identity)
+                # Again after a search: a referral or alias could name an entry elsewhere.
+                self._refuse_outside_base(dn)
                 self._apply(conn, dn, password)
             except LDAPException as exc:
                 raise PasswordChangeFailed(

@@ -4,6 +4,11 @@ The password is never put on a command line (where ``ps`` and audit logs would s
 The command is built by :func:`chpasswd_call` and run through an injectable runner, so tests
 can check exactly what would run; ``dry_run = true`` in the configuration checks that the
 user exists and reports the command without running it.
+
+System accounts (``root``, and every uid below :data:`FIRST_REGULAR_UID` or above
+:data:`LAST_REGULAR_UID`, e.g. ``nobody``) are refused unless the directory names them in
+``allow_system_accounts``: a tenant that was tricked into pointing an account at ``root``
+must not get the machine's root password changed.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import pwd
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from qp_agent.backends import PasswordChangeFailed, scrub
 from qp_agent.config import DirectoryConfig
@@ -22,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHPASSWD = "/usr/sbin/chpasswd"
 CHPASSWD_TIMEOUT_SECONDS = 30.0
+# Debian's regular-user range (UID_MIN / UID_MAX in login.defs); outside it: system accounts.
+FIRST_REGULAR_UID = 1000
+LAST_REGULAR_UID = 60000
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,9 @@ class CommandResult:
 CommandRunner = Callable[[ChpasswdCall], CommandResult]
 """Runs a :class:`ChpasswdCall` (blocking; the backend calls it in a worker thread)."""
 
-UserLookup = Callable[[str], object]
-"""Raises ``KeyError`` when the user does not exist (``pwd.getpwnam``)."""
+UserLookup = Callable[[str], Any]
+"""Returns an entry with ``pw_uid``; raises ``KeyError`` when the user does not exist
+(``pwd.getpwnam``)."""
 
 
 def chpasswd_call(user: str, password: str, chpasswd: str = DEFAULT_CHPASSWD) -> ChpasswdCall:
@@ -108,11 +118,20 @@ class LocalAccountBackend:
         """
         call = chpasswd_call(identity, password, self._chpasswd)
         try:
-            self._user_lookup(identity)
+            entry = self._user_lookup(identity)
         except KeyError:
             raise PasswordChangeFailed(
                 f"There is no local user {identity!r} on this machine."
             ) from None
+        uid = int(entry.pw_uid)
+        system = identity == "root" or not FIRST_REGULAR_UID <= uid <= LAST_REGULAR_UID
+        if system and identity not in self.directory.allow_system_accounts:
+            raise PasswordChangeFailed(
+                f"The agent refused: {identity!r} (uid {uid}) is a system account of this "
+                f"machine, and directory '{self.directory.name}' does not allow it. To let "
+                "the agent change it, add it by name to allow_system_accounts in the "
+                "directory's configuration."
+            )
         return call
 
     async def set_password(self, identity: str, password: str) -> str:

@@ -44,6 +44,7 @@ from qp_desktop.services.tenant_client import (
     EnrollmentCode,
     TenantClient,
 )
+from qp_desktop.ui import roles
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import DARK, LIGHT, Colours, monospace_font
 from qp_desktop.ui.timefmt import friendly, relative
@@ -430,6 +431,7 @@ class AccountsPage(TenantCallsMixin, QWidget):
         self.agents: list[Agent] = []
         self.loaded = False
         self.add_agent_dialog: AddAgentDialog | None = None
+        self.role: str | None = None  # the signed-in user's; None: not known, nothing gated
         self._busy = 0
         self._closed = False
         self.model = AccountsTableModel(self)
@@ -703,6 +705,16 @@ class AccountsPage(TenantCallsMixin, QWidget):
                                              "to IT Glue passwords with the same username.")
         if self.add_agent_dialog is not None:
             self.add_agent_dialog.set_busy(busy)
+        roles.gate(self.add_agent_button, self.role, roles.ADMIN, "add an agent")
+        roles.gate(self.import_button, self.role, roles.TECHNICIAN,
+                   "import customers from IT Glue")
+        roles.gate(self.automatch_button, self.role, roles.TECHNICIAN,
+                   "match accounts to IT Glue passwords")
+
+    def set_role(self, role: str | None) -> None:
+        """Disable what the signed-in user's role may not do (see qp_desktop.ui.roles)."""
+        self.role = role
+        self._update_enabled()
 
 
     # -- actions ------------------------------------------------------------------------------

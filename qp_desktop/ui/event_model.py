@@ -48,17 +48,20 @@ CATEGORY_TOKEN = "Token"  # noqa: S105 — a label, not a secret
 CATEGORY_INTEGRATION = "Integration"
 CATEGORY_ALERT = "Alert"
 CATEGORY_AGENT = "Agent"
+CATEGORY_ACCOUNT = "Account"
 CATEGORY_OTHER = "Other"
 CATEGORIES = (CATEGORY_WORKFLOW, CATEGORY_TOKEN, CATEGORY_INTEGRATION, CATEGORY_ALERT,
-              CATEGORY_AGENT, CATEGORY_OTHER)
+              CATEGORY_AGENT, CATEGORY_ACCOUNT, CATEGORY_OTHER)
 
 SEVERITIES = ("info", "warning", "error")
 
 KNOWN_TYPES = (
     "workflow_trigger.received", "workflow_trigger.test", "workflow_trigger.rejected",
-    "password_reset.queued", "password_reset.succeeded", "password_reset.failed",
+    "password_reset.queued", "password_reset.waiting", "password_reset.succeeded",
+    "password_reset.failed",
     "token.generated", "token.revealed", "token.revoked", "token.expiring", "token.expired",
     "integration.connected", "integration.error", "agent.online", "agent.offline",
+    "agent.revoked", "agent.updated", "account.created", "account.updated", "account.deleted",
     "alert.sent", "alert.failed",
 )
 
@@ -69,6 +72,7 @@ _CATEGORY_BY_PREFIX = {
     "integration": CATEGORY_INTEGRATION,
     "alert": CATEGORY_ALERT,
     "agent": CATEGORY_AGENT,
+    "account": CATEGORY_ACCOUNT,
 }
 
 # Roles beyond Qt's own.

@@ -31,6 +31,7 @@ from qp_desktop.services.tenant_client import (
     TenantClient,
     WorkflowToken,
 )
+from qp_desktop.ui import roles
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.timefmt import friendly
@@ -143,6 +144,7 @@ class ITGluePage(TenantCallsMixin, QWidget):
         self._closed = False
         self.generate_dialog: GenerateTokenDialog | None = None
         self.disconnect_dialog: QMessageBox | None = None
+        self.role: str | None = None  # the signed-in user's; None: not known, nothing gated
         self._build()
         self._render()
         self._timer = QTimer(self)
@@ -454,6 +456,17 @@ class ITGluePage(TenantCallsMixin, QWidget):
             widget.setEnabled(not busy)
         self.copy_url_button.setEnabled(not busy and has_url)
         self.reveal_button.setEnabled(not busy and has_url)
+        for widget in (self.connect_button, self.region_combo, self.api_key):
+            roles.gate(widget, self.role, roles.ADMIN, "connect IT Glue")
+        roles.gate(self.disconnect_button, self.role, roles.ADMIN, "disconnect IT Glue")
+        roles.gate(self.generate_button, self.role, roles.ADMIN, "generate a new workflow URL")
+        roles.gate(self.reveal_button, self.role, roles.TECHNICIAN, "reveal the workflow URL")
+        roles.gate(self.copy_url_button, self.role, roles.TECHNICIAN, "copy the workflow URL")
+
+    def set_role(self, role: str | None) -> None:
+        """Disable what the signed-in user's role may not do (see qp_desktop.ui.roles)."""
+        self.role = role
+        self._update_enabled()
 
 
     # -- actions ------------------------------------------------------------------------------

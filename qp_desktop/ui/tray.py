@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from qp_desktop.services.alert_policy import STATE_ERROR, STATE_OK, STATE_WARNING, AlertStatus
 from qp_desktop.services.tenant_client import SessionExpired, TenantError
+from qp_desktop.ui.roles import ADMIN, TECHNICIAN, gate
 from qp_desktop.ui.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -174,10 +175,14 @@ class Tray(QObject):
                   enabled=signed_in and window is not None and window.has_page("setup"))
         self.menu.addSeparator()
         usable = token is not None and token.status in ("active", "expiring")
-        self._add("tray_copy_url", "Copy workflow URL", self.copy_workflow_url,
-                  enabled=signed_in and usable)
-        self._add("tray_generate", "Generate new token\u2026", self.generate_new_token,
-                  enabled=signed_in)
+        copy = self._add("tray_copy_url", "Copy workflow URL", self.copy_workflow_url,
+                         enabled=signed_in and usable)
+        generate = self._add("tray_generate", "Generate new token\u2026",
+                             self.generate_new_token, enabled=signed_in)
+        user = self.app.session.user if signed_in else None
+        role = user.role if user is not None else None
+        gate(copy, role, TECHNICIAN, "copy the workflow URL")
+        gate(generate, role, ADMIN, "generate a new workflow URL")
         self.menu.addSeparator()
         self._add("tray_sign_out", "Sign out", self.sign_out, enabled=signed_in)
         self._add("tray_quit", "Quit", self.app.quit_requested.emit)

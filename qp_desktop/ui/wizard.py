@@ -52,6 +52,7 @@ from qp_desktop.services.wizard_progress import WizardProgress, scope_for
 from qp_desktop.services.wizard_trigger import send_test_trigger, test_body
 from qp_desktop.ui import wizard_steps as W
 from qp_desktop.ui.itglue_page import URL_LABEL
+from qp_desktop.ui.roles import ADMIN, TECHNICIAN, gate
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.timefmt import friendly
@@ -801,6 +802,11 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.reveal_button.setEnabled(not busy and usable)
         self.copy_url_button.setEnabled(not busy and usable)
         self.send_test_button.setEnabled(not busy and usable)
+        role = self.session.user.role if self.session.user else None
+        gate(self.generate_button, role, ADMIN, "generate a new workflow URL")
+        gate(self.reveal_button, role, TECHNICIAN, "reveal the workflow URL")
+        gate(self.copy_url_button, role, TECHNICIAN, "copy the workflow URL")
+        gate(self.send_test_button, role, TECHNICIAN, "send a test trigger")
 
     def _show_stream_state(self) -> None:
         stream = self.event_stream

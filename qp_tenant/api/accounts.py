@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 
 from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep
 from qp_tenant.domain import accounts
+from qp_tenant.domain.auth import Principal
+from qp_tenant.state import AppState
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 
@@ -40,6 +42,17 @@ class AutomatchBody(BaseModel):
     customer_id: int
 
 
+def _actor(principal: Principal) -> accounts.Actor:
+    return accounts.Actor(principal.user.email, principal.user.id)
+
+
+def _changed(state: AppState, tenant_id: int) -> None:
+    """Wake the event stream, and the mail loop for a source-change alert."""
+    state.broker.notify(tenant_id)
+    if state.alerts is not None:
+        state.alerts.wake()
+
+
 @router.get("")
 async def list_accounts(principal: PrincipalDep, session: SessionDep,
                         customer_id: int | None = None) -> dict[str, Any]:
@@ -49,9 +62,11 @@ async def list_accounts(principal: PrincipalDep, session: SessionDep,
 
 @router.post("", status_code=201)
 async def create_account(body: AccountBody, principal: PrincipalDep,
-                         session: SessionDep) -> dict[str, Any]:
+                         session: SessionDep, state: StateDep) -> dict[str, Any]:
     account = await accounts.create_account(session, principal.tenant.id,
-                                            body.model_dump(exclude_unset=True))
+                                            body.model_dump(exclude_unset=True),
+                                            _actor(principal))
+    _changed(state, principal.tenant.id)
     return accounts.account_to_dict(account)
 
 
@@ -61,7 +76,9 @@ async def automatch(body: AutomatchBody, principal: PrincipalDep, state: StateDe
     """Match unmatched accounts of a customer to IT Glue passwords with the same username."""
     client = await accounts.itglue_client(session, state.crypto, state.http, principal.tenant.id,
                                           state.settings.itglue_base_url)
-    matched = await accounts.automatch(session, principal.tenant.id, body.customer_id, client)
+    matched = await accounts.automatch(session, principal.tenant.id, body.customer_id, client,
+                                       _actor(principal))
+    _changed(state, principal.tenant.id)
     return {"matched": [accounts.account_to_dict(a) for a in matched]}
 
 
@@ -74,16 +91,19 @@ async def get_account(account_id: int, principal: PrincipalDep,
 
 @router.patch("/{account_id}")
 async def patch_account(account_id: int, body: AccountPatch, principal: PrincipalDep,
-                        session: SessionDep) -> dict[str, Any]:
+                        session: SessionDep, state: StateDep) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if "source" in changes and changes["source"] is None:
         changes.pop("source")
-    account = await accounts.update_account(session, principal.tenant.id, account_id, changes)
+    account = await accounts.update_account(session, principal.tenant.id, account_id, changes,
+                                            _actor(principal))
+    _changed(state, principal.tenant.id)
     return accounts.account_to_dict(account)
 
 
 @router.delete("/{account_id}", status_code=204)
 async def delete_account(account_id: int, principal: PrincipalDep,
-                         session: SessionDep) -> Response:
-    await accounts.delete_account(session, principal.tenant.id, account_id)
+                         session: SessionDep, state: StateDep) -> Response:
+    await accounts.delete_account(session, principal.tenant.id, account_id, _actor(principal))
+    _changed(state, principal.tenant.id)
     return Response(status_code=204)

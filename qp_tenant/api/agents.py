@@ -15,7 +15,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep, bearer_token, require_admin
+from qp_tenant.api.deps import (
+    AdminDep,
+    PrincipalDep,
+    SessionDep,
+    StateDep,
+    bearer_token,
+    require_admin,
+)
 from qp_tenant.domain import agents, jobs
 from qp_tenant.domain.events import rfc3339
 from qp_tenant.domain.pipeline import ResetPipeline
@@ -30,6 +37,11 @@ MAX_WAIT_SECONDS = 60
 
 class EnrollmentCodeBody(BaseModel):
     name: str = Field(max_length=200)
+    customer_id: int | None = None
+
+
+class AgentPatch(BaseModel):
+    customer_id: int | None
 
 
 class EnrollBody(BaseModel):
@@ -67,15 +79,40 @@ async def create_enrollment_code(body: EnrollmentCodeBody, principal: PrincipalD
     require_admin(principal)
     code, expires_at = await agents.create_enrollment_code(
         session, principal.tenant.id, name=body.name, created_by=principal.user.id,
-        ttl_seconds=state.settings.agent_enrollment_code_ttl_seconds)
+        ttl_seconds=state.settings.agent_enrollment_code_ttl_seconds,
+        customer_id=body.customer_id)
     state.broker.notify(principal.tenant.id)
     return {"code": code, "expires_at": rfc3339(expires_at)}
 
 
 @router.get("")
-async def list_agents(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
-    rows = await agents.list_agents(session, principal.tenant.id)
+async def list_agents(principal: PrincipalDep, session: SessionDep,
+                      include_revoked: bool = False) -> dict[str, Any]:
+    """Live agents; ``include_revoked=true`` adds revoked ones (``status: "revoked"``)."""
+    rows = await agents.list_agents(session, principal.tenant.id, include_revoked)
     return {"agents": [agents.agent_to_dict(a) for a in rows]}
+
+
+@router.patch("/{agent_id}")
+async def patch_agent(agent_id: int, body: AgentPatch, principal: AdminDep, state: StateDep,
+                      session: SessionDep) -> dict[str, Any]:
+    """Assign the agent to the customer whose directories it serves."""
+    agent = await agents.assign_customer(session, principal.tenant.id, agent_id,
+                                         body.customer_id, principal.user.email)
+    state.broker.notify(principal.tenant.id)
+    return agents.agent_to_dict(agent)
+
+
+@router.delete("/{agent_id}", status_code=204)
+async def revoke_agent(agent_id: int, principal: AdminDep, state: StateDep,
+                       session: SessionDep) -> Response:
+    """Refuse the agent's credential from now on; its unfinished jobs go to another agent."""
+    await agents.revoke_agent(session, principal.tenant.id, agent_id, principal.user.email)
+    state.broker.notify(principal.tenant.id)
+    if state.pipeline is not None:
+        state.pipeline.job_broker.notify(agent_id)  # ends its long poll now
+        state.pipeline.wake()
+    return Response(status_code=204)
 
 
 # -------------------------------------------------------------------------- the agent

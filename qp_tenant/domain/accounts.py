@@ -8,6 +8,7 @@ the same type (DOMAIN.md, "Account matching").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -15,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.crypto import Crypto
-from qp_tenant.domain.events import rfc3339
+from qp_tenant.domain import alerts
+from qp_tenant.domain.events import NewEvent, add_event, rfc3339
 from qp_tenant.domain.integration import get_integration
 from qp_tenant.errors import ApiError, not_found
 from qp_tenant.itglue.client import (
@@ -25,7 +27,7 @@ from qp_tenant.itglue.client import (
     Password,
     base_url_for,
 )
-from qp_tenant.models import Account, Agent, Customer, utcnow
+from qp_tenant.models import Account, Agent, Customer, Tenant, utcnow
 
 ACCOUNT_KINDS = ("administrator", "service", "end_user")
 SOURCE_TYPES = ("openldap", "active_directory", "local")
@@ -137,6 +139,98 @@ async def import_itglue(session: AsyncSession, tenant_id: int,
     return {"created": created, "linked": linked}
 
 
+# ---------------------------------------------------------------------------------- audit
+@dataclass(frozen=True)
+class Actor:
+    """Who changed an account: a signed-in user, or the tenant itself (``id`` None)."""
+
+    email: str
+    id: int | None = None
+
+
+SYSTEM = Actor("the tenant service")
+
+# Audited fields, named as the API names them, and the Account attribute behind each.
+AUDITED_FIELDS = (
+    ("customer_id", "customer_id"), ("kind", "kind"), ("display_name", "display_name"),
+    ("source.type", "source_type"), ("source.agent_id", "agent_id"),
+    ("source.directory", "directory"), ("source.identity", "identity"),
+    ("itglue_password_id", "itglue_password_id"),
+)
+# A change of any of these on a matched account points an IT Glue password at another real
+# account: it is mailed to the alert recipients, not only logged.
+SOURCE_FIELDS = ("source.type", "source.agent_id", "source.directory", "source.identity")
+
+
+def _audited(values: dict[str, Any] | Account | None) -> dict[str, Any]:
+    if values is None:
+        return {name: None for name, _ in AUDITED_FIELDS}
+    if isinstance(values, Account):
+        return {name: getattr(values, attr) for name, attr in AUDITED_FIELDS}
+    return {name: values.get(attr) for name, attr in AUDITED_FIELDS}
+
+
+def account_changes(before: dict[str, Any], after: dict[str, Any]
+                    ) -> dict[str, dict[str, Any]]:
+    """``{field: {old, new}}`` for every audited field that differs."""
+    return {name: {"old": before[name], "new": after[name]}
+            for name, _ in AUDITED_FIELDS if before[name] != after[name]}
+
+
+def _source_text(values: dict[str, Any]) -> str:
+    where = f"{values['source.type']} account {values['source.identity']!r}"
+    if values["source.agent_id"] is not None:
+        where += (f" (agent {values['source.agent_id']}, "
+                  f"directory {values['source.directory'] or '—'})")
+    return where
+
+
+async def _log_account_change(session: AsyncSession, tenant_id: int, account: Account,
+                              type_: str, before: dict[str, Any], after: dict[str, Any],
+                              actor: Actor) -> None:
+    """One ``account.*`` event in the caller's transaction, and the source-change mail."""
+    changes = account_changes(before, after)
+    if not changes:
+        return
+    name = account.display_name
+    source_moved = type_ == "account.updated" and any(f in changes for f in SOURCE_FIELDS)
+    matched = before["itglue_password_id"] or after["itglue_password_id"]
+    if type_ == "account.created":
+        summary = f"Account {name} created by {actor.email}"
+    elif type_ == "account.deleted":
+        summary = f"Account {name} deleted by {actor.email}"
+    elif source_moved:
+        summary = (f"{actor.email} changed the source of account {name} from "
+                   f"{_source_text(before)} to {_source_text(after)}")
+    else:
+        summary = f"Account {name} changed by {actor.email}: {', '.join(changes)}"
+    add_event(session, tenant_id, NewEvent(
+        type=type_, severity="warning" if source_moved and matched else "info",
+        summary=summary, account=name,
+        details={"account_id": account.id, "changes": changes,
+                 "actor": actor.email, "actor_id": actor.id},
+    ))
+    if source_moved and matched:
+        await _mail_source_change(session, tenant_id, name, before, after, actor)
+
+
+async def _mail_source_change(session: AsyncSession, tenant_id: int, name: str,
+                              before: dict[str, Any], after: dict[str, Any],
+                              actor: Actor) -> None:
+    recipients = await alerts.recipients(session, tenant_id)
+    if not recipients:
+        return
+    tenant = await session.get(Tenant, tenant_id)
+    tenant_name = tenant.name if tenant is not None else "your tenant"
+    password_id = after["itglue_password_id"] or before["itglue_password_id"]
+    sentence = (f"{actor.email} changed the source of account {name} (matched to IT Glue "
+                f"password {password_id}) from {_source_text(before)} to "
+                f"{_source_text(after)}.")
+    alerts.enqueue_mail(session, tenant_id, alerts.source_change_mail(tenant_name, name,
+                                                                      sentence),
+                        recipients, utcnow())
+
+
 # ------------------------------------------------------------------------------- accounts
 def account_to_dict(account: Account) -> dict[str, Any]:
     return {
@@ -219,8 +313,8 @@ async def _validate(session: AsyncSession, tenant_id: int, values: dict[str, Any
                            "account.")
 
 
-async def create_account(session: AsyncSession, tenant_id: int, body: dict[str, Any]
-                         ) -> Account:
+async def create_account(session: AsyncSession, tenant_id: int, body: dict[str, Any],
+                         actor: Actor = SYSTEM) -> Account:
     source = body.get("source") or {}
     values = {
         "customer_id": body.get("customer_id"),
@@ -236,12 +330,15 @@ async def create_account(session: AsyncSession, tenant_id: int, body: dict[str, 
     await _check_password_free(session, tenant_id, values["itglue_password_id"], None)
     account = Account(tenant_id=tenant_id, **values)
     session.add(account)
+    await session.flush()
+    await _log_account_change(session, tenant_id, account, "account.created", _audited(None),
+                              _audited(values), actor)
     await session.commit()
     return account
 
 
 async def update_account(session: AsyncSession, tenant_id: int, account_id: int,
-                         body: dict[str, Any]) -> Account:
+                         body: dict[str, Any], actor: Actor = SYSTEM) -> Account:
     account = await get_account(session, tenant_id, account_id)
     source = body.get("source") or {}
     values = {
@@ -258,17 +355,23 @@ async def update_account(session: AsyncSession, tenant_id: int, account_id: int,
     }
     await _validate(session, tenant_id, values)
     await _check_password_free(session, tenant_id, values["itglue_password_id"], account.id)
-    if values["itglue_password_id"] != account.itglue_password_id:
-        account.last_applied_hash = None  # a new match starts without loop-protection state
+    # last_applied_hash survives a re-match or a new source on purpose: it is keyed by the
+    # account, and clearing it would let a replayed old trigger apply its value again.
+    before = _audited(account)
     for key, value in values.items():
         setattr(account, key, value)
     account.updated_at = utcnow()
+    await _log_account_change(session, tenant_id, account, "account.updated", before,
+                              _audited(account), actor)
     await session.commit()
     return account
 
 
-async def delete_account(session: AsyncSession, tenant_id: int, account_id: int) -> None:
+async def delete_account(session: AsyncSession, tenant_id: int, account_id: int,
+                         actor: Actor = SYSTEM) -> None:
     account = await get_account(session, tenant_id, account_id)
+    await _log_account_change(session, tenant_id, account, "account.deleted",
+                              _audited(account), _audited(None), actor)
     await session.delete(account)
     await session.commit()
 
@@ -294,7 +397,7 @@ def category_allows(category: str | None, source_type: str) -> bool:
 
 
 async def automatch(session: AsyncSession, tenant_id: int, customer_id: int,
-                    client: ITGlueClient) -> list[Account]:
+                    client: ITGlueClient, actor: Actor = SYSTEM) -> list[Account]:
     """Match the customer's unmatched accounts to its IT Glue passwords by username."""
     customer = await get_customer(session, tenant_id, customer_id)
     if not customer.itglue_organization_id:
@@ -321,9 +424,11 @@ async def automatch(session: AsyncSession, tenant_id: int, customer_id: int,
         ]
         if len(candidates) != 1:
             continue  # none, or ambiguous: leave it to the technician
+        before = _audited(account)
         account.itglue_password_id = candidates[0].id
-        account.last_applied_hash = None
         account.updated_at = utcnow()
+        await _log_account_change(session, tenant_id, account, "account.updated", before,
+                                  _audited(account), actor)
         taken.add(candidates[0].id)
         matched.append(account)
     await session.commit()

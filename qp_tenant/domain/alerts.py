@@ -182,6 +182,12 @@ async def put_alert_config(session: AsyncSession, tenant_id: int, default_days: 
     return await get_alert_config(session, tenant_id, default_days)
 
 
+async def recipients(session: AsyncSession, tenant_id: int) -> list[str]:
+    """The tenant's alert recipients (empty: nobody gets alert mail)."""
+    row = await _settings_row(session, tenant_id)
+    return list(row.recipients or []) if row is not None else []
+
+
 async def _settings_row(session: AsyncSession, tenant_id: int) -> AlertSettings | None:
     stmt = select(AlertSettings).where(AlertSettings.tenant_id == tenant_id)
     return (await session.scalars(stmt)).first()
@@ -192,7 +198,7 @@ async def _settings_row(session: AsyncSession, tenant_id: int) -> AlertSettings 
 
 @dataclass(frozen=True)
 class Mail:
-    kind: str  # token.expiring | token.expired | failures
+    kind: str  # token.expiring | token.expired | failures | account.source_changed
     subject: str
     body: str
 
@@ -299,6 +305,21 @@ def failures_mail(tenant_name: str, failures: Sequence[Event], total: int,
         + _footer(tenant_name, public_url)
     )
     return Mail("failures", subject, body)
+
+
+def source_change_mail(tenant_name: str, account_name: str, sentence: str,
+                       public_url: str = "") -> Mail:
+    """A matched account now points at another real account; ``sentence`` says who changed
+    it from what to what."""
+    subject = f"[QP] {tenant_name}: the source of account {account_name} was changed"
+    body = (
+        f"{sentence}\n\n"
+        "From now on, a change of that IT Glue password is written to the new source account. "
+        "If you did not expect this change, point the account back to its real source in QP "
+        "Desktop (Accounts) and check who has administrator access to the tenant.\n"
+        + _footer(tenant_name, public_url)
+    )
+    return Mail("account.source_changed", subject, body)
 
 
 # --- Outbox -------------------------------------------------------------------------------

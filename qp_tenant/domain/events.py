@@ -28,6 +28,7 @@ CATEGORY_PREFIXES: dict[str, tuple[str, ...]] = {
     "integration": ("integration.",),
     "alert": ("alert.",),
     "agent": ("agent.",),
+    "account": ("account.",),
 }
 
 

@@ -82,15 +82,43 @@ def job_to_agent_json(job: ResetJob, crypto: Crypto) -> dict[str, Any]:
     }
 
 
+async def lock_live_agent(session: AsyncSession, agent_id: int) -> Agent | None:
+    """The agent's row, locked until the transaction ends (FOR UPDATE on PostgreSQL; SQLite
+    has one writer anyway), or None when it is gone or revoked. Whoever hands work to an
+    agent holds this lock, so a concurrent revocation sees that work and takes it back."""
+    agent = (await session.scalars(
+        select(Agent).where(Agent.id == agent_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )).first()
+    return agent if agent is not None and agent.revoked_at is None else None
+
+
+def revoked_credential() -> ApiError:
+    return ApiError(401, "unauthorized",
+                    "Unknown or revoked agent credential. Enroll the agent again.",
+                    headers={"WWW-Authenticate": "Bearer"})
+
+
 async def lease_next_job(session: AsyncSession, crypto: Crypto, agent: Agent,
                          lease_seconds: float) -> dict[str, Any] | None:
-    """Lease the oldest due job of ``agent``, or None. Commits."""
+    """Lease the oldest due job of ``agent``, or None. Commits.
+
+    Raises a 401 :class:`ApiError` once the agent is revoked, so a long poll that was already
+    waiting ends instead of handing out a job.
+    """
     now = utcnow()
     candidates = (await session.scalars(
         select(ResetJob.id).where(ResetJob.agent_id == agent.id, ResetJob.state == "queued",
                                   ResetJob.next_attempt_at <= now)
         .order_by(ResetJob.id).limit(5)
     )).all()
+    # Only a poll that may hand out a job takes the lock; an idle poll just reads.
+    live = (await lock_live_agent(session, agent.id) if candidates else
+            await session.scalar(select(Agent.id).where(Agent.id == agent.id,
+                                                        Agent.revoked_at.is_(None))))
+    if live is None:
+        await session.rollback()
+        raise revoked_credential()
     for job_id in candidates:
         result = await session.execute(
             update(ResetJob).where(ResetJob.id == job_id, ResetJob.state == "queued")

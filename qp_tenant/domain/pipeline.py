@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -58,6 +58,7 @@ CLAIM_BATCH = 256
 MAX_DEFER_SECONDS = 2.0
 BURST_CLAIM = 8  # jobs in flight at most while webhooks keep arriving
 DEFER_STEP_SECONDS = 0.05
+STAND_IN_RECHECK_SECONDS = 5.0  # how often a job of a revoked agent looks for another one
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class _Resolved:
     region: str | None
     api_key: str | None
     itglue_attempts: int
+    created_at: datetime
+    revoked_agent: Agent | None  # the account's own agent, when it was revoked
 
 
 class ResetPipeline:
@@ -295,6 +298,9 @@ class ResetPipeline:
             )).first()
             agent = (await session.get(Agent, account.agent_id)
                      if account is not None and account.agent_id is not None else None)
+            revoked = None
+            if account is not None and agent is not None and agent.revoked_at is not None:
+                revoked, agent = agent, await stand_in_agent(session, account)
             integration = await get_integration(session, job.tenant_id)
             connected = integration is not None and integration.connected
             return _Resolved(
@@ -306,6 +312,7 @@ class ResetPipeline:
                 api_key=(self.crypto.decrypt(integration.api_key_encrypted)
                          if connected and integration else None),
                 itglue_attempts=job.itglue_attempts,
+                created_at=job.created_at, revoked_agent=revoked,
             )
 
     async def resolve(self, job_id: int) -> None:
@@ -318,6 +325,9 @@ class ResetPipeline:
             await self._finish(job_id, "failed", "no_matched_account",
                                f"No matched account for {r.name}",
                                summary=f"No matched account for {r.name}")
+            return
+        if r.revoked_agent is not None and r.agent is None:
+            await self._await_stand_in(r, account, r.revoked_agent)
             return
         if account.agent_id is None or r.agent is None:
             await self._finish(job_id, "failed", "no_agent",
@@ -373,6 +383,38 @@ class ResetPipeline:
             return
         await self._queue(r, account, r.agent, password)
 
+    async def _await_stand_in(self, r: _Resolved, account: Account, revoked: Agent) -> None:
+        """The account's agent was revoked and no other agent of its customer serves its
+        directory yet: wait (as a queued job waits for an offline agent) for one to enroll."""
+        now = utcnow()
+        if now - r.created_at >= timedelta(seconds=self.settings.reset_max_wait_seconds):
+            await self._finish(
+                r.job_id, "failed", "agent_revoked",
+                f"Agent {revoked.name} of account {account.display_name} was revoked and no "
+                f"other agent of its customer serves directory {account.directory or '—'}; "
+                "enroll an agent for the customer (or choose one in the account's source), "
+                "then replay the trigger.", account=account)
+            return
+        reason = (f"agent {revoked.name} was revoked and no other agent of the account's "
+                  f"customer serves directory {account.directory or '—'} yet")
+        async with self.write_gate, self.sessions() as session:
+            job = await session.get(ResetJob, r.job_id)
+            if job is None or job.state != "pending":
+                return
+            if job.error != reason:  # said once, not at every recheck
+                _snapshot(job, account)
+                job.error = reason
+                add_event(session, job.tenant_id, jobs.job_event(
+                    job, "password_reset.waiting", "warning",
+                    f"Reset of {account.display_name} waits: {reason}; enroll an agent for "
+                    "the customer, or choose another agent in the account's source.",
+                    reason=reason, code="agent_revoked", revoked_agent_id=revoked.id))
+            job.claimed_until = None
+            job.updated_at = now
+            job.next_attempt_at = now + timedelta(seconds=STAND_IN_RECHECK_SECONDS)
+            await session.commit()
+        self.broker.notify(r.tenant_id)
+
     def _limiter(self, tenant_id: int) -> RateLimiter:
         # IT Glue counts per key: one limiter per tenant, shared by all its pipeline work.
         if tenant_id not in self._limiters:
@@ -409,6 +451,12 @@ class ResetPipeline:
         async with self.write_gate, self.sessions() as session:
             job = await session.get(ResetJob, r.job_id)
             if job is None or job.state != "pending":
+                return
+            if await jobs.lock_live_agent(session, agent.id) is None:
+                # Revoked since it was chosen: resolve again, for another agent.
+                job.claimed_until = None
+                await session.commit()
+                self._wake.set()
                 return
             _snapshot(job, account)
             fresh = await session.get(Account, account.id)
@@ -481,6 +529,21 @@ class ResetPipeline:
             tenant_id = job.tenant_id
         self.resolved += 1
         self.broker.notify(tenant_id)
+
+
+async def stand_in_agent(session: AsyncSession, account: Account) -> Agent | None:
+    """Another live agent of the account's customer that reports the account's directory
+    (online ones first), to take over from a revoked agent; or None."""
+    candidates = (await session.scalars(
+        select(Agent).where(Agent.tenant_id == account.tenant_id,
+                            Agent.customer_id == account.customer_id,
+                            Agent.revoked_at.is_(None))
+        .order_by(Agent.id.desc())
+    )).all()
+    serving = [a for a in candidates
+               if any(d.get("name") == account.directory for d in a.directories or [])]
+    serving.sort(key=lambda a: a.status != "online")
+    return serving[0] if serving else None
 
 
 def reset_value_key(account_id: int, password: str) -> str:

@@ -137,6 +137,7 @@ def test_run_heartbeats_and_stops_cleanly_on_sigterm(tenant: FakeTenant, tmp_pat
     config.write_text(
         f'credential_file = "{credential_file}"\nheartbeat_seconds = 0.5\n\n'
         '[[directory]]\nname = "box"\nkind = "local"\ndry_run = true\n'
+        'allow_system_accounts = ["root"]\n'
     )
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     agent = subprocess.Popen(

@@ -8,6 +8,7 @@ import subprocess
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -21,7 +22,8 @@ from qp_agent.backends.local import (
 from qp_agent.config import DirectoryConfig
 
 LOCAL = DirectoryConfig(name="this-server", kind="local")
-DRY = DirectoryConfig(name="this-server", kind="local", dry_run=True)
+DRY = DirectoryConfig(name="this-server", kind="local", dry_run=True,
+                      allow_system_accounts=("root",))
 NEW_PASSWORD = "N3w:pass word!"
 
 
@@ -38,7 +40,7 @@ class RecordingRunner:
 
 
 def existing_user(name: str) -> object:
-    return object()
+    return SimpleNamespace(pw_uid=1001)
 
 
 def test_the_password_goes_on_stdin_and_never_on_the_command_line() -> None:
@@ -127,12 +129,12 @@ def shadow_hash(user: str) -> str:
 
 @pytest.fixture
 def throwaway_user() -> Iterator[str]:
-    """A locked system user without a home, created for one test and deleted after it."""
+    """A locked regular user without a home, created for one test and deleted after it."""
     if os.geteuid() != 0:
         pytest.skip("creating a throw-away local user needs root")
     name = f"qpagent-{secrets.token_hex(4)}"
     subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
         check=True,
         capture_output=True,
     )

@@ -46,7 +46,8 @@ def test_an_enrollment_code_enrolls_one_agent_only(api: Api, http: httpx.Client)
 
     agents = api.get("/api/v1/agents").json()["agents"]
     assert agents == [{"id": first.json()["agent_id"], "name": "dc1", "hostname": "dc1.corp",
-                       "status": "offline", "last_seen_at": None, "directories": []}]
+                       "status": "offline", "last_seen_at": None, "directories": [],
+                       "customer_id": None}]
 
 
 def test_agent_and_user_credentials_are_not_interchangeable(api: Api, http: httpx.Client
