@@ -30,11 +30,11 @@ from qp_agent.client import (
     TenantTLSError,
     TenantUnreachable,
     make_http_client,
-    normalise_tenant_url,
 )
 from qp_agent.config import AgentConfig, ConfigError, load_config
 from qp_agent.credentials import AgentCredential, CredentialError, CredentialStore
 from qp_agent.runner import AgentCredentialRefused, AgentRunner
+from qp_common.urls import normalise_tenant_url
 
 logger = logging.getLogger("qp_agent")
 

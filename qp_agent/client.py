@@ -12,11 +12,10 @@ import logging
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from qp_agent.config import is_loopback_host
+from qp_common.urls import TenantURLError, normalise_tenant_url
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +48,8 @@ class TenantRejected(TenantError):
         self.message = message
 
 
-class InsecureTenantURL(ValueError):
-    """A tenant URL that would send the agent credential in the clear."""
+# A tenant URL the agent refuses (plain http to another machine, not a URL at all).
+InsecureTenantURL = TenantURLError
 
 
 @dataclass(frozen=True)
@@ -99,24 +98,6 @@ class Enrollment:
 
     agent_id: str
     agent_token: str = field(repr=False)
-
-
-def normalise_tenant_url(url: str) -> str:
-    """Return ``url`` without a trailing slash, refusing plain http except on loopback.
-
-    Raises:
-        InsecureTenantURL: http:// to another machine, or not an http(s) URL at all.
-    """
-    url = url.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InsecureTenantURL(f"{url!r} is not a tenant URL; expected https://host[:port].")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise InsecureTenantURL(
-            f"{url} uses plain http; the agent only talks to a tenant over https "
-            "(http is allowed for 127.0.0.1, ::1 and localhost)."
-        )
-    return url
 
 
 def make_http_client(

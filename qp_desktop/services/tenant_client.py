@@ -269,32 +269,6 @@ class TokenSource(Protocol):
         ...
 
 
-def is_loopback_host(host: str) -> bool:
-    return host in {"localhost", "::1"} or host.startswith("127.")
-
-
-def normalise_tenant_url(text: str) -> str:
-    """Check and tidy a tenant URL typed by the technician.
-
-    https is required, except for loopback addresses (a tenant on this computer).
-
-    Raises:
-        ValueError: with a sentence saying what is wrong.
-    """
-    text = text.strip().rstrip("/")
-    if not text:
-        raise ValueError("Enter the tenant's address, for example https://qp.example.com.")
-    if "://" not in text:
-        text = "https://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError("That does not look like a web address. Use https://host[:port].")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError("The tenant address must use https:// (plain http is only allowed "
-                         "for a tenant on this computer).")
-    return text
-
-
 def _retry_after(response: httpx.Response) -> int | None:
     value = response.headers.get("Retry-After")
     if value is None:

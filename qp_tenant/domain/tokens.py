@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qp_common.urls import public_url_ok
 from qp_tenant.crypto import Crypto, random_token
 from qp_tenant.domain.events import NewEvent, add_event, rfc3339
-from qp_tenant.domain.urls import public_url_ok
 from qp_tenant.errors import ApiError
 from qp_tenant.models import WorkflowToken, utcnow
 

@@ -103,7 +103,10 @@ def test_plain_http_to_a_remote_tenant_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert enroll("http://tenant.example.com", GOOD_CODE, tmp_path / "c.json") == 2
-    assert "only talks to a tenant over https" in capsys.readouterr().err
+    assert "must use https://" in capsys.readouterr().err
+    # A name that merely starts like a loopback address is somebody else's computer.
+    assert enroll("http://127.attacker.example", GOOD_CODE, tmp_path / "c.json") == 2
+    assert "must use https://" in capsys.readouterr().err
 
 
 def test_run_with_a_bad_config_exits_2_with_the_sentence(

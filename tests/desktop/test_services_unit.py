@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from qp_common.urls import normalise_tenant_url
 from qp_desktop.services.logs import redact
 from qp_desktop.services.secret_store import SecretStore
 from qp_desktop.services.session import Session
-from qp_desktop.services.tenant_client import TenantClient, TenantError, normalise_tenant_url
+from qp_desktop.services.tenant_client import TenantClient, TenantError
 from qp_desktop.ui.timefmt import friendly, relative, wait_text
 
 GRANT = {"access_token": "A2", "refresh_token": "R2", "expires_in": 900,
@@ -105,7 +106,8 @@ def test_tenant_urls_are_tidied(typed, expected):
     assert normalise_tenant_url(typed) == expected
 
 
-@pytest.mark.parametrize("typed", ["http://qp.example.com", "", "ftp://x"])
+@pytest.mark.parametrize("typed", ["http://qp.example.com", "", "ftp://x",
+                                   "http://127.attacker.example"])
 def test_bad_tenant_urls_are_refused(typed):
     with pytest.raises(ValueError):
         normalise_tenant_url(typed)
