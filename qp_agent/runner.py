@@ -123,8 +123,10 @@ class AgentRunner:
             return JobOutcome(job.id, False, scrub(exc.reason, job.password))
         except Exception as exc:  # a bug in one backend must not kill the agent
             reason = scrub(f"{type(exc).__name__}: {exc}", job.password)
+            # The traceback is what a bug report needs; the log filter masks secrets in it.
             logger.error(
-                "Job %s: unexpected failure in the %s backend: %s", job.id, job.kind, reason
+                "Job %s: unexpected failure in the %s backend: %s", job.id, job.kind, reason,
+                exc_info=True,
             )
             return JobOutcome(job.id, False, f"The agent failed unexpectedly ({reason}).")
         logger.debug("Job %s: %s", job.id, summary)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from qp_common.redact import redact
 from qp_common.urls import normalise_tenant_url
-from qp_desktop.services.logs import redact
 from qp_desktop.services.secret_store import SecretStore
 from qp_desktop.services.session import Session
 from qp_desktop.services.tenant_client import TenantClient, TenantError
