@@ -12,9 +12,11 @@ import logging
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
+from qp_common.transport import TLS, describe_transport_error
 from qp_common.urls import TenantURLError, normalise_tenant_url
 
 logger = logging.getLogger(__name__)
@@ -219,19 +221,14 @@ def _rejection(response: httpx.Response) -> TenantRejected:
 
 
 def _transport_error(base_url: str, exc: httpx.HTTPError) -> TenantUnreachable:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return TenantTLSError(
-                f"The tenant's TLS certificate at {base_url} could not be verified "
-                f"({cause.verify_message or cause}). Pass the issuing CA with --ca-file "
-                "(tenant_ca_file in the config) if the tenant uses a private CA."
-            )
-        if isinstance(cause, ssl.SSLError):
-            return TenantTLSError(f"TLS with the tenant at {base_url} failed ({cause}).")
-        cause = cause.__cause__ or cause.__context__
-    if isinstance(exc, httpx.TimeoutException):
-        return TenantUnreachable(f"The tenant at {base_url} did not answer in time.")
-    return TenantUnreachable(
-        f"Cannot reach the tenant at {base_url} ({type(exc).__name__}: {exc or 'no detail'})."
-    )
+    failure = describe_transport_error(exc, urlsplit(base_url).netloc or base_url)
+    if failure.certificate:
+        return TenantTLSError(
+            f"The tenant's TLS certificate at {base_url} could not be verified. {failure} "
+            "Pass the issuing CA with --ca-file (tenant_ca_file in the config) if the tenant "
+            "uses a private CA."
+        )
+    if failure.kind == TLS:
+        return TenantTLSError(f"TLS with the tenant at {base_url} failed. {failure}")
+    return TenantUnreachable(f"Cannot reach the tenant at {base_url}. {failure}")
+

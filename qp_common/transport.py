@@ -41,6 +41,9 @@ class TransportFailure:
 
     kind: str
     message: str
+    # A TLS failure because the certificate was not accepted (untrusted, expired, another
+    # name), rather than the handshake itself: a CA file may fix it.
+    certificate: bool = False
 
     def __str__(self) -> str:
         return self.message
@@ -104,7 +107,9 @@ def describe_transport_error(exc: BaseException, host: str) -> TransportFailure:
     chain = _chain(exc)
     for error in chain:
         if isinstance(error, ssl.SSLError | ssl.CertificateError):
-            return TransportFailure(TLS, _tls_sentence(error, host))
+            sentence = _tls_sentence(error, host)
+            return TransportFailure(TLS, sentence,
+                                    certificate=sentence.startswith("The certificate"))
         if isinstance(error, socket.gaierror):
             return TransportFailure(DNS, f"The name {_host_name(host)} did not resolve: check "
                                          "the address, and this computer's DNS and network.")
@@ -133,7 +138,8 @@ def describe_transport_error(exc: BaseException, host: str) -> TransportFailure:
                                          "it away.")
     if any(t in lowered for t in _TLS_TEXTS):
         return TransportFailure(TLS, f"The certificate of {host} is not trusted, or the secure "
-                                     f"(TLS) connection failed ({str(exc) or 'no detail'}).")
+                                     f"(TLS) connection failed ({str(exc) or 'no detail'}).",
+                                certificate="certificate" in lowered)
     if "timed out" in lowered:
         return TransportFailure(TIMEOUT, f"{host} did not answer in time (timed out).")
     detail = str(exc) or type(exc).__name__

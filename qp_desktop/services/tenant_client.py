@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +15,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
+
+from qp_common.transport import TIMEOUT, TLS, describe_transport_error
 
 log = logging.getLogger(__name__)
 
@@ -279,20 +280,6 @@ def _retry_after(response: httpx.Response) -> int | None:
         return None
 
 
-def _is_tls_failure(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLError | ssl.CertificateError):
-            return True
-        text = str(current).lower()
-        if "certificate" in text or "ssl" in text or "tls" in text:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
 class TenantClient:
     """The tenant's v1 API. ``base_url`` can change (local tenant vs a remote one).
 
@@ -322,20 +309,18 @@ class TenantClient:
         host = urlsplit(self.base_url).netloc or self.base_url
         try:
             return await self.http.request(method, self._url(path), json=json, headers=hdrs)
-        except httpx.TimeoutException as exc:
-            raise TenantError("timeout", f"The tenant at {host} did not answer in time. "
-                              "Check your connection and try again.") from exc
-        except httpx.ConnectError as exc:
-            if _is_tls_failure(exc):
-                raise TenantError(
-                    "tls_error", f"The secure connection to {host} failed: its certificate is "
-                    "not trusted or does not match. Check the address, or ask your "
-                    "administrator about the tenant's certificate.") from exc
-            raise TenantError("unreachable", f"Cannot reach the tenant at {host}. Check the "
-                              "address and your network connection.") from exc
         except httpx.TransportError as exc:
-            raise TenantError("unreachable", f"The connection to the tenant at {host} "
-                              "failed. Try again.") from exc
+            failure = describe_transport_error(exc, host)
+            if failure.kind == TLS:
+                raise TenantError(
+                    "tls_error", f"The secure connection to the tenant failed. {failure} "
+                    "Check the address, or ask your administrator about the tenant's "
+                    "certificate.") from exc
+            if failure.kind == TIMEOUT:
+                raise TenantError("timeout", f"The tenant at {host} did not answer in time. "
+                                  "Check your connection and try again.") from exc
+            raise TenantError("unreachable", f"Cannot reach the tenant at {host}. {failure} "
+                              "Check the address and your network connection.") from exc
 
     @staticmethod
     def _raise_for_error(response: httpx.Response) -> None:

@@ -192,3 +192,13 @@ def test_the_sentence_names_the_host_only() -> None:
     failure = describe_transport_error(exc, "qp.example.com:8443")
     assert failure.message.startswith("The name qp.example.com did not resolve")
     assert "IT Glue said" not in failure.message
+
+
+def test_only_certificate_refusals_are_flagged_as_certificate_problems(
+        tls_server: tuple[_Server, Path]) -> None:
+    server, _ = tls_server
+    host = f"127.0.0.1:{server.port}"
+    assert describe_transport_error(_failure(f"https://{host}/"), host).certificate
+    port = _unused_port()
+    assert not describe_transport_error(_failure(f"http://127.0.0.1:{port}/"),
+                                        f"127.0.0.1:{port}").certificate
