@@ -18,6 +18,7 @@ import httpx
 
 from qp_common.transport import TLS, describe_transport_error
 from qp_common.urls import TenantURLError, normalise_tenant_url
+from qp_common.wire import parse_error
 
 logger = logging.getLogger(__name__)
 
@@ -207,17 +208,12 @@ def _json(response: httpx.Response) -> Any:
 
 
 def _rejection(response: httpx.Response) -> TenantRejected:
-    code, message = f"http_{response.status_code}", ""
     try:
-        error = response.json().get("error")
-        if isinstance(error, dict):
-            code = str(error.get("code") or code)
-            message = str(error.get("message") or "")
-    except (ValueError, AttributeError):
-        pass
-    if not message:
-        message = f"The tenant answered HTTP {response.status_code} {response.reason_phrase}."
-    return TenantRejected(response.status_code, code, message)
+        body = response.json()
+    except ValueError:
+        body = None
+    error = parse_error(body, response.status_code, response.reason_phrase)
+    return TenantRejected(response.status_code, error.code, error.message)
 
 
 def _transport_error(base_url: str, exc: httpx.HTTPError) -> TenantUnreachable:

@@ -26,6 +26,7 @@ from httpx_sse import SSEError, aconnect_sse
 from PySide6.QtCore import QObject, Signal
 
 from qp_common.transport import describe_transport_error
+from qp_common.wire import parse_error
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +67,16 @@ class EventPage:
 
 
 def _error_sentence(response: httpx.Response) -> EventStreamError:
-    code = None
-    message = f"The tenant answered {response.status_code}"
     try:
         body = response.json()
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        code = error.get("code")
-        if error.get("message"):
-            message = f"{error['message']} ({response.status_code})"
     except (ValueError, UnicodeDecodeError):
-        pass
-    return EventStreamError(message, response.status_code, code)
+        body = None
+    error = parse_error(body, response.status_code)
+    if not error.enveloped:
+        return EventStreamError(f"The tenant answered {response.status_code}",
+                                response.status_code, None)
+    return EventStreamError(f"{error.message} ({response.status_code})", response.status_code,
+                            error.code)
 
 
 def _describe(exc: BaseException, host: str = "the tenant") -> str:

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from qp_common.transport import TIMEOUT, TLS, describe_transport_error
+from qp_common.wire import parse_error
+from qp_common.wire import parse_rfc3339 as parse_time
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +47,6 @@ class SessionExpired(TenantError):
 
     def __init__(self, message: str = "Your session has expired. Please sign in again."):
         super().__init__("session_expired", message, status=401)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """RFC 3339 (with ``Z``) to an aware datetime; ``None`` stays ``None``."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -326,21 +321,13 @@ class TenantClient:
     def _raise_for_error(response: httpx.Response) -> None:
         if response.status_code < 400:
             return
-        code, message = "http_error", ""
-        details: dict[str, Any] = {}
         try:
             body = response.json()
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            if isinstance(error, dict):
-                code = error.get("code") or code
-                message = error.get("message") or ""
-                details = error.get("details") or {}
         except ValueError:
-            pass
-        if not message:
-            message = f"The tenant answered with an error (HTTP {response.status_code})."
-        raise TenantError(code, message, status=response.status_code, details=details,
-                          retry_after=_retry_after(response))
+            body = None
+        error = parse_error(body, response.status_code, response.reason_phrase)
+        raise TenantError(error.code, error.message, status=response.status_code,
+                          details=error.details, retry_after=_retry_after(response))
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:

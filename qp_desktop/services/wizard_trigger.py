@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from qp_common.transport import describe_transport_error
+from qp_common.wire import parse_error
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +92,14 @@ async def send_test_trigger(http: httpx.AsyncClient, url: str,
                 f" (event {event})." if event is not None else ".")
         return TestTriggerResult(ok=status != "duplicate", message=message, status=status,
                                  event_id=event)
-    raw_error = data.get("error")
-    error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
-    code = str(error.get("code") or "http_error")
-    tenant_message = str(error.get("message") or "")
+    error = parse_error(data, response.status_code, response.reason_phrase)
+    code = error.code
+    tenant_message = error.message if error.enveloped else ""
     log.info("test trigger refused: %s (HTTP %s)", code, response.status_code)
     if response.status_code == 404:
         message = ("The tenant at " + host + " does not know this workflow URL. Refresh this "
                    "page; if it persists, generate a new URL on the IT Glue page.")
-        if not tenant_message and code == "http_error":
+        if not error.enveloped:
             message = (f"{host} answered 404: it does not look like a QP tenant, or a proxy in "
                        "between does not pass /hooks/ through.")
     elif tenant_message:
