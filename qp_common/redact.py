@@ -85,7 +85,7 @@ def _auth_scheme(match: re.Match[str]) -> str:
 
 def redact(text: str, known: Iterable[str] = ()) -> str:
     """``text`` with every secret masked (see the module's docstring)."""
-    for secret in sorted((s for s in known if s and len(s) >= 3), key=len, reverse=True):
+    for secret in sorted((s for s in known if s), key=len, reverse=True):
         text = text.replace(secret, MASK)
     text = _HOOK_PATH_RE.sub(lambda m: f"{m.group(1)}qpwt_{MASK}{m.group(2)[-4:]}", text)
     text = _TOKEN_RE.sub(lambda m: f"{m.group(1)}_{MASK}{m.group(2)[-4:]}", text)
@@ -129,13 +129,3 @@ class RedactingFilter(logging.Filter):
         record._qp_redacted = True
         return True
 
-
-def install_redaction(handler: logging.Handler, secrets: Iterable[str] = ()) -> RedactingFilter:
-    """Add a :class:`RedactingFilter` to ``handler`` (once) and return it."""
-    for existing in handler.filters:
-        if isinstance(existing, RedactingFilter):
-            existing.secrets.update(s for s in secrets if s)
-            return existing
-    redactor = RedactingFilter(secrets)
-    handler.addFilter(redactor)
-    return redactor

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from qp_common.redact import redact
 from qp_common.transport import TransportFailure, describe_transport_error
 
 logger = logging.getLogger(__name__)
@@ -476,10 +477,8 @@ def _host_of(base_url: str) -> str:
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
+    """IT Glue's words with the key, any value sent, and anything secret-shaped masked."""
+    return redact(text, secrets)
 
 
 def _error_details(response: httpx.Response, secrets: Iterable[str]) -> tuple[str, str, str | None]:
