@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from qp_common.transport import TIMEOUT, TLS, describe_transport_error
+from qp_common.transport import DNS, REFUSED, TIMEOUT, TLS, describe_transport_error
 from qp_common.wire import parse_error
 from qp_common.wire import parse_rfc3339 as parse_time
 
@@ -314,8 +314,10 @@ class TenantClient:
             if failure.kind == TIMEOUT:
                 raise TenantError("timeout", f"The tenant at {host} did not answer in time. "
                                   "Check your connection and try again.") from exc
-            raise TenantError("unreachable", f"Cannot reach the tenant at {host}. {failure} "
-                              "Check the address and your network connection.") from exc
+            advice = "" if failure.kind in (DNS, REFUSED) else (
+                " Check the address and your network connection.")  # those two carry their own
+            raise TenantError("unreachable",
+                              f"Cannot reach the tenant at {host}. {failure}{advice}") from exc
 
     @staticmethod
     def _raise_for_error(response: httpx.Response) -> None:

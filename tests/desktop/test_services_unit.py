@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import subprocess
 import sys
@@ -94,6 +95,20 @@ def test_a_certificate_failure_is_reported_as_tls(qtbot, qloop):
         _run(qtbot, qloop, client.health())
     assert err.value.code == "tls_error"
     assert "certificate" in err.value.message
+
+
+def test_a_name_that_does_not_resolve_is_reported_as_such(qtbot, qloop):
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno -2] Name or service not known") from socket.gaierror(
+            -2, "Name or service not known")
+
+    client = TenantClient(httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+                          "https://qp.example.com:8443")
+    with pytest.raises(TenantError) as err:
+        _run(qtbot, qloop, client.health())
+    assert err.value.code == "unreachable"
+    assert err.value.message.startswith("Cannot reach the tenant at qp.example.com:8443. The "
+                                        "name qp.example.com did not resolve")
 
 
 @pytest.mark.parametrize(("typed", "expected"), [
