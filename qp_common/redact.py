@@ -31,11 +31,10 @@ _TOKEN_RE = re.compile(r"\b(qp(?:wt|at|rt|ag|en))_([A-Za-z0-9_\-]+)")
 _HOOK_PATH_RE = re.compile(r"(/hooks/itglue/)(?!qpwt_\u2026)([^\s/?#\"'<>]+)")
 _ITG_RE = re.compile(r"\bITG\.[A-Za-z0-9._\-]+")
 _ENROLLMENT_RE = re.compile(r"(?i)\bQPE-[A-Z0-9][A-Z0-9\-]*")
-# "Authorization: Basic dXNlcjpwYXNz", "Bearer abc", "authorization=Digest ...": mask the
-# credentials after the scheme word.
-# "Bearer" is never ordinary prose; after the other schemes, a plain lower-case word ("basic
-# setup") is prose, while credentials always carry a capital, a digit or base64 punctuation.
-# Digest credentials are a list of parameters: everything up to the end of the line goes.
+# The credentials after an authorization scheme word. "Bearer" is never ordinary prose; after
+# the other schemes a plain lower-case word ("basic setup") is prose, while credentials always
+# carry a capital, a digit or base64 punctuation. Digest credentials are a list of
+# parameters: everything up to the end of the line goes.
 _AUTH_SCHEME_RE = re.compile(
     r"(?i:\b(bearer)(\s+)(?!\u2026)([A-Za-z0-9._~+/=\-]+))"
     r"|(?i:\b(basic|negotiate|ntlm))(\s+)(?!\u2026)(?=[a-z._~\-]*[A-Z0-9+/=])"
@@ -83,12 +82,18 @@ def _auth_scheme(match: re.Match[str]) -> str:
     return match.group(index) + match.group(index + 1) + MASK
 
 
+def _tail(secret: str) -> str:
+    """The last four characters, which name a token in the UI; none of a short one, whose
+    tail would be most of it."""
+    return secret[-4:] if len(secret) >= 16 else ""
+
+
 def redact(text: str, known: Iterable[str] = ()) -> str:
     """``text`` with every secret masked (see the module's docstring)."""
     for secret in sorted((s for s in known if s), key=len, reverse=True):
         text = text.replace(secret, MASK)
-    text = _HOOK_PATH_RE.sub(lambda m: f"{m.group(1)}qpwt_{MASK}{m.group(2)[-4:]}", text)
-    text = _TOKEN_RE.sub(lambda m: f"{m.group(1)}_{MASK}{m.group(2)[-4:]}", text)
+    text = _HOOK_PATH_RE.sub(lambda m: f"{m.group(1)}qpwt_{MASK}{_tail(m.group(2))}", text)
+    text = _TOKEN_RE.sub(lambda m: f"{m.group(1)}_{MASK}{_tail(m.group(2))}", text)
     text = _ITG_RE.sub(f"ITG.{MASK}", text)
     text = _ENROLLMENT_RE.sub(f"QPE-{MASK}", text)
     text = _AUTH_SCHEME_RE.sub(_auth_scheme, text)

@@ -136,3 +136,8 @@ def test_a_field_whose_value_is_a_token_keeps_the_tokens_hint() -> None:
     assert redact(f'{{"token": "{WORKFLOW}"}}') == f'{{"token": "qpwt_{MASK}{WORKFLOW[-4:]}"}}'
     assert redact(f"api_key={ITG_KEY}") == f"api_key=ITG.{MASK}"
     assert redact('{"password": "x\u2026y"}') == f'{{"password": "{MASK}"}}'
+
+
+def test_a_short_token_shows_no_tail() -> None:
+    assert redact("qpwt_abc12 and /hooks/itglue/xy9") == (
+        f"qpwt_{MASK} and /hooks/itglue/qpwt_{MASK}")
