@@ -28,7 +28,7 @@ tenant: $(STAMP)
 	$(VENV)/bin/qp-tenant serve
 
 test: system-deps-test $(STAMP)
-	$(VENV)/bin/ruff check qp_tenant qp_desktop qp_agent tests benchmarks
+	$(VENV)/bin/ruff check qp_common qp_tenant qp_desktop qp_agent tests benchmarks
 	$(VENV)/bin/mypy
 	# Two xdist workers: most tests wait on their own tenant, slapd or Qt process.
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n 2

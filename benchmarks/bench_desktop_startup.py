@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from qp_common.wire import parse_listening_line
+
 ROOT = Path(__file__).resolve().parents[1]
 
 BARE_WINDOW = """
@@ -61,8 +63,8 @@ def _tenant_start(data_dir: Path, env: dict[str, str]) -> float:
         assert proc.stdout is not None
         url = ""
         for line in proc.stdout:
-            if line.startswith("listening on "):
-                url = line.split("listening on ", 1)[1].strip()
+            url = parse_listening_line(line) or ""
+            if url:
                 break
         if not url:
             raise RuntimeError("the tenant never said 'listening on'")

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import signal
 import socket
 import sys
@@ -30,11 +29,12 @@ from qp_agent.client import (
     TenantTLSError,
     TenantUnreachable,
     make_http_client,
-    normalise_tenant_url,
 )
 from qp_agent.config import AgentConfig, ConfigError, load_config
 from qp_agent.credentials import AgentCredential, CredentialError, CredentialStore
 from qp_agent.runner import AgentCredentialRefused, AgentRunner
+from qp_common.redact import RedactingFilter
+from qp_common.urls import normalise_tenant_url
 
 logger = logging.getLogger("qp_agent")
 
@@ -42,33 +42,11 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
-_TOKEN_PATTERNS = (
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"\bqp[a-z]{1,4}_[A-Za-z0-9_-]{6,}"),
-)
 
-
-class SecretRedactingFilter(logging.Filter):
-    """Replaces known secrets and anything token-shaped in log records with ``***``."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self.secrets = {s for s in secrets if s}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Redact the formatted message in place; never drops a record."""
-        message = record.getMessage()
-        for secret in self.secrets:
-            message = message.replace(secret, "***")
-        message = _TOKEN_PATTERNS[0].sub(r"\1***", message)
-        message = _TOKEN_PATTERNS[1].sub("***", message)
-        record.msg, record.args = message, None
-        return True
-
-
-def configure_logging(verbose: bool, secrets: Iterable[str] = ()) -> SecretRedactingFilter:
-    """Log to stderr (a service manager's journal collects it), with secrets redacted."""
-    redactor = SecretRedactingFilter(secrets)
+def configure_logging(verbose: bool, secrets: Iterable[str] = ()) -> RedactingFilter:
+    """Log to stderr (a service manager's journal collects it), with secrets redacted: by
+    shape, and the exact ``secrets`` (more can be added to the returned filter)."""
+    redactor = RedactingFilter(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(redactor)

@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from qp_agent.config import is_loopback_host
+from qp_common.transport import TLS, describe_transport_error
+from qp_common.urls import TenantURLError, normalise_tenant_url
+from qp_common.wire import parse_error
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +51,8 @@ class TenantRejected(TenantError):
         self.message = message
 
 
-class InsecureTenantURL(ValueError):
-    """A tenant URL that would send the agent credential in the clear."""
+# A tenant URL the agent refuses (plain http to another machine, not a URL at all).
+InsecureTenantURL = TenantURLError
 
 
 @dataclass(frozen=True)
@@ -99,24 +101,6 @@ class Enrollment:
 
     agent_id: str
     agent_token: str = field(repr=False)
-
-
-def normalise_tenant_url(url: str) -> str:
-    """Return ``url`` without a trailing slash, refusing plain http except on loopback.
-
-    Raises:
-        InsecureTenantURL: http:// to another machine, or not an http(s) URL at all.
-    """
-    url = url.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InsecureTenantURL(f"{url!r} is not a tenant URL; expected https://host[:port].")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise InsecureTenantURL(
-            f"{url} uses plain http; the agent only talks to a tenant over https "
-            "(http is allowed for 127.0.0.1, ::1 and localhost)."
-        )
-    return url
 
 
 def make_http_client(
@@ -224,33 +208,23 @@ def _json(response: httpx.Response) -> Any:
 
 
 def _rejection(response: httpx.Response) -> TenantRejected:
-    code, message = f"http_{response.status_code}", ""
     try:
-        error = response.json().get("error")
-        if isinstance(error, dict):
-            code = str(error.get("code") or code)
-            message = str(error.get("message") or "")
-    except (ValueError, AttributeError):
-        pass
-    if not message:
-        message = f"The tenant answered HTTP {response.status_code} {response.reason_phrase}."
-    return TenantRejected(response.status_code, code, message)
+        body = response.json()
+    except ValueError:
+        body = None
+    error = parse_error(body, response.status_code, response.reason_phrase)
+    return TenantRejected(response.status_code, error.code, error.message)
 
 
 def _transport_error(base_url: str, exc: httpx.HTTPError) -> TenantUnreachable:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return TenantTLSError(
-                f"The tenant's TLS certificate at {base_url} could not be verified "
-                f"({cause.verify_message or cause}). Pass the issuing CA with --ca-file "
-                "(tenant_ca_file in the config) if the tenant uses a private CA."
-            )
-        if isinstance(cause, ssl.SSLError):
-            return TenantTLSError(f"TLS with the tenant at {base_url} failed ({cause}).")
-        cause = cause.__cause__ or cause.__context__
-    if isinstance(exc, httpx.TimeoutException):
-        return TenantUnreachable(f"The tenant at {base_url} did not answer in time.")
-    return TenantUnreachable(
-        f"Cannot reach the tenant at {base_url} ({type(exc).__name__}: {exc or 'no detail'})."
-    )
+    failure = describe_transport_error(exc, urlsplit(base_url).netloc or base_url)
+    if failure.certificate:
+        return TenantTLSError(
+            f"The tenant's TLS certificate at {base_url} could not be verified. {failure} "
+            "Pass the issuing CA with --ca-file (tenant_ca_file in the config) if the tenant "
+            "uses a private CA."
+        )
+    if failure.kind == TLS:
+        return TenantTLSError(f"TLS with the tenant at {base_url} failed. {failure}")
+    return TenantUnreachable(f"Cannot reach the tenant at {base_url}. {failure}")
+

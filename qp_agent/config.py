@@ -7,7 +7,6 @@ names the file, the table and the key, so an administrator can fix it without re
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -259,13 +258,3 @@ def _optional_path(
     # Relative paths are relative to the configuration file, not to the working directory
     # of whatever service manager started the agent.
     return path if path.is_absolute() else source.parent / path
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` (a name or an address) is this machine's loopback interface."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

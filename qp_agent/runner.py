@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -123,8 +124,13 @@ class AgentRunner:
             return JobOutcome(job.id, False, scrub(exc.reason, job.password))
         except Exception as exc:  # a bug in one backend must not kill the agent
             reason = scrub(f"{type(exc).__name__}: {exc}", job.password)
+            # The traceback is what a bug report needs. Its text can quote the new password,
+            # which has no recognisable shape, so it is scrubbed here; the log filter masks
+            # the rest (tokens, keys).
+            trace = scrub("".join(traceback.format_exception(exc)).rstrip(), job.password)
             logger.error(
-                "Job %s: unexpected failure in the %s backend: %s", job.id, job.kind, reason
+                "Job %s: unexpected failure in the %s backend: %s\n%s",
+                job.id, job.kind, reason, trace,
             )
             return JobOutcome(job.id, False, f"The agent failed unexpectedly ({reason}).")
         logger.debug("Job %s: %s", job.id, summary)

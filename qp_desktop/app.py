@@ -18,6 +18,7 @@ import httpx
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QWidget
 
+from qp_common.urls import normalise_tenant_url
 from qp_desktop import APP_ID
 from qp_desktop.services import settings as S
 from qp_desktop.services.alerts import AlertCenter
@@ -36,7 +37,7 @@ from qp_desktop.services.notifier import (
 from qp_desktop.services.secret_store import SecretStore
 from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences, WindowState
-from qp_desktop.services.tenant_client import TenantClient, normalise_tenant_url
+from qp_desktop.services.tenant_client import TenantClient
 from qp_desktop.ui.itglue_page import ITGluePage
 from qp_desktop.ui.main_window import MainWindow
 from qp_desktop.ui.sign_in import LOCAL_TENANT_KEY, SignInWindow

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from qp_common.wire import error_body
 from qp_tenant import __version__
 from qp_tenant.api import accounts as account_routes
 from qp_tenant.api import agents as agent_routes
@@ -171,8 +172,7 @@ def create_api(state: AppState) -> FastAPI:
         first = problems[0] if problems else {"field": "", "problem": "invalid"}
         message = f"{first['field'] or 'The request'}: {first['problem']}"
         return JSONResponse(
-            {"error": {"code": "invalid_request", "message": message,
-                       "details": {"problems": problems}}},
+            error_body("invalid_request", message, {"problems": problems}),
             status_code=422,
         )
 
@@ -180,7 +180,7 @@ def create_api(state: AppState) -> FastAPI:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
-            {"error": {"code": code, "message": str(exc.detail), "details": {}}},
+            error_body(code, str(exc.detail)),
             status_code=exc.status_code, headers=getattr(exc, "headers", None),
         )
 
@@ -188,9 +188,8 @@ def create_api(state: AppState) -> FastAPI:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("Unexpected error")
         return JSONResponse(
-            {"error": {"code": "internal_error",
-                       "message": "Something went wrong on the tenant. The error was logged.",
-                       "details": {}}},
+            error_body("internal_error",
+                       "Something went wrong on the tenant. The error was logged."),
             status_code=500,
         )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from qp_common.wire import error_body
+
 
 class ApiError(Exception):
     """A refusal a client can act on. Routes and domain functions raise it; the app renders it."""
@@ -24,7 +26,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        return error_body(self.code, self.message, self.details)
 
 
 def not_found(what: str) -> ApiError:

@@ -1,62 +1,18 @@
 """Logging for the tenant: stderr plus a rotating file, with secrets redacted everywhere.
 
-Every handler carries :class:`RedactingFilter`, so nothing that reaches a log line (our own
-messages, uvicorn's access log, a traceback) can show a workflow token, an access or refresh
-token, an IT Glue API key or a password.
+Every handler carries qp_common's ``RedactingFilter``, so nothing that reaches a log line (our
+own messages, uvicorn's access log, a traceback) can show a workflow token, an access or
+refresh token, an IT Glue API key, an enrollment code or a password.
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
-import re
 import sys
 from pathlib import Path
 
-_TOKEN_RE = re.compile(r"\b(qpwt|qpat|qprt|qpag|qpen)_([A-Za-z0-9_\-]{4,})")
-_HOOK_PATH_RE = re.compile(r"(/hooks/itglue/)(?!qpwt_…)([^\s/?\"']+)")
-_ITG_RE = re.compile(r"\bITG\.[A-Za-z0-9._\-]+")
-_SECRET_FIELD_RE = re.compile(
-    r"""(?ix)
-    (["']?(?:password|passwd|api_key|api-key|x-api-key|secret|authorization|refresh_token|
-    access_token|agent_token|smtp_password)["']?\s*[:=]\s*)
-    ("[^"]*"|'[^']*'|Bearer\s+\S+|[^\s,;&}]+)
-    """
-)
-
-
-def redact(text: str) -> str:
-    """Mask tokens, API keys and password-like fields in a piece of text."""
-
-    def token_sub(match: re.Match[str]) -> str:
-        return f"{match.group(1)}_…{match.group(2)[-4:]}"
-
-    text = _HOOK_PATH_RE.sub(lambda m: f"{m.group(1)}qpwt_…{m.group(2)[-4:]}", text)
-    text = _TOKEN_RE.sub(token_sub, text)
-    text = _ITG_RE.sub("ITG.…", text)
-    return _SECRET_FIELD_RE.sub(lambda m: m.group(1) + "«redacted»", text)
-
-
-class RedactingFilter(logging.Filter):
-    """Rewrites each record's final message (and traceback) with :func:`redact`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "_qp_redacted", False):  # already done by another handler
-            return True
-        record._qp_redacted = True
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string must not lose the record
-            message = str(record.msg)
-        record.msg = redact(message)
-        record.args = ()
-        if record.exc_info:
-            formatter = logging.Formatter()
-            record.exc_text = redact(formatter.formatException(record.exc_info))
-            record.exc_info = None
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True
+from qp_common.redact import RedactingFilter
 
 
 class QuietAcceptedWebhooks(logging.Filter):

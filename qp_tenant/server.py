@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from qp_common.wire import listening_line
 from qp_tenant.app import create_app
 from qp_tenant.config import Settings
 
@@ -69,7 +70,7 @@ async def serve(settings: Settings) -> int:
         await asyncio.sleep(0.01)
     if server.started:
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        print(f"listening on http://{host}:{port}", flush=True)
+        print(listening_line(host, port), flush=True)
         log.info("Tenant serving on http://%s:%d; webhook base %s", host, port,
                  app.state.public_url)
     await task

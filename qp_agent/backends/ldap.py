@@ -27,7 +27,8 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
 from qp_agent.backends import PasswordChangeFailed, scrub
-from qp_agent.config import DirectoryConfig, is_loopback_host
+from qp_agent.config import DirectoryConfig
+from qp_common.urls import is_loopback_host
 
 logger = logging.getLogger(__name__)
 

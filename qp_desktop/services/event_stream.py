@@ -19,10 +19,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 from PySide6.QtCore import QObject, Signal
+
+from qp_common.transport import describe_transport_error
+from qp_common.wire import parse_error
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +67,21 @@ class EventPage:
 
 
 def _error_sentence(response: httpx.Response) -> EventStreamError:
-    code = None
-    message = f"The tenant answered {response.status_code}"
     try:
         body = response.json()
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        code = error.get("code")
-        if error.get("message"):
-            message = f"{error['message']} ({response.status_code})"
     except (ValueError, UnicodeDecodeError):
-        pass
-    return EventStreamError(message, response.status_code, code)
+        body = None
+    error = parse_error(body, response.status_code)
+    if not error.enveloped:
+        return EventStreamError(f"The tenant answered {response.status_code}",
+                                response.status_code, None)
+    return EventStreamError(f"{error.message} ({response.status_code})", response.status_code,
+                            error.code)
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, host: str = "the tenant") -> str:
     if isinstance(exc, httpx.ConnectError):
-        return "Cannot reach the tenant"
+        return f"Cannot reach the tenant. {describe_transport_error(exc, host)}"
     if isinstance(exc, httpx.ReadTimeout):
         return "The stream went silent"
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
@@ -126,6 +129,7 @@ class EventStream(QObject):
         super().__init__(parent)
         self._client = client
         self._base_url = base_url.rstrip("/")
+        self._host = urlsplit(self._base_url).netloc or "the tenant"
         self._auth_headers = auth_headers
         self._on_unauthorized = on_unauthorized
         self._initial_backoff = initial_backoff
@@ -217,7 +221,7 @@ class EventStream(QObject):
                 response = await self._client.get(url, params=params, headers=headers,
                                                   timeout=REQUEST_TIMEOUT)
             except httpx.HTTPError as exc:
-                raise EventStreamError(_describe(exc)) from exc
+                raise EventStreamError(_describe(exc, self._host)) from exc
             if response.status_code == 401 and not refreshed and self._on_unauthorized:
                 refreshed = True
                 await self._on_unauthorized()
@@ -274,7 +278,7 @@ class EventStream(QObject):
                         continue
                 reason = "Not signed in to the tenant (401)"
             except (httpx.HTTPError, SSEError, EventStreamError, ValueError, KeyError) as exc:
-                reason = _describe(exc)
+                reason = _describe(exc, self._host)
                 log.info("event stream dropped: %s", exc.__class__.__name__)
             finally:
                 self._flush()

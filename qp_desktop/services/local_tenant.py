@@ -22,6 +22,7 @@ from pathlib import Path
 from platformdirs import user_data_dir
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
+from qp_common.wire import parse_listening_line
 from qp_desktop.services.bundle import module_command
 from qp_desktop.services.tenant_client import TenantClient, TenantError
 
@@ -121,8 +122,9 @@ class ChildServer(QObject):
         *lines, self._stdout_buf = self._stdout_buf.split(b"\n")
         for raw in lines:
             line = raw.decode(errors="replace").strip()
-            if line.startswith("listening on ") and self._listening and not self._listening.done():
-                self._listening.set_result(line.split("listening on ", 1)[1].strip())
+            url = parse_listening_line(line)
+            if url and self._listening and not self._listening.done():
+                self._listening.set_result(url)
 
     def _on_stderr(self) -> None:
         assert self._proc is not None

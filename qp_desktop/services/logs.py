@@ -1,56 +1,16 @@
-"""Logging for the desktop app: a rotating file in the platform's log folder and a filter
-that redacts secrets (workflow tokens, IT Glue keys, bearer and refresh tokens) everywhere.
+"""Logging for the desktop app: a rotating file in the platform's log folder and stderr, both
+through qp_common's redacting filter (tokens, keys, passwords, authorization values).
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
-import re
 from pathlib import Path
 
 from platformdirs import user_log_dir
 
-_PATTERNS = (
-    # Workflow tokens keep their last 4 characters (that is how the UI names them); access,
-    # refresh, agent and enrollment tokens are the same shape with another prefix.
-    (re.compile(r"\b(qpwt|qpat|qprt|qpag|qpen)_[A-Za-z0-9_\-]+"),
-     lambda m: m.group(1) + "_\u2026" + m.group(0)[-4:]),
-    (re.compile(r"ITG\.[A-Za-z0-9_.\-]+"), lambda m: "ITG.\u2026"),
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_.\-~+/=]+"), lambda m: m.group(1) + "\u2026"),
-    (re.compile(r"(?i)((?:password|refresh_token|access_token|api_key|token)"
-                r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
-     lambda m: m.group(1) + "\u2026"),
-)
-
-
-def redact(text: str) -> str:
-    for pattern, repl in _PATTERNS:
-        text = pattern.sub(repl, text)
-    return text
-
-
-class RedactingFilter(logging.Filter):
-    """Rewrites each record's final message, traceback and stack with secrets redacted."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string must not lose the record
-            message = str(record.msg)
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info:
-            # An exception's text (and its chained causes) can quote a token or a password.
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        elif record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True
-
+from qp_common.redact import RedactingFilter
 
 LOG_FILE_NAME = "qp-desktop.log"
 _installed: list[logging.Handler] = []  # what setup_logging() added to the root logger

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +15,10 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
+
+from qp_common.transport import DNS, REFUSED, TIMEOUT, TLS, describe_transport_error
+from qp_common.wire import parse_error
+from qp_common.wire import parse_rfc3339 as parse_time
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +47,6 @@ class SessionExpired(TenantError):
 
     def __init__(self, message: str = "Your session has expired. Please sign in again."):
         super().__init__("session_expired", message, status=401)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """RFC 3339 (with ``Z``) to an aware datetime; ``None`` stays ``None``."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -269,32 +265,6 @@ class TokenSource(Protocol):
         ...
 
 
-def is_loopback_host(host: str) -> bool:
-    return host in {"localhost", "::1"} or host.startswith("127.")
-
-
-def normalise_tenant_url(text: str) -> str:
-    """Check and tidy a tenant URL typed by the technician.
-
-    https is required, except for loopback addresses (a tenant on this computer).
-
-    Raises:
-        ValueError: with a sentence saying what is wrong.
-    """
-    text = text.strip().rstrip("/")
-    if not text:
-        raise ValueError("Enter the tenant's address, for example https://qp.example.com.")
-    if "://" not in text:
-        text = "https://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError("That does not look like a web address. Use https://host[:port].")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError("The tenant address must use https:// (plain http is only allowed "
-                         "for a tenant on this computer).")
-    return text
-
-
 def _retry_after(response: httpx.Response) -> int | None:
     value = response.headers.get("Retry-After")
     if value is None:
@@ -303,20 +273,6 @@ def _retry_after(response: httpx.Response) -> int | None:
         return max(0, int(float(value)))
     except ValueError:
         return None
-
-
-def _is_tls_failure(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLError | ssl.CertificateError):
-            return True
-        text = str(current).lower()
-        if "certificate" in text or "ssl" in text or "tls" in text:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 class TenantClient:
@@ -348,40 +304,32 @@ class TenantClient:
         host = urlsplit(self.base_url).netloc or self.base_url
         try:
             return await self.http.request(method, self._url(path), json=json, headers=hdrs)
-        except httpx.TimeoutException as exc:
-            raise TenantError("timeout", f"The tenant at {host} did not answer in time. "
-                              "Check your connection and try again.") from exc
-        except httpx.ConnectError as exc:
-            if _is_tls_failure(exc):
-                raise TenantError(
-                    "tls_error", f"The secure connection to {host} failed: its certificate is "
-                    "not trusted or does not match. Check the address, or ask your "
-                    "administrator about the tenant's certificate.") from exc
-            raise TenantError("unreachable", f"Cannot reach the tenant at {host}. Check the "
-                              "address and your network connection.") from exc
         except httpx.TransportError as exc:
-            raise TenantError("unreachable", f"The connection to the tenant at {host} "
-                              "failed. Try again.") from exc
+            failure = describe_transport_error(exc, host)
+            if failure.kind == TLS:
+                raise TenantError(
+                    "tls_error", f"The secure connection to the tenant failed. {failure} "
+                    "Check the address, or ask your administrator about the tenant's "
+                    "certificate.") from exc
+            if failure.kind == TIMEOUT:
+                raise TenantError("timeout", f"The tenant at {host} did not answer in time. "
+                                  "Check your connection and try again.") from exc
+            advice = "" if failure.kind in (DNS, REFUSED) else (
+                " Check the address and your network connection.")  # those two carry their own
+            raise TenantError("unreachable",
+                              f"Cannot reach the tenant at {host}. {failure}{advice}") from exc
 
     @staticmethod
     def _raise_for_error(response: httpx.Response) -> None:
         if response.status_code < 400:
             return
-        code, message = "http_error", ""
-        details: dict[str, Any] = {}
         try:
             body = response.json()
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            if isinstance(error, dict):
-                code = error.get("code") or code
-                message = error.get("message") or ""
-                details = error.get("details") or {}
         except ValueError:
-            pass
-        if not message:
-            message = f"The tenant answered with an error (HTTP {response.status_code})."
-        raise TenantError(code, message, status=response.status_code, details=details,
-                          retry_after=_retry_after(response))
+            body = None
+        error = parse_error(body, response.status_code, response.reason_phrase)
+        raise TenantError(error.code, error.message, status=response.status_code,
+                          details=error.details, retry_after=_retry_after(response))
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:

@@ -21,6 +21,8 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
+from qp_common.wire import format_rfc3339
+
 log = logging.getLogger(__name__)
 
 GROUP = "wizard_progress"
@@ -34,7 +36,7 @@ def scope_for(tenant_key: str, tenant_id: str) -> str:
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return format_rfc3339(datetime.now(UTC)) or ""
 
 
 @dataclass

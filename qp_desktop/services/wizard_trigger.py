@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+from qp_common.transport import describe_transport_error
+from qp_common.wire import parse_error
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +56,10 @@ class TestTriggerResult:
     __test__ = False  # not a pytest test class, despite the name
 
 
-def _is_tls(exc: BaseException) -> bool:
-    current: BaseException | None = exc
-    while current is not None:
-        if isinstance(current, ssl.SSLError | ssl.CertificateError):
-            return True
-        if "certificate" in str(current).lower() or "ssl" in str(current).lower():
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
 def _unreachable(host: str, why: str) -> TestTriggerResult:
     return TestTriggerResult(
         ok=False, reachable=False, code="unreachable",
-        message=f"This computer cannot reach {host}: {why} Check the address, this computer's "
+        message=f"This computer cannot reach {host}. {why} Check the address, this computer's "
                 "network, a firewall or a proxy. (IT Glue calls from the internet, so it may "
                 "see the tenant differently.)")
 
@@ -80,14 +71,8 @@ async def send_test_trigger(http: httpx.AsyncClient, url: str,
     payload = body if body is not None else test_body()
     try:
         response = await http.post(url, json=payload, timeout=TIMEOUT)
-    except httpx.TimeoutException:
-        return _unreachable(host, "it did not answer in time.")
-    except httpx.ConnectError as exc:
-        if _is_tls(exc):
-            return _unreachable(host, "its certificate is not trusted or does not match.")
-        return _unreachable(host, "the connection was refused or the name does not resolve.")
-    except httpx.HTTPError:
-        return _unreachable(host, "the connection failed.")
+    except httpx.HTTPError as exc:
+        return _unreachable(host, describe_transport_error(exc, host).message)
     data: dict[str, Any] = {}
     try:
         parsed = response.json()
@@ -107,15 +92,14 @@ async def send_test_trigger(http: httpx.AsyncClient, url: str,
                 f" (event {event})." if event is not None else ".")
         return TestTriggerResult(ok=status != "duplicate", message=message, status=status,
                                  event_id=event)
-    raw_error = data.get("error")
-    error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
-    code = str(error.get("code") or "http_error")
-    tenant_message = str(error.get("message") or "")
+    error = parse_error(data, response.status_code, response.reason_phrase)
+    code = error.code
+    tenant_message = error.message if error.enveloped else ""
     log.info("test trigger refused: %s (HTTP %s)", code, response.status_code)
     if response.status_code == 404:
         message = ("The tenant at " + host + " does not know this workflow URL. Refresh this "
                    "page; if it persists, generate a new URL on the IT Glue page.")
-        if not tenant_message and code == "http_error":
+        if not error.enveloped:
             message = (f"{host} answered 404: it does not look like a QP tenant, or a proxy in "
                        "between does not pass /hooks/ through.")
     elif tenant_message:

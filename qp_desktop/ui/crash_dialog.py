@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qp_desktop.services.logs import default_log_dir, redact
+from qp_common.redact import redact
+from qp_desktop.services.logs import default_log_dir
 from qp_desktop.ui.theme import monospace_font
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -32,6 +32,20 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap, QPolygonF
 
+from qp_common.wire import (  # noqa: F401 - the monitor and its tests import them from here
+    CATEGORIES,
+    CATEGORY_AGENT,
+    CATEGORY_ALERT,
+    CATEGORY_INTEGRATION,
+    CATEGORY_OTHER,
+    CATEGORY_TOKEN,
+    CATEGORY_WORKFLOW,
+    EVENT_TYPES,
+    SEVERITIES,
+    category_of,
+    parse_rfc3339,
+)
+
 # Columns, in display order.
 COL_TIME = 0
 COL_CATEGORY = 1
@@ -43,37 +57,7 @@ COL_ACCOUNT = 6
 COLUMN_TITLES = ("Time", "Category", "Type", "Severity", "Summary", "Resource", "Account")
 COLUMN_COUNT = len(COLUMN_TITLES)
 
-CATEGORY_WORKFLOW = "Workflow Trigger"
-CATEGORY_TOKEN = "Token"  # noqa: S105 — a label, not a secret
-CATEGORY_INTEGRATION = "Integration"
-CATEGORY_ALERT = "Alert"
-CATEGORY_AGENT = "Agent"
-CATEGORY_ACCOUNT = "Account"
-CATEGORY_OTHER = "Other"
-CATEGORIES = (CATEGORY_WORKFLOW, CATEGORY_TOKEN, CATEGORY_INTEGRATION, CATEGORY_ALERT,
-              CATEGORY_AGENT, CATEGORY_ACCOUNT, CATEGORY_OTHER)
-
-SEVERITIES = ("info", "warning", "error")
-
-KNOWN_TYPES = (
-    "workflow_trigger.received", "workflow_trigger.test", "workflow_trigger.rejected",
-    "password_reset.queued", "password_reset.waiting", "password_reset.succeeded",
-    "password_reset.failed",
-    "token.generated", "token.revealed", "token.revoked", "token.expiring", "token.expired",
-    "integration.connected", "integration.error", "agent.online", "agent.offline",
-    "agent.revoked", "agent.updated", "account.created", "account.updated", "account.deleted",
-    "alert.sent", "alert.failed",
-)
-
-_CATEGORY_BY_PREFIX = {
-    "workflow_trigger": CATEGORY_WORKFLOW,
-    "password_reset": CATEGORY_WORKFLOW,
-    "token": CATEGORY_TOKEN,
-    "integration": CATEGORY_INTEGRATION,
-    "alert": CATEGORY_ALERT,
-    "agent": CATEGORY_AGENT,
-    "account": CATEGORY_ACCOUNT,
-}
+KNOWN_TYPES = EVENT_TYPES
 
 # Roles beyond Qt's own.
 EventRecordRole = Qt.ItemDataRole.UserRole + 1
@@ -83,20 +67,10 @@ _EVENT_FIELDS = ("id", "occurred_at", "type", "severity", "summary", "resource_n
                  "resource_url", "account", "token_id", "details")
 
 
-def category_of(event_type: str) -> str:
-    """The UI category of a dotted event type ("token.expiring" → "Token")."""
-    return _CATEGORY_BY_PREFIX.get(event_type.partition(".")[0], CATEGORY_OTHER)
-
-
 def parse_time(text: str) -> float:
     """RFC 3339 → POSIX seconds; 0.0 when the text does not parse."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        return 0.0
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    moment = parse_rfc3339(text)
+    return 0.0 if moment is None else moment.timestamp()
 
 
 def _scalar_texts(value: Any, out: list[str]) -> None:

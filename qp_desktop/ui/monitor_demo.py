@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from qp_common.wire import format_rfc3339
+
 _CUSTOMERS = [
     ("Contoso Dental", "contoso", 2412, "contoso.local"),
     ("Fabrikam Legal", "fabrikam", 3170, "fabrikam.lan"),
@@ -47,7 +49,7 @@ _AGENTS = ["dc01.contoso.local", "fs01.fabrikam.lan", "nwl-dc2", "ts-dc01", "wg-
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_rfc3339(moment) or ""
 
 
 def demo_events(n: int, *, start_id: int = 1, end: datetime | None = None,

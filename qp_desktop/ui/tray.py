@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import QAction, QColor, QFont, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from qp_common.wire import token_url_usable
 from qp_desktop.services.alert_policy import STATE_ERROR, STATE_OK, STATE_WARNING, AlertStatus
 from qp_desktop.services.tenant_client import SessionExpired, TenantError
 from qp_desktop.ui.roles import ADMIN, TECHNICIAN, gate
@@ -174,7 +175,7 @@ class Tray(QObject):
         self._add("tray_setup", "Setup wizard\u2026", lambda: self.open_page("setup"),
                   enabled=signed_in and window is not None and window.has_page("setup"))
         self.menu.addSeparator()
-        usable = token is not None and token.status in ("active", "expiring")
+        usable = token is not None and token_url_usable(token.status)
         copy = self._add("tray_copy_url", "Copy workflow URL", self.copy_workflow_url,
                          enabled=signed_in and usable)
         generate = self._add("tray_generate", "Generate new token\u2026",

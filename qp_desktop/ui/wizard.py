@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from qp_common.wire import USABLE_TOKEN_STATUSES
 from qp_desktop.services import settings as S
 from qp_desktop.services.clipboard import SecretClipboard
 from qp_desktop.services.event_stream import STATE_LIVE, EventStream, EventStreamError
@@ -61,7 +62,7 @@ from qp_desktop.ui.widgets import Banner, BusyBar, ClipboardNote, CopyField, Sta
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_MS = 60_000
-USABLE = {"active", "expiring"}
+USABLE = USABLE_TOKEN_STATUSES
 TRIGGER_TYPES = ("workflow_trigger.test", "workflow_trigger.received")
 REJECTED = "workflow_trigger.rejected"
 

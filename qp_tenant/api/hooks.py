@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from qp_common.wire import error_body
 from qp_tenant.domain.webhook import MAX_BODY_BYTES, Trigger, TriggerIngest, parse_body
 
 HOOK_PREFIX = "/hooks/itglue/"
@@ -27,7 +28,7 @@ async def send_json(send: Any, status: int, body: dict[str, Any],
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": {}}}
+    return error_body(code, message)
 
 
 TOO_LARGE = (413, "payload_too_large",

@@ -17,19 +17,11 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qp_common.wire import CATEGORY_PREFIXES, SEVERITIES
+from qp_common.wire import format_rfc3339 as rfc3339
 from qp_tenant.models import Event, utcnow
 
-SEVERITIES = ("info", "warning", "error")
 MAX_PAGE = 500
-
-CATEGORY_PREFIXES: dict[str, tuple[str, ...]] = {
-    "workflow_trigger": ("workflow_trigger.", "password_reset."),
-    "token": ("token.",),
-    "integration": ("integration.",),
-    "alert": ("alert.",),
-    "agent": ("agent.",),
-    "account": ("account.",),
-}
 
 
 @dataclass(frozen=True)
@@ -83,12 +75,6 @@ def event_to_dict(row: Event) -> dict[str, Any]:
         "token_id": row.token_id,
         "details": details,
     }
-
-
-def rfc3339(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def list_events(

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qp_common.urls import public_url_ok
+from qp_common.wire import TOKEN_ACTIVE, TOKEN_EXPIRED, TOKEN_EXPIRING, TOKEN_REVOKED
 from qp_tenant.crypto import Crypto, random_token
 from qp_tenant.domain.events import NewEvent, add_event, rfc3339
-from qp_tenant.domain.urls import public_url_ok
 from qp_tenant.errors import ApiError
 from qp_tenant.models import WorkflowToken, utcnow
 
@@ -24,12 +25,12 @@ HOOK_PATH = "/hooks/itglue/"
 
 def token_status(token: WorkflowToken, now: datetime) -> str:
     if token.revoked_at is not None and token.revoked_at <= now:
-        return "revoked"
+        return TOKEN_REVOKED
     if token.expires_at <= now:
-        return "expired"
+        return TOKEN_EXPIRED
     if days_left(token, now) <= EXPIRING_DAYS:
-        return "expiring"
-    return "active"
+        return TOKEN_EXPIRING
+    return TOKEN_ACTIVE
 
 
 def days_left(token: WorkflowToken, now: datetime) -> int:

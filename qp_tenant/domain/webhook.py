@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from qp_common.wire import error_body
 from qp_tenant.crypto import Crypto
 from qp_tenant.db import WEBHOOK_TAG, lock_event_log
 from qp_tenant.domain.events import EventBroker, rfc3339
@@ -136,7 +137,7 @@ def _text(value: Any, limit: int = 500) -> str | None:
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None
            ) -> Answer:
-    return status, {"error": {"code": code, "message": message, "details": {}}}, headers or {}
+    return status, error_body(code, message), headers or {}
 
 
 LAST_USED_STEP = timedelta(seconds=1)

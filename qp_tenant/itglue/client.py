@@ -19,8 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+
+from qp_common.redact import redact
+from qp_common.transport import TransportFailure, describe_transport_error
 
 logger = logging.getLogger(__name__)
 
@@ -133,9 +137,28 @@ class ITGlueRateLimited(ITGlueError):
 
 
 class ITGlueUnreachable(ITGlueError):
-    """Network error, timeout, TLS failure, a 5xx, or an answer that is not IT Glue's."""
+    """Network error, timeout, TLS failure, a 5xx, or an answer that is not IT Glue's.
+
+    When no HTTP answer came back at all, ``transport`` says why (the name did not resolve,
+    the certificate is not trusted...): IT Glue said nothing, so nothing is quoted as its.
+    """
 
     summary = "IT Glue could not be reached"
+
+    def __init__(
+        self,
+        status: int | None = None,
+        title: str = "",
+        detail: str = "",
+        transport: TransportFailure | None = None,
+    ) -> None:
+        super().__init__(status, title, detail)
+        self.transport = transport
+
+    def __str__(self) -> str:
+        if self.transport is not None:
+            return f"{self.summary}: {self.transport.message}"
+        return super().__str__()
 
 
 # ----------------------------------------------------------------------------- rate limit
@@ -422,17 +445,10 @@ class ITGlueClient:
                 response = await self._http.request(
                     method, self._base_url + path, params=params, headers=headers, content=content
                 )
-            except httpx.TimeoutException as exc:
+            except httpx.TransportError as exc:  # timeouts too: no answer from IT Glue at all
+                failure = describe_transport_error(exc, _host_of(self._base_url))
                 raise ITGlueUnreachable(
-                    None,
-                    "Timeout",
-                    f"No answer from {self._base_url} in time ({type(exc).__name__}).",
-                ) from exc
-            except httpx.TransportError as exc:
-                raise ITGlueUnreachable(
-                    None,
-                    "Connection failed",
-                    _redact(f"Could not talk to {self._base_url}: {exc}", redact),
+                    transport=TransportFailure(failure.kind, _redact(failure.message, redact))
                 ) from exc
             if response.status_code == 429:
                 retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
@@ -455,11 +471,14 @@ class ITGlueClient:
             return _decode(response, redact, self._base_url)
 
 
+def _host_of(base_url: str) -> str:
+    """``host[:port]`` of a base URL: all a transport failure names (never a path or key)."""
+    return urlsplit(base_url).netloc.rpartition("@")[2] or base_url
+
+
 def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
+    """IT Glue's words with the key, any value sent, and anything secret-shaped masked."""
+    return redact(text, secrets)
 
 
 def _error_details(response: httpx.Response, secrets: Iterable[str]) -> tuple[str, str, str | None]:

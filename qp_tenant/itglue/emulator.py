@@ -34,6 +34,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from qp_common.wire import format_rfc3339 as rfc3339
+from qp_common.wire import listening_line
+
 logger = logging.getLogger(__name__)
 
 JSONAPI_MEDIA_TYPE = "application/vnd.api+json"
@@ -63,14 +66,6 @@ Visibility = Literal["shared", "vault", "only_me"]
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def rfc3339(moment: datetime | None) -> str | None:
-    """Format a time the way IT Glue does (``2024-05-01T12:00:00.000Z``), ``None`` stays null."""
-    if moment is None:
-        return None
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass
@@ -915,7 +910,7 @@ async def _serve(app: ASGIApp, sock: socket.socket) -> None:
             return
         await asyncio.sleep(0.01)
     host, port = sock.getsockname()[:2]
-    print(f"listening on http://{host}:{port}", flush=True)
+    print(listening_line(host, port), flush=True)
     await serving
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from qp_agent.cli import SecretRedactingFilter, main
+from qp_agent.cli import main
+from qp_common.redact import RedactingFilter
 
 from .conftest import AGENT_TOKEN, EXPIRED_CODE, GOOD_CODE, USED_CODE, FakeTenant
 
@@ -103,7 +104,10 @@ def test_plain_http_to_a_remote_tenant_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert enroll("http://tenant.example.com", GOOD_CODE, tmp_path / "c.json") == 2
-    assert "only talks to a tenant over https" in capsys.readouterr().err
+    assert "must use https://" in capsys.readouterr().err
+    # A name that merely starts like a loopback address is somebody else's computer.
+    assert enroll("http://127.attacker.example", GOOD_CODE, tmp_path / "c.json") == 2
+    assert "must use https://" in capsys.readouterr().err
 
 
 def test_run_with_a_bad_config_exits_2_with_the_sentence(
@@ -179,7 +183,7 @@ def test_run_heartbeats_and_stops_cleanly_on_sigterm(tenant: FakeTenant, tmp_pat
 def test_the_log_filter_redacts_tokens_and_known_secrets() -> None:
     import logging
 
-    redactor = SecretRedactingFilter({"hunter2"})
+    redactor = RedactingFilter({"hunter2"})
     record = logging.LogRecord(
         "x",
         logging.INFO,
@@ -190,4 +194,57 @@ def test_the_log_filter_redacts_tokens_and_known_secrets() -> None:
         None,
     )
     redactor.filter(record)
-    assert record.getMessage() == "auth Authorization: Bearer *** with *** and ***"
+    # The workflow token keeps its last four characters: that is how the UI names it.
+    assert record.getMessage() == (
+        "auth Authorization: Bearer \u2026 with \u2026 and qpwt_\u2026cdef"
+    )
+
+
+def test_the_agents_log_shows_no_secret_in_lines_or_tracebacks(
+    tenant: FakeTenant, tmp_path: Path
+) -> None:
+    workflow = "qpwt_Zk3vQ9xYw8rT2mN4bV6cX1aS5dF7gH0j"
+    itg_key = "ITG.3f8a9c0d1e2b4a5f6c7d8e9f0a1b2c3d"
+    basic = "dXNlcjpodW50ZXIy"
+    code = "QPE-ABCD-EF23-GH45-JK67"
+    credential_file = tmp_path / "credential.json"
+    assert enroll(tenant.url, GOOD_CODE, credential_file) == 0
+    # "chpasswd" is a folder whose path is full of secrets: running it fails unexpectedly
+    # (PermissionError), and both the logged line and its traceback quote the path.
+    chpasswd = tmp_path / workflow / itg_key / f"Authorization: Basic {basic}" / code
+    chpasswd = chpasswd / "password=Hunter2-Pw"
+    chpasswd.mkdir(parents=True)
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'credential_file = "{credential_file}"\nheartbeat_seconds = 0.5\n\n'
+        f'[[directory]]\nname = "box"\nkind = "local"\nchpasswd = "{chpasswd}"\n'
+    )
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "qp_agent", "run", "--config", str(config), "--verbose"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        tenant.heartbeats.get(timeout=30)
+        tenant.add_job(
+            {"id": "j-2", "directory": "box", "kind": "local", "identity": "root",
+             "password": "Cli-Secret-Pw-9"}
+        )
+        _, body = tenant.results.get(timeout=30)
+        agent.send_signal(signal.SIGTERM)
+        out, err = agent.communicate(timeout=30)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+
+    assert body["ok"] is False
+    log = out.decode() + err.decode()
+    assert "unexpected failure in the local backend" in log
+    assert "Traceback (most recent call last)" in log and "PermissionError" in log
+    for secret in (workflow[5:], itg_key[4:], basic, code[4:], "Hunter2-Pw", AGENT_TOKEN,
+                   "Cli-Secret-Pw-9"):
+        assert secret not in log, secret
+    assert f"qpwt_\u2026{workflow[-4:]}" in log  # the token is still named by its tail

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
-from qp_desktop.services.logs import RedactingFilter
+from qp_common.redact import RedactingFilter
 from qp_desktop.ui.crash_dialog import CrashDialog, CrashHandler, crash_report
 
 TOKEN = "qpwt_Zx9yW8vU7tS6rQ5pO4nM3lK2jI1hG0fE9dC8bA7zY6x"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import subprocess
 import sys
@@ -11,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from qp_desktop.services.logs import redact
+from qp_common.redact import redact
+from qp_common.urls import normalise_tenant_url
 from qp_desktop.services.secret_store import SecretStore
 from qp_desktop.services.session import Session
-from qp_desktop.services.tenant_client import TenantClient, TenantError, normalise_tenant_url
+from qp_desktop.services.tenant_client import TenantClient, TenantError
 from qp_desktop.ui.timefmt import friendly, relative, wait_text
 
 GRANT = {"access_token": "A2", "refresh_token": "R2", "expires_in": 900,
@@ -95,6 +97,20 @@ def test_a_certificate_failure_is_reported_as_tls(qtbot, qloop):
     assert "certificate" in err.value.message
 
 
+def test_a_name_that_does_not_resolve_is_reported_as_such(qtbot, qloop):
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno -2] Name or service not known") from socket.gaierror(
+            -2, "Name or service not known")
+
+    client = TenantClient(httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+                          "https://qp.example.com:8443")
+    with pytest.raises(TenantError) as err:
+        _run(qtbot, qloop, client.health())
+    assert err.value.code == "unreachable"
+    assert err.value.message.startswith("Cannot reach the tenant at qp.example.com:8443. The "
+                                        "name qp.example.com did not resolve")
+
+
 @pytest.mark.parametrize(("typed", "expected"), [
     ("qp.example.com", "https://qp.example.com"),
     ("https://qp.example.com/", "https://qp.example.com"),
@@ -105,7 +121,8 @@ def test_tenant_urls_are_tidied(typed, expected):
     assert normalise_tenant_url(typed) == expected
 
 
-@pytest.mark.parametrize("typed", ["http://qp.example.com", "", "ftp://x"])
+@pytest.mark.parametrize("typed", ["http://qp.example.com", "", "ftp://x",
+                                   "http://127.attacker.example"])
 def test_bad_tenant_urls_are_refused(typed):
     with pytest.raises(ValueError):
         normalise_tenant_url(typed)

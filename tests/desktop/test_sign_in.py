@@ -93,6 +93,21 @@ def test_plain_http_to_a_remote_host_is_refused_before_sending(qtbot, make_app,
     assert "https://" in window.message.label.text()
 
 
+def test_a_name_that_merely_starts_with_127_is_not_this_computer(qtbot, make_app,
+                                                                 memory_keyring):
+    # 127.attacker.example is a public name anyone can point anywhere: signing in to it over
+    # plain http would send the password in the clear.
+    app = make_app(tenant_url="https://placeholder.example.com")
+    window = app.sign_in
+    window.show()
+    fill_sign_in(qtbot, window, email=ADMIN_EMAIL, password="x" * 12,
+                 url="http://127.attacker.example:8080")
+    qtbot.mouseClick(window.submit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.message.isVisible(), timeout=WAIT)
+    assert "must use https://" in window.message.label.text()
+    assert not window.busy.isVisible() and app.main_window is None
+
+
 def test_expired_session_returns_to_sign_in_without_losing_what_was_typed(
         qtbot, make_app, tenant_proc, memory_keyring):
     app = make_app(tenant_url=tenant_proc.url)

@@ -51,6 +51,8 @@ def test_wheel_holds_resources_migrations_and_entry_points(wheel: Path):
         for size in sizes:
             assert f"qp_desktop/resources/icons/{name}-{size}.png" in names
     assert "qp_desktop/resources/__init__.py" in names
+    for module in sorted((ROOT / "qp_common").glob("*.py")):  # the rules all three share
+        assert module.relative_to(ROOT).as_posix() in names
     migrations = ROOT / "qp_tenant" / "migrations"
     for script in [migrations / "env.py", *sorted((migrations / "versions").glob("*.py"))]:
         assert script.relative_to(ROOT).as_posix() in names

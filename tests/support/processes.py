@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import IO
 
+from qp_common.wire import parse_listening_line
 from tests.support.postgres import database_url_for
 
 STARTUP_TIMEOUT = 30.0
@@ -46,8 +47,9 @@ class ServerProcess:
         def pump(stream: IO[str], sink: list[str], announce: bool) -> None:
             for line in stream:
                 sink.append(line)
-                if announce and line.startswith("listening on "):
-                    found.put(line.split("listening on ", 1)[1].strip())
+                url = parse_listening_line(line) if announce else None
+                if url:
+                    found.put(url)
 
         assert self.proc.stdout is not None and self.proc.stderr is not None
         threading.Thread(target=pump, args=(self.proc.stdout, self.stdout_lines, True),

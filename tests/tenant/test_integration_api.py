@@ -51,6 +51,9 @@ def test_unreachable_it_glue_is_502(tmp_path, itglue_emulator) -> None:
             r = api.put("/api/v1/integrations/itglue", json={"region": "us", "api_key": ITGLUE_KEY})
             assert r.status_code == 502
             assert r.json()["error"]["code"] == "itglue_unreachable"
+            message = r.json()["error"]["message"]
+            assert "127.0.0.1:9 refused the connection" in message
+            assert "IT Glue said" not in message  # it said nothing: nothing answered
     finally:
         tenant.stop()
 

@@ -295,6 +295,18 @@ async def test_connection_failure_raises_unreachable(fake_time: FakeTime) -> Non
     assert KEY not in str(caught.value)
 
 
+async def test_a_name_that_does_not_resolve_is_not_something_it_glue_said(
+        fake_time: FakeTime) -> None:
+    async with httpx.AsyncClient() as http:
+        client = ITGlueClient(http, "https://itglue-api.invalid", KEY, sleep=fake_time.sleep)
+        with pytest.raises(ITGlueUnreachable) as caught:
+            await client.verify()
+    text = str(caught.value)
+    assert text.startswith("IT Glue could not be reached: The name itglue-api.invalid did "
+                           "not resolve")
+    assert "IT Glue said" not in text and KEY not in text
+
+
 async def test_timeout_raises_unreachable(fake_time: FakeTime) -> None:
     def stall(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
