@@ -33,7 +33,7 @@ from qp_common.wire import (
     ("password_reset.failed", "Workflow Trigger"),
     ("token.expiring", "Token"), ("integration.error", "Integration"),
     ("alert.sent", "Alert"), ("agent.offline", "Agent"),
-    ("account.updated", "Other"), ("nonsense", "Other"), ("", "Other"),
+    ("account.updated", "Account"), ("future.kind", "Other"), ("nonsense", "Other"), ("", "Other"),
 ])
 def test_event_types_fall_into_their_category(event_type: str, category: str) -> None:
     assert category_of(event_type) == category
