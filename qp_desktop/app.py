@@ -346,6 +346,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "instead of the one on this computer")
     parser.add_argument("--screenshot", metavar="DIR", type=Path,
                         help="render every window into DIR as PNG and exit")
+    parser.add_argument("--check-layout", action="store_true",
+                        help="with --screenshot: render every page and dialog at its default "
+                             "size and at 1024x700 only, check each for scroll bars, controls "
+                             "out of reach and cut-off text, and exit 3 on a problem")
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -406,7 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from qp_desktop.screenshots import run_screenshots
 
         with loop:
-            return loop.run_until_complete(run_screenshots(args.screenshot))
+            return loop.run_until_complete(run_screenshots(args.screenshot,
+                                                           check_layout=args.check_layout))
 
     # Quit is ours to run: the coroutine below cleans up (tenant child, HTTP client) and
     # then returns, which ends the loop; letting Qt exit first would cut that short.
