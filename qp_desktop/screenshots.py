@@ -302,6 +302,10 @@ async def run_screenshots(out_dir: Path, check_layout: bool = False) -> int:
                         widget.hide()
                         widget.deleteLater()
                 apply_theme(qapp, dark=False)
+                if check_layout:  # the documentation pass (skipped) seeds them otherwise
+                    from qp_desktop.services.accounts_demo import seed
+
+                    await seed(app.client, app.http)
                 report = await run_size_passes(app, out_dir, check_layout)
                 if not report.clean:
                     print(f"qp-desktop: layout problems, see {out_dir / 'layout-report.json'}",

@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
     QProgressDialog,
     QPushButton,
     QSplitter,
-    QTableView,
     QTextBrowser,
     QToolButton,
     QVBoxLayout,
@@ -75,6 +74,7 @@ from qp_desktop.ui.event_model import (
     severity_icon,
 )
 from qp_desktop.ui.monitor_export import iter_write_csv, iter_write_json
+from qp_desktop.ui.widgets import FittedTable
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def _dot(color: QColor, size: int = 12) -> QPixmap:
     return pixmap
 
 
-class _EventTable(QTableView):
+class _EventTable(FittedTable):
     """A table tuned for 100,000+ rows: fixed row height, no word wrap, no row header."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -143,41 +143,6 @@ class _EventTable(QTableView):
         vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vertical.setDefaultSectionSize(self.fontMetrics().height() + 10)
         self.setIconSize(self.iconSize().scaled(14, 14, Qt.AspectRatioMode.KeepAspectRatio))
-
-    def set_column_widths(self, widths: dict[int, int], flexible: Sequence[int]) -> None:
-        """Preferred widths; when the table is narrower than their sum the ``flexible``
-        columns give up room in proportion, so no column is ever out of reach sideways."""
-        self._widths = dict(widths)
-        self._flexible = tuple(flexible)
-        self.fit_columns()
-
-    def fit_columns(self) -> None:
-        widths = getattr(self, "_widths", None)
-        if not widths:
-            return
-        header = self.horizontalHeader()
-        available = self.viewport().width()
-        fixed = sum(w for c, w in widths.items() if c not in self._flexible)
-        wanted = sum(w for c, w in widths.items() if c in self._flexible)
-        room = max(available - fixed, 0)
-        scale = min(1.0, room / wanted) if wanted else 1.0
-        floor = header.minimumSectionSize()
-        for column, width in widths.items():
-            if column in self._flexible:
-                width = max(floor, int(width * scale))
-            if column != self._stretch_column():
-                header.resizeSection(column, width)
-
-    def _stretch_column(self) -> int:
-        header = self.horizontalHeader()
-        for column in range(header.count()):
-            if header.sectionResizeMode(column) == QHeaderView.ResizeMode.Stretch:
-                return column
-        return -1
-
-    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt naming
-        super().resizeEvent(event)
-        self.fit_columns()
 
     def flush_layout(self) -> None:
         """Apply pending row inserts to the scroll bar range now (Qt defers it)."""
@@ -394,8 +359,6 @@ class MonitorWindow(QWidget):
             COL_ACCOUNT: metrics.horizontalAdvance("administrator@contoso.lo") + 16,
         }
         widths[COL_SUMMARY] = metrics.horizontalAdvance("Password reset applied to frontdesk")
-        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.table.horizontalHeader().setMinimumSectionSize(48)
         self.table.set_column_widths(
             widths, flexible=(COL_CATEGORY, COL_TYPE, COL_RESOURCE, COL_ACCOUNT, COL_SUMMARY))
 
