@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 LOCAL_TENANT_KEY = "local"
 MIN_PASSWORD_LENGTH = 10
+PASSWORD_RULE = f"At least {MIN_PASSWORD_LENGTH} characters."
 
 
 def describe_sign_in_error(exc: TenantError) -> str:
@@ -65,6 +66,9 @@ class SignInWindow(QWidget):
         self.tasks = TaskSet()
         self.first_run = False
         self._local_checked = False
+        # Busy is a state, not the bar's visibility: the bar reads as hidden whenever the
+        # window is, e.g. while a silent sign-in hides this window.
+        self._busy = False
         self._build()
         self._load_preferences()
         self._update_mode()
@@ -164,6 +168,11 @@ class SignInWindow(QWidget):
         form.addRow(self.name_label, self.name)
         form.addRow("Email", self.email)
         form.addRow("Password", self.password)
+        # The rule is said before the first attempt, not after a refusal.
+        self.password_rule = QLabel(PASSWORD_RULE)
+        self.password_rule.setObjectName("password_rule")
+        self.password_rule.setProperty("role", "muted")
+        form.addRow("", self.password_rule)
         form.addRow(self.confirm_label, self.confirm_password)
         layout.addLayout(form)
 
@@ -192,6 +201,11 @@ class SignInWindow(QWidget):
         self.password.returnPressed.connect(self.submit)
         self.confirm_password.returnPressed.connect(self.submit)
         self.tenant_url.returnPressed.connect(self.submit)
+        # A problem found before sending goes away as soon as the fields no longer have it.
+        for edit in (self.tenant_url, self.email, self.password.edit,
+                     self.confirm_password.edit, self.name):
+            edit.textChanged.connect(self._revalidate)
+        self._validation_shown = False
 
     def _load_preferences(self) -> None:
         local = self.prefs.get(S.TENANT_MODE) != "url"
@@ -233,7 +247,8 @@ class SignInWindow(QWidget):
         local = self.local_mode
         self.tenant_url.setEnabled(not local)
         first_run = local and self.first_run
-        for widget in (self.name, self.name_label, self.confirm_password, self.confirm_label):
+        for widget in (self.name, self.name_label, self.confirm_password, self.confirm_label,
+                       self.password_rule):
             widget.setVisible(first_run)
         if first_run:
             self.title.setText("Welcome")
@@ -253,7 +268,7 @@ class SignInWindow(QWidget):
         self._update_enabled()
 
     def _update_enabled(self) -> None:
-        busy = self.busy.isVisible()
+        busy = self._busy
         local_ready = self.local_tenant.running and self._local_checked
         can_submit = not busy and (not self.local_mode or local_ready)
         self.submit_button.setEnabled(can_submit)
@@ -264,6 +279,7 @@ class SignInWindow(QWidget):
         self.remember_me.setEnabled(not busy and self.session.store.available)
 
     def set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
         self.busy.setVisible(busy)
         if busy and text:
             self.message.show_message("info", text)
@@ -284,6 +300,7 @@ class SignInWindow(QWidget):
         self.local_banner.clear()
         self.retry_local_button.setVisible(False)
         self.local_status.setText("Starting the tenant on this computer\u2026")
+        self._busy = True
         self.busy.setVisible(True)
         self._update_enabled()
         try:
@@ -308,6 +325,7 @@ class SignInWindow(QWidget):
             self.retry_local_button.setVisible(True)
             return False
         finally:
+            self._busy = False
             self.busy.setVisible(False)
             self._update_mode()
 
@@ -336,11 +354,23 @@ class SignInWindow(QWidget):
                 return "The two passwords do not match."
         return None
 
+    def _revalidate(self, *_: object) -> None:
+        if not self._validation_shown:
+            return
+        problem = self._validate()
+        if problem is None:
+            self._validation_shown = False
+            self.message.clear()
+        elif problem != self.message.label.text():
+            self.message.show_message("error", problem)
+
     async def _submit(self) -> None:
         problem = self._validate()
         if problem:
             self.message.show_message("error", problem)
+            self._validation_shown = True
             return
+        self._validation_shown = False
         remember = self.remember_me.isChecked() and self.session.store.available
         email = self.email.text().strip()
         self.prefs.set(S.TENANT_MODE, "local" if self.local_mode else "url")
@@ -392,8 +422,35 @@ class SignInWindow(QWidget):
             self.message.show_message("error", exc.message)
             return False
         finally:
-            if self.busy.isVisible():
+            if self._busy:
                 self.set_busy(False)
+
+    def first_field(self) -> QWidget:
+        """Where typing should go: the first field that still needs something."""
+        if not self.local_mode and not self.tenant_url.text().strip():
+            return self.tenant_url
+        if self.local_mode and self.first_run and not self.email.text().strip():
+            return self.name
+        if not self.email.text().strip():
+            return self.email
+        return self.password.edit
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt naming
+        super().showEvent(event)
+        # After the window manager has mapped the window, so the focus sticks.
+        QTimer.singleShot(0, self._focus_first_field)
+
+    def _focus_first_field(self) -> None:
+        focused = self.focusWidget()
+        if focused is None or not focused.isEnabled() or not isinstance(focused, QLineEdit):
+            self.first_field().setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt naming
+        # Enter on a check box or a radio button (which ignore it) signs in too.
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.submit()
+            return
+        super().keyPressEvent(event)
 
     def show_expired(self, message: str) -> None:
         """Back from the main window: keep what was typed and say why."""
