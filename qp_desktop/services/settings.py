@@ -27,7 +27,10 @@ TENANT_MODE = Setting("tenant/mode", str, "local", "Tenant")  # "local" or "url"
 TENANT_URL = Setting("tenant/url", str, "", "Tenant address")
 LAST_EMAIL = Setting("sign_in/email", str, "", "Email")
 REMEMBER_ME = Setting("sign_in/remember", bool, False, "Remember me")
-CLIPBOARD_CLEAR_SECONDS = Setting("clipboard/clear_seconds", int, 30,
+# Long enough for what sits between Copy and Paste in IT Glue: open the workflow, add the
+# Webhook action, find its URL box (about eight clicks and a page load or two). 30 s ran
+# out before the paste; two minutes still clears a forgotten URL soon.
+CLIPBOARD_CLEAR_SECONDS = Setting("clipboard/clear_seconds", int, 120,
                                   "Clear copied secrets after (seconds)")
 EVENTS_NEWEST_FIRST = Setting("events/newest_first", bool, True, "Newest events on top")
 NOTIFY_EXPIRY = Setting("notifications/token_expiry", bool, True,
