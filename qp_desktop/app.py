@@ -109,7 +109,8 @@ def _accounts_page(app: DesktopApp) -> QWidget:
 def _prefs_page(app: DesktopApp) -> QWidget:
     from qp_desktop.ui.preferences import PreferencesPage
 
-    return PreferencesPage(app.prefs, app.clipboard, app.autostart, app.notifier)
+    return PreferencesPage(app.prefs, app.clipboard, app.autostart, app.notifier,
+                           local_url=app.local_tenant.url)
 
 
 # Later issues append their pages here (or to ``DesktopApp.pages`` before sign-in).
@@ -146,7 +147,10 @@ class DesktopApp(QObject):
         self.tasks = TaskSet()
         self.client = TenantClient(http)
         self.session = Session(self.client, store, parent=self)
-        self.local_tenant = LocalTenant(self.client, local_data_dir, local_env, parent=self)
+        self.local_tenant = LocalTenant(self.client, local_data_dir, local_env, parent=self,
+                                        port=prefs.get(S.LOCAL_TENANT_PORT),
+                                        public_url=prefs.get(S.LOCAL_PUBLIC_URL))
+        self.local_tenant.ready.connect(self._remember_local_port)
         if clear_after_ms is None:
             clear_after_ms = prefs.get(S.CLIPBOARD_CLEAR_SECONDS) * 1000
         self.clipboard = SecretClipboard(clear_after_ms, parent=self)
@@ -194,6 +198,12 @@ class DesktopApp(QObject):
             key = base_url
         if self.prefs.get(S.REMEMBER_ME) and self.session.has_remembered(key):
             await self.sign_in.resume(base_url, key)
+
+    def _remember_local_port(self, _url: str) -> None:
+        if self.local_tenant.port and self.local_tenant.port != self.prefs.get(
+                S.LOCAL_TENANT_PORT):
+            self.prefs.set(S.LOCAL_TENANT_PORT, self.local_tenant.port)
+            self.prefs.sync()
 
     # -- window switching ---------------------------------------------------------------------
 

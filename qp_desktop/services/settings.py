@@ -39,6 +39,11 @@ NOTIFY_RESET_FAILED = Setting("notifications/reset_failed", bool, True, "Passwor
 NOTIFY_TRIGGER_REJECTED = Setting("notifications/trigger_rejected", bool, True,
                                   "Workflow trigger refused")
 START_AT_LOGIN = Setting("general/start_at_login", bool, False, "Start QP Desktop at login")
+# The tenant on this computer keeps one port (chosen free at its first start), so the
+# workflow URL in IT Glue and the address agents enrolled with survive a restart.
+LOCAL_TENANT_PORT = Setting("local_tenant/port", int, 0, "Port of the tenant on this computer")
+LOCAL_PUBLIC_URL = Setting("local_tenant/public_url", str, "",
+                           "Public address of the tenant on this computer")
 # Not preferences, but app state that must survive restarts (no secrets: token ids only).
 ALERT_MEMORY = Setting("notifications/memory", str, "", "Expiry notifications already shown")
 TRAY_HINT_SHOWN = Setting("tray/hint_shown", bool, False, "Told that closing hides to the tray")
@@ -52,7 +57,7 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     TENANT_MODE, TENANT_URL, LAST_EMAIL, REMEMBER_ME, CLIPBOARD_CLEAR_SECONDS,
     EVENTS_NEWEST_FIRST, WIZARD_TRIGGER_NAME, WIZARD_ACTION_NAME,
     NOTIFY_EXPIRY, NOTIFY_RESET_FAILED, NOTIFY_TRIGGER_REJECTED, START_AT_LOGIN, ALERT_MEMORY,
-    TRAY_HINT_SHOWN,
+    TRAY_HINT_SHOWN, LOCAL_TENANT_PORT, LOCAL_PUBLIC_URL,
 )
 
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from qp_desktop.services import settings as S
-from qp_desktop.services.local_tenant import ChildServerError, LocalTenant
+from qp_desktop.services.local_tenant import ChildServerError, LocalTenant, PortTakenError
 from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences
 from qp_desktop.services.tenant_client import TenantError, normalise_tenant_url
@@ -144,7 +144,18 @@ class SignInWindow(QWidget):
         self.retry_local_button.setObjectName("retry_local_button")
         self.retry_local_button.clicked.connect(self._retry_local)
         self.retry_local_button.setVisible(False)
-        layout.addWidget(self.retry_local_button, 0, Qt.AlignmentFlag.AlignLeft)
+        # The port the tenant keeps is taken: moving it changes the workflow URL, so it is
+        # offered, never done silently.
+        self.new_port_button = QPushButton("Use a new port")
+        self.new_port_button.setObjectName("new_port_button")
+        self.new_port_button.clicked.connect(self._use_new_port)
+        self.new_port_button.setVisible(False)
+        local_buttons = QHBoxLayout()
+        local_buttons.setSpacing(8)
+        local_buttons.addWidget(self.retry_local_button)
+        local_buttons.addWidget(self.new_port_button)
+        local_buttons.addStretch(1)
+        layout.addLayout(local_buttons)
 
         line = QFrame()
         line.setProperty("role", "separator")
@@ -264,6 +275,7 @@ class SignInWindow(QWidget):
         if not local:
             self.local_banner.clear()
             self.retry_local_button.setVisible(False)
+            self.new_port_button.setVisible(False)
             self.local_status.setText("Runs a private tenant on this computer.")
         self._update_enabled()
 
@@ -295,10 +307,23 @@ class SignInWindow(QWidget):
     def _retry_local(self) -> None:
         self.start_local()
 
+    def _use_new_port(self) -> None:
+        """Let the tenant pick a free port; the new one is kept from then on."""
+        self.local_tenant.port = 0
+        self.prefs.set(S.LOCAL_TENANT_PORT, 0)
+        self.start_local()
+
+    def _show_local_failure(self, exc: ChildServerError) -> None:
+        self.local_status.setText("Not running.")
+        self.local_banner.show_message("error", exc.message, exc.details)
+        self.retry_local_button.setVisible(True)
+        self.new_port_button.setVisible(isinstance(exc, PortTakenError))
+
     async def prepare_local(self) -> bool:
         """Start the local tenant if needed and find out whether it needs its administrator."""
         self.local_banner.clear()
         self.retry_local_button.setVisible(False)
+        self.new_port_button.setVisible(False)
         self.local_status.setText("Starting the tenant on this computer\u2026")
         self._busy = True
         self.busy.setVisible(True)
@@ -312,12 +337,11 @@ class SignInWindow(QWidget):
             finally:
                 client.base_url = previous
             self._local_checked = True
-            self.local_status.setText("Ready. Your data stays on this computer.")
+            self.local_status.setText(f"Ready at {self.local_tenant.url}. Your data stays on "
+                                      "this computer.")
             return True
         except ChildServerError as exc:
-            self.local_status.setText("Not running.")
-            self.local_banner.show_message("error", exc.message, exc.details)
-            self.retry_local_button.setVisible(True)
+            self._show_local_failure(exc)
             return False
         except TenantError as exc:
             self.local_status.setText("Not running.")
@@ -395,8 +419,7 @@ class SignInWindow(QWidget):
                 await self.session.sign_in(url, url, email, self.password.text(), remember)
         except ChildServerError as exc:
             self.set_busy(False)
-            self.local_banner.show_message("error", exc.message, exc.details)
-            self.retry_local_button.setVisible(True)
+            self._show_local_failure(exc)
             return
         except TenantError as exc:
             self.set_busy(False)

@@ -77,3 +77,15 @@ def test_test_notification_names_the_way_notifications_go(qtbot, qloop, prefs, t
     qtbot.waitUntil(lambda: "test" in area.rows, timeout=5000)
     qtbot.waitUntil(lambda: page.backend_label.text() != "", timeout=5000)
     assert page.backend_label.text() == "Notifications appear as a banner in the window."
+
+
+def test_the_local_tenants_public_address_is_checked_and_kept(qtbot, prefs, tmp_path):
+    page, _, _ = make_page(qtbot, prefs, tmp_path)
+    page.public_url.setText("http://qp.example.net")
+    qtbot.mouseClick(page.save_public_button, Qt.MouseButton.LeftButton)
+    assert page.public_url_message.kind == "error" and "https" in page.public_url_message.text()
+    assert prefs.get(S.LOCAL_PUBLIC_URL) == ""
+    page.public_url.setText("qp.example.net/")
+    qtbot.mouseClick(page.save_public_button, Qt.MouseButton.LeftButton)
+    assert prefs.get(S.LOCAL_PUBLIC_URL) == "https://qp.example.net"
+    assert "start QP Desktop again" in page.public_url_message.text()
