@@ -240,10 +240,14 @@ class DesktopApp(QObject):
         self.alerts.token_changed.connect(window.alert_banner.show_token)
         self.banner_notifier.attach(window.alert_banner)
         window.navigation.currentItemChanged.connect(self._on_page_changed)
-        if self.window_state is not None:
-            geometry = self.window_state.load("main")
-            if geometry is not None:
-                window.restoreGeometry(geometry)
+        from qp_desktop.ui.main_window import fit_on_screen
+
+        geometry = self.window_state.load("main") if self.window_state is not None else None
+        if geometry is not None:
+            window.restoreGeometry(geometry)
+        # Never open beyond a screen edge: a first start (centred), or a saved geometry from
+        # a bigger screen.
+        fit_on_screen(window, move=geometry is None)
         return window
 
     def _on_signed_in(self) -> None:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from qp_desktop.ui.layout_audit import audit_window
 
@@ -99,14 +98,12 @@ class SizePass:
 
 
 def _place(window: QWidget, size: QSize | None) -> None:
+    """At ``size`` (then centred and kept on screen); None leaves the app's own placement."""
     from qp_desktop.ui.main_window import fit_on_screen
 
     if size is not None:
         window.resize(size)
-    fit_on_screen(window, move=True)
-
-
-MainWindowFactory = Callable[[], Awaitable[Any]]
+        fit_on_screen(window, move=True)
 
 
 async def check_main_window(app: Any, size_pass: SizePass, size_name: str,
@@ -168,7 +165,6 @@ async def check_other_windows(app: Any, size_pass: SizePass, size_name: str,
     try:
         if size is not None:
             window.resize(window.size().boundedTo(size))
-        _place(window, None)
         window.show()
         await window.prepare_local()
         await size_pass.record("sign-in", window, size_name)
@@ -199,6 +195,3 @@ async def run_size_passes(app: Any, out_dir: Path, check: bool) -> LayoutReport:
         report.write(out_dir / "layout-report.json")
     return report
 
-
-def is_dialog(widget: QWidget) -> bool:
-    return isinstance(widget, QDialog)

@@ -205,34 +205,40 @@ def has_ink(image: QImage, background: QColor) -> bool:
     return False
 
 
+def _middle(rect: QRect) -> QRect:
+    """The middle of a button's rect, where its arrow is drawn (its frame lines are not)."""
+    dx, dy = rect.width() // 4, rect.height() // 4
+    return rect.adjusted(dx, dy, -dx, -dy)
+
+
 def arrow_problems(root: QWidget) -> list[str]:
     """Closed combo and spin boxes that draw no arrow."""
     problems: list[str] = []
     for widget in _descendants(root):
+        rects: list[QRect]
         if isinstance(widget, QComboBox):
             option = QStyleOptionComboBox()
             widget.initStyleOption(option)
-            rect = widget.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
-                                                 QStyle.SubControl.SC_ComboBoxArrow, widget)
+            rects = [widget.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                                   QStyle.SubControl.SC_ComboBoxArrow, widget)]
             kind = "drop-down"
         elif isinstance(widget, QAbstractSpinBox) and widget.buttonSymbols() \
                 != QAbstractSpinBox.ButtonSymbols.NoButtons:
-            option = QStyleOptionSpinBox()
-            widget.initStyleOption(option)
-            rect = widget.style().subControlRect(QStyle.ComplexControl.CC_SpinBox, option,
-                                                 QStyle.SubControl.SC_SpinBoxUp, widget)
-            rect = rect.united(widget.style().subControlRect(
-                QStyle.ComplexControl.CC_SpinBox, option, QStyle.SubControl.SC_SpinBoxDown,
-                widget))
+            spin_option = QStyleOptionSpinBox()
+            widget.initStyleOption(spin_option)
+            rects = [widget.style().subControlRect(QStyle.ComplexControl.CC_SpinBox,
+                                                   spin_option, control, widget)
+                     for control in (QStyle.SubControl.SC_SpinBoxUp,
+                                     QStyle.SubControl.SC_SpinBoxDown)]
             kind = "spin"
         else:
             continue
-        rect = rect.intersected(widget.rect()).adjusted(2, 2, -2, -2)
-        if rect.isEmpty():
-            problems.append(f"{_name(widget)} has no room for its {kind} arrows")
-            continue
         background = widget.palette().color(QPalette.ColorRole.Base)
-        if not has_ink(_grab(widget, rect), background):
+        middles = [_middle(rect.intersected(widget.rect())) for rect in rects]
+        if any(middle.isEmpty() for middle in middles):
+            problems.append(f"{_name(widget)} has no room for its {kind} arrow")
+        # At its minimum or maximum a spin box greys one arrow out: one must show.
+        elif not any(has_ink(_grab(widget, middle), background) for middle in middles):
             problems.append(f"{_name(widget)} shows no {kind} arrow")
     return problems
 

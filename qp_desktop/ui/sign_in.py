@@ -69,6 +69,7 @@ class SignInWindow(QWidget):
         # Busy is a state, not the bar's visibility: the bar reads as hidden whenever the
         # window is, e.g. while a silent sign-in hides this window.
         self._busy = False
+        self._placed = False
         self._build()
         self._load_preferences()
         self._update_mode()
@@ -459,6 +460,11 @@ class SignInWindow(QWidget):
         return self.password.edit
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt naming
+        if not self._placed:
+            from qp_desktop.ui.main_window import fit_on_screen
+
+            self._placed = True
+            fit_on_screen(self, move=True)
         super().showEvent(event)
         # After the window manager has mapped the window, so the focus sticks.
         QTimer.singleShot(0, self._focus_first_field)
