@@ -45,6 +45,7 @@ from qp_desktop.services.settings import Preferences
 from qp_desktop.services.tenant_client import (
     ITGlueIntegration,
     TenantClient,
+    TenantError,
     WorkflowToken,
     parse_time,
 )
@@ -63,6 +64,9 @@ REFRESH_INTERVAL_MS = 60_000
 USABLE = {"active", "expiring"}
 TRIGGER_TYPES = ("workflow_trigger.test", "workflow_trigger.received")
 REJECTED = "workflow_trigger.rejected"
+# The outcome of the reset a real trigger started: the real test passes only on success.
+RESET_OK = ("password_reset.succeeded", "password_reset.skipped")
+RESET_FAILED = "password_reset.failed"
 
 # Focus must be visible when the technician moves with Tab: the app's style sheet gives
 # buttons a 1px border that hides Fusion's focus rectangle, so draw a thicker one here.
@@ -210,6 +214,12 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self._refresh_again = False
         self._catching_up = False
         self._rejection_step: str | None = None
+        # Real triggers waiting for their reset's outcome: trigger event id -> proof text.
+        self._real_pending: dict[int, str] = {}
+        self._real_failure = ""  # why the last real test's reset failed
+        # What the tenant itself knows about two of the prerequisites (None: not loaded).
+        self.agent_count: int | None = None
+        self.matched_count: int | None = None
         self.start_over_dialog: QMessageBox | None = None
         self.views: dict[str, StepView] = {}
         self._build()
@@ -383,6 +393,8 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             box.toggled.connect(lambda checked, k=key: self._confirm_toggled(k, checked))
             layout.addWidget(box)
             self.confirm_boxes[key] = box
+        self.tenant_facts = Banner("prereq_tenant_facts")
+        layout.addWidget(self.tenant_facts)
         hint = _label("The agent goes on domain controllers and on member or standalone "
                       "servers. A password change in IT Glue reaches only accounts that are "
                       "matched.", role="muted")
@@ -539,11 +551,21 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         """Done as the checklist shows it (live steps are computed, others remembered)."""
         if key == W.PREREQUISITES:
             connected = bool(self.integration and self.integration.connected)
-            return connected and all(self.progress.is_confirmed(k) for k, _ in W.CONFIRMATIONS)
+            return (connected and not self._contradicted()
+                    and all(self.progress.is_confirmed(k) for k, _ in W.CONFIRMATIONS))
         if key == W.TOKEN:
             token = self.token
             return token is not None and token.status in USABLE
         return self.progress.is_done(key)
+
+    def _contradicted(self) -> list[str]:
+        """Ticked prerequisites the tenant can see are not true (as sentences)."""
+        found = []
+        if self.progress.is_confirmed("agent") and self.agent_count == 0:
+            found.append("no agent has enrolled yet")
+        if self.progress.is_confirmed("matched") and self.matched_count == 0:
+            found.append("no account is matched to an IT Glue password")
+        return found
 
     def first_open_step(self) -> str:
         for spec in W.STEPS:
@@ -580,6 +602,10 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
                 self.integration and self.integration.connected):
             return "problem"
         if spec.key == W.TOKEN and self.token is not None and self.token.status not in USABLE:
+            return "problem"
+        if spec.key == W.PREREQUISITES and self._contradicted():
+            return "problem"
+        if spec.key == W.REAL_TEST and self._real_failure:
             return "problem"
         if spec.check == "event":
             return "waiting"
@@ -622,7 +648,12 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         if spec.check == "live":
             if not self._loaded:
                 return "Checking with the tenant\u2026"
-            return "\u2714 Done: checked with the tenant." if self.step_done(spec.key) else ""
+            if not self.step_done(spec.key):
+                return ""
+            if spec.key == W.PREREQUISITES:
+                return ("\u2714 Done: the tenant checked IT Glue and the workflow URL; the "
+                        "rest is as you confirmed it.")
+            return "\u2714 Done: checked with the tenant."
         if record.done:
             if spec.check == "event":
                 return f"\u2714 Verified at {when_text(record.at)}."
@@ -665,6 +696,18 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             box.blockSignals(True)
             box.setChecked(self.progress.is_confirmed(key))
             box.blockSignals(False)
+        contradicted = self._contradicted()
+        if contradicted:
+            self.tenant_facts.show_message(
+                "warning", "The tenant disagrees: " + " and ".join(contradicted)
+                + ". Untick what is not done yet, or do it on the Accounts page.")
+        elif self.agent_count is not None and self.matched_count is not None:
+            agents = f"{self.agent_count} agent{'s' if self.agent_count != 1 else ''}"
+            matched = (f"{self.matched_count} matched account"
+                       f"{'s' if self.matched_count != 1 else ''}")
+            self.tenant_facts.show_message("info", f"The tenant has {agents} and {matched}.")
+        else:
+            self.tenant_facts.clear()
 
     def _render_token(self) -> None:
         token = self.token
@@ -751,6 +794,12 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             if record.done:
                 banner.show_message("success", f"Received at {when_text(record.at)}: "
                                                f"{record.note}")
+            elif key == W.REAL_TEST and self._real_failure:
+                banner.show_message("error", self._real_failure)
+            elif key == W.REAL_TEST and self._real_pending:
+                banner.show_message("info", "The trigger arrived: "
+                                    + next(iter(self._real_pending.values()))
+                                    + " Waiting for the password reset's result\u2026")
             elif self.token is None:
                 banner.show_message("info", "Waiting for a workflow URL (step 2).")
             else:
@@ -839,7 +888,9 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
                 self._refresh_again = False
 
                 async def load() -> None:
-                    self.integration = await self.client.get_itglue()
+                    integration = await self.client.get_itglue()
+                    await self._load_tenant_facts()
+                    self.integration = integration
                 ok = await self._run(load)
                 if ok and not self._closed:
                     self.banner.clear()
@@ -851,6 +902,18 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         if ok and not self._closed:
             await self.catch_up()
         return ok
+
+    async def _load_tenant_facts(self) -> None:
+        """Agents and matched accounts: two prerequisites the tenant can check itself."""
+        try:
+            agents = await self.client.list_agents()
+            accounts = await self.client.list_accounts()
+        except TenantError as exc:
+            log.info("wizard could not count agents and accounts: %s", exc.code)
+            self.agent_count = self.matched_count = None
+            return
+        self.agent_count = len(agents)
+        self.matched_count = sum(1 for a in accounts if a.itglue_password_id)
 
     def _apply_integration(self) -> None:
         first_load, self._loaded = not self._loaded, True
@@ -884,6 +947,15 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             self._catching_up = False
         if not self._closed:
             self._handle(list(reversed(page.events)), live=False)
+        if self._real_pending and not self._closed:
+            try:
+                results = await stream.fetch_history(after_id=min(self._real_pending) - 1,
+                                                     limit=200, type="password_reset.*")
+            except EventStreamError as exc:
+                log.info("wizard could not catch up on resets: %s", exc)
+                return
+            if not self._closed:
+                self._handle(list(reversed(results.events)), live=False)
 
     def _confirm_toggled(self, key: str, checked: bool) -> None:
         self.progress.set_confirmed(key, checked)
@@ -1044,6 +1116,12 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             if event_id in self._seen:
                 continue
             kind = str(event.get("type", ""))
+            if kind.startswith("password_reset."):
+                changed |= self._apply_reset_result(kind, event)
+                continue
+            if kind.startswith(("agent.", "account.")) and live:
+                self._refresh_soon()  # the prerequisites' counts may have changed
+                continue
             if kind.startswith(("token.", "integration.")):
                 if live:
                     self._refresh_soon()
@@ -1092,9 +1170,39 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             self.progress.mark_done(W.TEST_ACTION, note, at)
             changed = True
         if kind == "workflow_trigger.received" and not self.progress.is_done(W.REAL_TEST):
-            self.progress.mark_done(W.REAL_TEST, note, at)
+            # Done only once the password it carried reached the account (see below).
+            self._real_pending[int(event.get("id", 0))] = note
+            self._real_failure = ""
             changed = True
         return changed
+
+    def _apply_reset_result(self, kind: str, event: dict[str, Any]) -> bool:
+        """A reset ended: it decides the real test started by its trigger."""
+        if kind not in (*RESET_OK, RESET_FAILED):
+            return False  # queued, retrying: not an outcome yet
+        details = event.get("details") or {}
+        try:
+            trigger = int(details.get("trigger_event_id") or 0)
+        except (TypeError, ValueError):
+            return False
+        note = self._real_pending.pop(trigger, None)
+        if note is None or self.progress.is_done(W.REAL_TEST):
+            return False
+        if kind in RESET_OK:
+            where = f" The new password reached {event['account']}." \
+                if event.get("account") else ""
+            at = str(event.get("occurred_at") or "") or None
+            self.progress.mark_done(W.REAL_TEST, note + where, at)
+            self._real_failure = ""
+            return True
+        if kind == RESET_FAILED:
+            summary = str(event.get("summary") or "the reset failed").rstrip(".")
+            self._real_failure = (
+                f"IT Glue's trigger arrived, but the password was not changed: {summary}. "
+                "Fix that (the Accounts page shows each account's match and agent), then "
+                "change the password in IT Glue again.")
+            return True
+        return False
 
     @staticmethod
     def _describe_trigger(kind: str, event: dict[str, Any]) -> str:
