@@ -67,6 +67,7 @@ class PageSpec:
     title: str
     section: str | None
     factory: Callable[[DesktopApp], QWidget]
+    scroll: bool = True  # False: the page scrolls inside itself (its buttons stay in view)
 
 
 def _itglue_page(app: DesktopApp) -> QWidget:
@@ -118,7 +119,7 @@ DEFAULT_PAGES: list[PageSpec] = [
     PageSpec("itglue", "IT Glue", "Integrations", _itglue_page),
     PageSpec("events", "Events", "Monitor", _events_page),
     PageSpec("accounts", "Accounts", "Monitor", _accounts_page),
-    PageSpec("setup", "IT Glue workflow", "Setup", _setup_page),
+    PageSpec("setup", "IT Glue workflow", "Setup", _setup_page, scroll=False),
 ]
 DEFAULT_PAGES.append(PageSpec("preferences", "Preferences", "App", _prefs_page))
 
@@ -232,7 +233,8 @@ class DesktopApp(QObject):
         self._start_event_stream()
         window = MainWindow(self.session, self.clipboard)
         for spec in self.pages:
-            window.add_page(spec.key, spec.title, spec.factory(self), spec.section)
+            window.add_page(spec.key, spec.title, spec.factory(self), spec.section,
+                            scroll=spec.scroll)
         window.sign_out_requested.connect(self._sign_out)
         window.closed.connect(self._on_window_closed)
         window.alert_banner.open_requested.connect(self.show_page)

@@ -129,6 +129,22 @@ async def check_main_window(app: Any, size_pass: SizePass, size_name: str,
                     page.go_to(step.key)
                     await size_pass.record(f"page-setup-{number:02d}-{step.key}", window,
                                            size_name, popups=number == 1)
+                # Every banner at once: Back and Next must still be in view.
+                page.notice_banner.show_message(
+                    "warning", "You have a new workflow URL: update the webhook URL in IT "
+                               "Glue. Steps 7, 9 and 12 are open again.")
+                page.rejection_banner.show_message(
+                    "error", "IT Glue is still using an old workflow URL (ending 9f3a), "
+                             "which was replaced. Paste the current URL into the Webhook "
+                             "action and save the workflow.")
+                page.rejection_fix_button.setVisible(True)
+                page.banner.show_message("error", "The tenant could not be reached. Check "
+                                                  "the connection, then try again.")
+                await size_pass.record("page-setup-banners", window, size_name, popups=False)
+                page.banner.clear()
+                page.rejection_banner.clear()
+                page.rejection_fix_button.setVisible(False)
+                page._render()
                 continue
             await size_pass.record(f"page-{spec.key}", window, size_name)
             if isinstance(page, AccountsPage):

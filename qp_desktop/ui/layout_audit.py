@@ -40,6 +40,8 @@ INTERACTIVE = (QAbstractButton, QLineEdit, QComboBox, QAbstractSpinBox, QAbstrac
                QTextEdit, QPlainTextEdit)
 # A label may opt out of the cut-off check when it elides on purpose (a long URL, a path).
 ELIDES_PROPERTY = "elides"
+# A control that must be in view without scrolling (a wizard's Back and Next).
+KEEP_IN_VIEW = "keep_in_view"
 TOLERANCE = 1  # px: rounding between size hints and geometry
 
 
@@ -83,6 +85,12 @@ def _reach_problem(widget: QWidget, root: QWidget) -> str | None:
     """Why ``widget`` cannot be seen whole (after any vertical scrolling), or None."""
     rect = QRect(widget.mapTo(root, QPoint(0, 0)), widget.size())
     area = _inside_scrolled_content(widget, root)
+    if area is not None and widget.property(KEEP_IN_VIEW):
+        viewport = area.viewport()
+        own = QRect(widget.mapTo(viewport, QPoint(0, 0)), widget.size())
+        if not viewport.rect().adjusted(-TOLERANCE, -TOLERANCE, TOLERANCE,
+                                        TOLERANCE).contains(own):
+            return f"{_name(widget)} is scrolled out of view; it must stay visible"
     if area is not None:
         # Vertical scrolling brings it into view; sideways it must fit the viewport.
         viewport = area.viewport()

@@ -31,8 +31,10 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QStackedWidget,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -53,6 +55,7 @@ from qp_desktop.services.wizard_progress import WizardProgress, scope_for
 from qp_desktop.services.wizard_trigger import send_test_trigger, test_body
 from qp_desktop.ui import wizard_steps as W
 from qp_desktop.ui.itglue_page import URL_LABEL
+from qp_desktop.ui.layout_audit import KEEP_IN_VIEW
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.timefmt import friendly
@@ -293,15 +296,18 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.steps_list.setAccessibleName("Setup steps")
         steps_caption.setBuddy(self.steps_list)
         metrics = self.fontMetrics()
+        # Room for the longest title and, on a short window, a vertical scroll bar.
+        scroll_bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
         self.steps_list.setMinimumWidth(metrics.horizontalAdvance("12. Change a password to "
-                                                                  "test") + 70)
+                                                                  "test") + 70 + scroll_bar)
+        self.steps_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.steps_list.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
         for number, spec in enumerate(W.STEPS, start=1):
             item = QListWidgetItem(f"{number}. {spec.title}")
             item.setData(Qt.ItemDataRole.UserRole, spec.key)
             self.steps_list.addItem(item)
-        self.steps_list.setMinimumHeight(
-            self.steps_list.sizeHintForRow(0) * len(W.STEPS) + 12)
+        # It scrolls when the window is short; the footer below must stay in view.
+        self.steps_list.setMinimumHeight(self.steps_list.sizeHintForRow(0) * 5 + 12)
         left.addWidget(self.steps_list, 1)
         body.addLayout(left)
 
@@ -319,7 +325,14 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             view = self._build_step(number, spec, builders.get(spec.key))
             self.views[spec.key] = view
             self.stack.addWidget(view.widget)
-        right.addWidget(self.stack, 1)
+        # A long step scrolls inside; Back, Mark done and Next never leave the window.
+        self.detail_scroll = QScrollArea()
+        self.detail_scroll.setObjectName("wizard_detail_scroll")
+        self.detail_scroll.setWidgetResizable(True)
+        self.detail_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.detail_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.detail_scroll.setWidget(self.stack)
+        right.addWidget(self.detail_scroll, 1)
 
         footer = QHBoxLayout()
         footer.setSpacing(8)
@@ -329,6 +342,8 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.done_button.clicked.connect(self._done_clicked)
         self.next_button = _button("&Next", "next_button")
         self.next_button.clicked.connect(lambda: self.go_to_index(self.stack.currentIndex() + 1))
+        for button in (self.back_button, self.done_button, self.next_button):
+            button.setProperty(KEEP_IN_VIEW, True)
         footer.addWidget(self.back_button)
         footer.addStretch(1)
         footer.addWidget(self.done_button)
@@ -582,13 +597,21 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
     def go_to_index(self, index: int) -> None:
         index = max(0, min(len(W.STEPS) - 1, index))
         self.steps_list.setCurrentRow(index)
-        self.stack.setCurrentIndex(index)
-        self._update_footer()
+        self._show_step(index)
 
     def _on_row_changed(self, row: int) -> None:
         if row >= 0:
-            self.stack.setCurrentIndex(row)
-            self._update_footer()
+            self._show_step(row)
+
+    def _show_step(self, index: int) -> None:
+        # The scrolled area is as tall as the step shown, not as the tallest step.
+        for i in range(self.stack.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.stack.widget(i).setSizePolicy(policy, policy)
+        self.stack.setCurrentIndex(index)
+        self.stack.adjustSize()
+        self.detail_scroll.verticalScrollBar().setValue(0)
+        self._update_footer()
 
     # == rendering =============================================================================
 
