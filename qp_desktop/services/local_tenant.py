@@ -265,7 +265,9 @@ class LocalTenant(QObject):
     async def _start(self) -> str:
         self.progress.emit("Starting the tenant on this computer\u2026")
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # Only this user may read the tenant's files (its database and key file).
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.data_dir.chmod(0o700)
             await self.clean_up_stale_child()
         except OSError as exc:
             message = f"Cannot use the data folder {self.data_dir}: {exc.strerror}."
@@ -287,7 +289,7 @@ class LocalTenant(QObject):
         self.child = child
         try:
             url = await child.start()
-            self.pid_file.write_text(str(child.pid))
+            self._write_pid_file(child.pid)
             self.progress.emit("Waiting for the tenant to be ready\u2026")
             previous = self.client.base_url
             self.client.base_url = url
@@ -345,6 +347,11 @@ class LocalTenant(QObject):
                 pass
         self._remove_pid_file()
         return found
+
+    def _write_pid_file(self, pid: int) -> None:
+        fd = os.open(self.pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(str(pid))
 
     def _remove_pid_file(self) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -4,6 +4,7 @@ is taken the technician chooses what happens."""
 from __future__ import annotations
 
 import socket
+import stat
 
 from PySide6.QtCore import Qt
 
@@ -57,3 +58,17 @@ def test_a_taken_port_is_a_choice_not_a_silent_new_url(qtbot, make_app, prefs,
         assert not window.local_banner.isVisible() and not window.new_port_button.isVisible()
     finally:
         squatter.close()
+
+
+def test_the_local_tenants_database_is_not_readable_by_other_users(qtbot, make_app,
+                                                                   memory_keyring, tmp_path):
+    """Its files hold the IT Glue key and workflow tokens (encrypted) next to their key."""
+    data_dir = tmp_path / "tenant-data"
+    app = make_app(local_data_dir=data_dir)
+    start(qtbot, app)
+    assert app.local_tenant.running
+    database = data_dir / "qp-tenant.db"
+    assert database.exists()
+    for path in (data_dir, *data_dir.iterdir()):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert not mode & (stat.S_IRWXG | stat.S_IRWXO), f"{path.name} is {oct(mode)}"
