@@ -124,6 +124,10 @@ async def check_main_window(app: Any, size_pass: SizePass, size_name: str,
             window.show_page(spec.key)
             page = window.page(spec.key)
             await _until_idle(page)
+            refresh = getattr(page, "refresh", None)
+            if refresh is not None and asyncio.iscoroutinefunction(refresh):
+                await refresh()  # what it shows with its data loaded, not while loading
+                await _until_idle(page)
             if isinstance(page, SetupWizardPage):
                 for number, step in enumerate(W.STEPS, start=1):
                     page.go_to(step.key)
