@@ -331,6 +331,7 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.detail_scroll.setWidgetResizable(True)
         self.detail_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.detail_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.detail_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the step's fields
         self.detail_scroll.setWidget(self.stack)
         right.addWidget(self.detail_scroll, 1)
 
