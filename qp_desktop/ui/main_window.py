@@ -45,8 +45,8 @@ def fit_on_screen(window: QWidget, *, move: bool = False) -> None:
     """Shrink ``window`` to the free area of its screen, and with ``move`` (or when any of
     it would be off screen) centre it there, so that no part opens beyond a screen edge."""
     screen = window.screen() or QGuiApplication.primaryScreen()
-    if screen is None:
-        return
+    if screen is None or QGuiApplication.platformName() == "offscreen":
+        return  # offscreen "screens" are a nominal 800x600: nothing a person sees
     available = screen.availableGeometry()
     frame = window.frameGeometry()
     extra = (QSize(frame.width() - window.width(), frame.height() - window.height())

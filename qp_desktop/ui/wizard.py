@@ -759,7 +759,9 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         if token is not None and not token.public_url_ok:
             warning = ("IT Glue cannot reach this URL: it points to this computer or a private "
                        "network. Tests from this computer work, but for real password changes "
-                       "the tenant needs a public https address (QP_PUBLIC_URL).")
+                       "the tenant needs a public https address: for the tenant on this "
+                       "computer, put a tunnel or reverse proxy in front of it and enter its "
+                       "address in Preferences; a tenant server sets QP_PUBLIC_URL.")
         for banner in (self.token_public_warning, self.url_public_warning):
             if warning:
                 banner.show_message("warning", warning)
