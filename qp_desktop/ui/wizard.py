@@ -583,6 +583,13 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             found.append("no account is matched to an IT Glue password")
         return found
 
+    def workflow_address(self) -> str:
+        """The address the workflow URL starts with: for the tenant on this computer its
+        public address when one is set, else the address this app reaches the tenant at."""
+        if self.session.tenant_key == "local" and self.prefs.get(S.LOCAL_PUBLIC_URL):
+            return self.prefs.get(S.LOCAL_PUBLIC_URL)
+        return self.client.base_url
+
     def first_open_step(self) -> str:
         for spec in W.STEPS:
             if not self.step_done(spec.key):
@@ -948,6 +955,8 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             self._full_url = self._url_token_id = None
             self._set_revealed(False)
         reopened = self.progress.follow_token(token_id, W.URL_STEPS, W.REOPEN_REASON)
+        reopened += self.progress.follow_address(self.workflow_address(), W.URL_STEPS,
+                                                 W.ADDRESS_REASON)
         if reopened:
             log.info("workflow token changed; reopened %s", ", ".join(reopened))
         self._render_payload()
