@@ -175,7 +175,9 @@ class AccountsTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        # The tool tip names a column whose header is elided in a narrow window.
+        if orientation == Qt.Orientation.Horizontal and role in (
+                Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return self.HEADERS[section]
         return None
 
@@ -543,13 +545,13 @@ class AccountsPage(TenantCallsMixin, QWidget):
         header.setSectionResizeMode(M.SOURCE, QHeaderView.ResizeMode.Stretch)
         metrics = self.table.fontMetrics()
         self.table.set_column_widths(
-            {M.ACCOUNT: 170, M.KIND: metrics.horizontalAdvance("Service") + 28,
+            {M.ACCOUNT: 200, M.KIND: metrics.horizontalAdvance("Service") + 28,
              M.CUSTOMER: metrics.horizontalAdvance("Northwind Traders") + 28,
              M.SOURCE: 160,
              M.PASSWORD: metrics.horizontalAdvance("IT Glue password") + 28,
              M.LAST_RESET: metrics.horizontalAdvance("29 Nov 2026, 10:41") + 28,
              M.RESULT: 210},
-            flexible=(M.ACCOUNT, M.CUSTOMER, M.PASSWORD, M.LAST_RESET, M.RESULT))
+            flexible=(M.ACCOUNT, M.CUSTOMER, M.PASSWORD, M.LAST_RESET, M.RESULT, M.SOURCE))
         self.table.setMinimumHeight(260)
         self.stack.addWidget(self.table)
         self.empty_label = QLabel()
