@@ -116,9 +116,11 @@ async def _wizard_window(ctx: ScreenshotContext, step: str, done: tuple[str, ...
     page.start_over()
     for key, _text in W.CONFIRMATIONS[: None if confirmed else 2]:
         page.progress.set_confirmed(key, True)
-    for key in ("agent", "matched"):  # not ticked against what the tenant knows
-        if page._contradicted():
-            page.progress.set_confirmed(key, False)
+    # Nothing ticked against what the tenant knows.
+    if page.agent_count == 0:
+        page.progress.set_confirmed("agent", False)
+    if page.matched_count == 0:
+        page.progress.set_confirmed("matched", False)
     for key in done:
         page.progress.mark_done(key)
     page._render()
