@@ -17,10 +17,12 @@ SEVERITIES = ("info", "warning", "error")
 
 EVENT_TYPES = (
     "workflow_trigger.received", "workflow_trigger.test", "workflow_trigger.rejected",
+    "workflow_trigger.replayed",
     "password_reset.queued", "password_reset.waiting", "password_reset.succeeded",
-    "password_reset.failed",
+    "password_reset.skipped", "password_reset.failed",
     "token.generated", "token.revealed", "token.revoked", "token.expiring", "token.expired",
-    "integration.connected", "integration.error", "agent.online", "agent.offline",
+    "integration.connected", "integration.disconnected", "integration.error",
+    "agent.enrollment_code_created", "agent.enrolled", "agent.online", "agent.offline",
     "agent.revoked", "agent.updated", "account.created", "account.updated", "account.deleted",
     "alert.sent", "alert.failed",
 )

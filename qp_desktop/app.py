@@ -68,6 +68,7 @@ class PageSpec:
     title: str
     section: str | None
     factory: Callable[[DesktopApp], QWidget]
+    scroll: bool = True  # False: the page scrolls inside itself (its buttons stay in view)
 
 
 def _user_role(app: DesktopApp) -> str | None:
@@ -118,7 +119,8 @@ def _accounts_page(app: DesktopApp) -> QWidget:
 def _prefs_page(app: DesktopApp) -> QWidget:
     from qp_desktop.ui.preferences import PreferencesPage
 
-    return PreferencesPage(app.prefs, app.clipboard, app.autostart, app.notifier)
+    return PreferencesPage(app.prefs, app.clipboard, app.autostart, app.notifier,
+                           local_url=app.local_tenant.url)
 
 
 # Later issues append their pages here (or to ``DesktopApp.pages`` before sign-in).
@@ -126,7 +128,7 @@ DEFAULT_PAGES: list[PageSpec] = [
     PageSpec("itglue", "IT Glue", "Integrations", _itglue_page),
     PageSpec("events", "Events", "Monitor", _events_page),
     PageSpec("accounts", "Accounts", "Monitor", _accounts_page),
-    PageSpec("setup", "IT Glue workflow", "Setup", _setup_page),
+    PageSpec("setup", "IT Glue workflow", "Setup", _setup_page, scroll=False),
 ]
 DEFAULT_PAGES.append(PageSpec("preferences", "Preferences", "App", _prefs_page))
 
@@ -155,7 +157,10 @@ class DesktopApp(QObject):
         self.tasks = TaskSet()
         self.client = TenantClient(http)
         self.session = Session(self.client, store, parent=self)
-        self.local_tenant = LocalTenant(self.client, local_data_dir, local_env, parent=self)
+        self.local_tenant = LocalTenant(self.client, local_data_dir, local_env, parent=self,
+                                        port=prefs.get(S.LOCAL_TENANT_PORT),
+                                        public_url=prefs.get(S.LOCAL_PUBLIC_URL))
+        self.local_tenant.ready.connect(self._remember_local_port)
         if clear_after_ms is None:
             clear_after_ms = prefs.get(S.CLIPBOARD_CLEAR_SECONDS) * 1000
         self.clipboard = SecretClipboard(clear_after_ms, parent=self)
@@ -204,6 +209,12 @@ class DesktopApp(QObject):
         if self.prefs.get(S.REMEMBER_ME) and self.session.has_remembered(key):
             await self.sign_in.resume(base_url, key)
 
+    def _remember_local_port(self, _url: str) -> None:
+        if self.local_tenant.port and self.local_tenant.port != self.prefs.get(
+                S.LOCAL_TENANT_PORT):
+            self.prefs.set(S.LOCAL_TENANT_PORT, self.local_tenant.port)
+            self.prefs.sync()
+
     # -- window switching ---------------------------------------------------------------------
 
     def _start_event_stream(self) -> EventStream:
@@ -231,7 +242,8 @@ class DesktopApp(QObject):
         self._start_event_stream()
         window = MainWindow(self.session, self.clipboard)
         for spec in self.pages:
-            window.add_page(spec.key, spec.title, spec.factory(self), spec.section)
+            window.add_page(spec.key, spec.title, spec.factory(self), spec.section,
+                            scroll=spec.scroll)
         window.sign_out_requested.connect(self._sign_out)
         window.closed.connect(self._on_window_closed)
         window.alert_banner.open_requested.connect(self.show_page)
@@ -239,10 +251,14 @@ class DesktopApp(QObject):
         self.alerts.token_changed.connect(window.alert_banner.show_token)
         self.banner_notifier.attach(window.alert_banner)
         window.navigation.currentItemChanged.connect(self._on_page_changed)
-        if self.window_state is not None:
-            geometry = self.window_state.load("main")
-            if geometry is not None:
-                window.restoreGeometry(geometry)
+        from qp_desktop.ui.main_window import fit_on_screen
+
+        geometry = self.window_state.load("main") if self.window_state is not None else None
+        if geometry is not None:
+            window.restoreGeometry(geometry)
+        # Never open beyond a screen edge: a first start (centred), or a saved geometry from
+        # a bigger screen.
+        fit_on_screen(window, move=geometry is None)
         return window
 
     def _on_signed_in(self) -> None:
@@ -355,6 +371,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "instead of the one on this computer")
     parser.add_argument("--screenshot", metavar="DIR", type=Path,
                         help="render every window into DIR as PNG and exit")
+    parser.add_argument("--check-layout", action="store_true",
+                        help="with --screenshot: render every page and dialog at its default "
+                             "size and at 1024x700 only, check each for scroll bars, controls "
+                             "out of reach and cut-off text, and exit 3 on a problem")
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -415,7 +435,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from qp_desktop.screenshots import run_screenshots
 
         with loop:
-            return loop.run_until_complete(run_screenshots(args.screenshot))
+            return loop.run_until_complete(run_screenshots(args.screenshot,
+                                                           check_layout=args.check_layout))
 
     # Quit is ours to run: the coroutine below cleans up (tenant child, HTTP client) and
     # then returns, which ends the loop; letting Qt exit first would cut that short.

@@ -116,6 +116,11 @@ async def _wizard_window(ctx: ScreenshotContext, step: str, done: tuple[str, ...
     page.start_over()
     for key, _text in W.CONFIRMATIONS[: None if confirmed else 2]:
         page.progress.set_confirmed(key, True)
+    # Nothing ticked against what the tenant knows.
+    if page.agent_count == 0:
+        page.progress.set_confirmed("agent", False)
+    if page.matched_count == 0:
+        page.progress.set_confirmed("matched", False)
     for key in done:
         page.progress.mark_done(key)
     page._render()
@@ -251,11 +256,18 @@ def _grab(widget: QWidget, path: Path) -> None:
     print(f"wrote {path}", flush=True)
 
 
-async def run_screenshots(out_dir: Path) -> int:
-    """Render all registered screenshots into ``out_dir``. Returns the exit code."""
+async def run_screenshots(out_dir: Path, check_layout: bool = False) -> int:
+    """Render all registered screenshots into ``out_dir``, then every page and dialog at its
+    default size and at 1024\u00d7700 (see :mod:`qp_desktop.layout_check`). Returns the exit
+    code.
+
+    With ``check_layout`` only the sized pictures are made, each is audited, and the exit
+    code is 3 when a problem was found (``layout-report.json`` lists them).
+    """
     import keyring
 
     from qp_desktop.app import DesktopApp, http_client
+    from qp_desktop.layout_check import run_size_passes
     from qp_desktop.services.secret_store import MemoryKeyring, SecretStore
     from qp_desktop.services.settings import Preferences
     from qp_desktop.ui.theme import apply_theme
@@ -281,7 +293,7 @@ async def run_screenshots(out_dir: Path) -> int:
                                  local_env={"QP_ITGLUE_BASE_URL": emulator_url,
                                             "QP_PUBLIC_URL": ""})
                 await _prepare(app, emulator_key)
-                for dark in (False, True):
+                for dark in () if check_layout else (False, True):
                     apply_theme(qapp, dark=dark)
                     ctx = ScreenshotContext(app, out_dir, workdir, dark=dark)
                     for name, render in SCREENSHOTS:
@@ -295,6 +307,15 @@ async def run_screenshots(out_dir: Path) -> int:
                         widget.hide()
                         widget.deleteLater()
                 apply_theme(qapp, dark=False)
+                if check_layout:  # the documentation pass (skipped) seeds them otherwise
+                    from qp_desktop.services.accounts_demo import seed
+
+                    await seed(app.client, app.http)
+                report = await run_size_passes(app, out_dir, check_layout)
+                if not report.clean:
+                    print(f"qp-desktop: layout problems, see {out_dir / 'layout-report.json'}",
+                          file=sys.stderr)
+                    return 3
         except ChildServerError as exc:
             print(f"qp-desktop: {exc.message}\n{exc.details}", file=sys.stderr)
             return 1

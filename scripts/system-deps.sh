@@ -13,6 +13,8 @@ if [ "$purpose" = "test" ]; then
   # desktop-file and AppStream validators.
   packages+=(dbus dbus-x11 gnome-keyring slapd ldap-utils postgresql nginx-light
              desktop-file-utils appstream)
+  # The real-window layer: an X server, a window manager, xprop to see it is up.
+  packages+=(xvfb openbox x11-utils)
 fi
 
 missing=()

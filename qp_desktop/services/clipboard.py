@@ -9,11 +9,13 @@ import logging
 from PySide6.QtCore import QMimeData, QObject, QTimer, Signal
 from PySide6.QtGui import QClipboard, QGuiApplication
 
+from qp_desktop.services.settings import CLIPBOARD_CLEAR_SECONDS
+
 log = logging.getLogger(__name__)
 
 # KDE Klipper and several clipboard managers skip entries carrying this hint.
 PASSWORD_HINT_MIME = "x-kde-passwordManagerHint"  # noqa: S105 - a MIME type name
-DEFAULT_CLEAR_SECONDS = 30
+DEFAULT_CLEAR_SECONDS = CLIPBOARD_CLEAR_SECONDS.default
 
 
 class SecretClipboard(QObject):

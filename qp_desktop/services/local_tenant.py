@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -45,6 +46,41 @@ class ChildServerError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+
+
+class PortTakenError(ChildServerError):
+    """The tenant's own port is in use by another program: starting elsewhere would change
+    the workflow URL and the address agents enrolled with, so it is the technician's call."""
+
+    def __init__(self, port: int):
+        super().__init__(
+            f"Port {port} on this computer, where the tenant always runs, is in use by "
+            "another program. IT Glue's workflow URL and your agents use this port. Close "
+            "that program and choose Try again, or choose Use a new port: the tenant then "
+            "moves, and you paste the new workflow URL into IT Glue and enroll the agents "
+            "again.")
+        self.port = port
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a server could listen on ``host:port`` now (as uvicorn binds: reuse on)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_of(url: str) -> int:
+    """The port of ``http://127.0.0.1:PORT`` (0 when there is none)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).port or 0
+    except ValueError:
+        return 0
 
 
 class ChildServer(QObject):
@@ -194,11 +230,18 @@ class LocalTenant(QObject):
     stopped_unexpectedly = Signal()
 
     def __init__(self, client: TenantClient, data_dir: Path | None = None,
-                 extra_env: Mapping[str, str] | None = None, parent: QObject | None = None):
+                 extra_env: Mapping[str, str] | None = None, parent: QObject | None = None,
+                 *, port: int = 0, public_url: str = ""):
         super().__init__(parent)
         self.client = client
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
         self.extra_env = dict(extra_env or {})
+        # The port it keeps across launches (0: pick a free one, then keep that): the
+        # workflow URL in IT Glue and the agents' tenant address both contain it.
+        self.port = port
+        # The address IT Glue and agents reach it at through a tunnel or reverse proxy
+        # ("" = its loopback address).
+        self.public_url = public_url
         # A fresh secret per start: only this app may create the first administrator.
         self.setup_token = secrets.token_urlsafe(32)
         self.url = ""
@@ -224,24 +267,31 @@ class LocalTenant(QObject):
     async def _start(self) -> str:
         self.progress.emit("Starting the tenant on this computer\u2026")
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # Only this user may read the tenant's files (its database and key file).
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.data_dir.chmod(0o700)
             await self.clean_up_stale_child()
         except OSError as exc:
             message = f"Cannot use the data folder {self.data_dir}: {exc.strerror}."
             self.failed.emit(message, "")
             raise ChildServerError(message) from exc
+        if self.port and not port_is_free(self.port):
+            error = PortTakenError(self.port)
+            self.failed.emit(error.message, "")
+            raise error
         env = {"QP_DATA_DIR": str(self.data_dir), "QP_SETUP_TOKEN": self.setup_token,
+               **({"QP_PUBLIC_URL": self.public_url} if self.public_url else {}),
                **self.extra_env}
         # Inside a PyInstaller bundle this is the bundle's own executable with "-m qp_tenant"
         # (see services/bundle.py), so the child starts from the bundle too.
-        args = module_command("qp_tenant", "serve", "--host", "127.0.0.1", "--port", "0",
-                              "--data-dir", str(self.data_dir))
+        args = module_command("qp_tenant", "serve", "--host", "127.0.0.1",
+                              "--port", str(self.port), "--data-dir", str(self.data_dir))
         log.info("starting the local tenant: %s", " ".join(args[:3]))
         child = ChildServer("local tenant", args, env, parent=self)
         self.child = child
         try:
             url = await child.start()
-            self.pid_file.write_text(str(child.pid))
+            self._write_pid_file(child.pid)
             self.progress.emit("Waiting for the tenant to be ready\u2026")
             previous = self.client.base_url
             self.client.base_url = url
@@ -261,6 +311,7 @@ class LocalTenant(QObject):
             raise ChildServerError(message, child.details()) from exc
         child.exited.connect(self._on_child_exited)
         self.url = url
+        self.port = port_of(url) or self.port
         log.info("local tenant ready at %s (data in %s)", url, self.data_dir)
         self.ready.emit(url)
         return url
@@ -298,6 +349,11 @@ class LocalTenant(QObject):
                 pass
         self._remove_pid_file()
         return found
+
+    def _write_pid_file(self, pid: int) -> None:
+        fd = os.open(self.pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(str(pid))
 
     def _remove_pid_file(self) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -86,7 +86,11 @@ class MemoryKeyring(KeyringBackend):
     """A keyring that lives in this process only: for tests and ``--screenshot``, where the
     real keyring must not be touched. Never installed in normal runs."""
 
-    priority = 0  # never chosen automatically
+    # keyring picks its default among every KeyringBackend subclass it can see, this one
+    # included: at priority 0 it tied with the "fail" backend (0) and could win, and the app
+    # then believed a keyring was there. Below zero it always loses; it is only ever
+    # installed explicitly with keyring.set_keyring().
+    priority = -1
 
     def __init__(self) -> None:
         super().__init__()

@@ -27,7 +27,10 @@ TENANT_MODE = Setting("tenant/mode", str, "local", "Tenant")  # "local" or "url"
 TENANT_URL = Setting("tenant/url", str, "", "Tenant address")
 LAST_EMAIL = Setting("sign_in/email", str, "", "Email")
 REMEMBER_ME = Setting("sign_in/remember", bool, False, "Remember me")
-CLIPBOARD_CLEAR_SECONDS = Setting("clipboard/clear_seconds", int, 30,
+# Long enough for what sits between Copy and Paste in IT Glue: open the workflow, add the
+# Webhook action, find its URL box (about eight clicks and a page load or two). 30 s ran
+# out before the paste; two minutes still clears a forgotten URL soon.
+CLIPBOARD_CLEAR_SECONDS = Setting("clipboard/clear_seconds", int, 120,
                                   "Clear copied secrets after (seconds)")
 EVENTS_NEWEST_FIRST = Setting("events/newest_first", bool, True, "Newest events on top")
 NOTIFY_EXPIRY = Setting("notifications/token_expiry", bool, True,
@@ -36,6 +39,11 @@ NOTIFY_RESET_FAILED = Setting("notifications/reset_failed", bool, True, "Passwor
 NOTIFY_TRIGGER_REJECTED = Setting("notifications/trigger_rejected", bool, True,
                                   "Workflow trigger refused")
 START_AT_LOGIN = Setting("general/start_at_login", bool, False, "Start QP Desktop at login")
+# The tenant on this computer keeps one port (chosen free at its first start), so the
+# workflow URL in IT Glue and the address agents enrolled with survive a restart.
+LOCAL_TENANT_PORT = Setting("local_tenant/port", int, 0, "Port of the tenant on this computer")
+LOCAL_PUBLIC_URL = Setting("local_tenant/public_url", str, "",
+                           "Public address of the tenant on this computer")
 # Not preferences, but app state that must survive restarts (no secrets: token ids only).
 ALERT_MEMORY = Setting("notifications/memory", str, "", "Expiry notifications already shown")
 TRAY_HINT_SHOWN = Setting("tray/hint_shown", bool, False, "Told that closing hides to the tray")
@@ -49,7 +57,7 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     TENANT_MODE, TENANT_URL, LAST_EMAIL, REMEMBER_ME, CLIPBOARD_CLEAR_SECONDS,
     EVENTS_NEWEST_FIRST, WIZARD_TRIGGER_NAME, WIZARD_ACTION_NAME,
     NOTIFY_EXPIRY, NOTIFY_RESET_FAILED, NOTIFY_TRIGGER_REJECTED, START_AT_LOGIN, ALERT_MEMORY,
-    TRAY_HINT_SHOWN,
+    TRAY_HINT_SHOWN, LOCAL_TENANT_PORT, LOCAL_PUBLIC_URL,
 )
 
 

@@ -63,6 +63,9 @@ class ProgressState:
     confirmed: list[str] = field(default_factory=list)
     failure_email: str = ""
     last_event_id: int | None = None
+    # The address the workflow URL is built on (the tenant's public or local address): a new
+    # one (a new port, a public address) changes the URL as much as a new token does.
+    address: str | None = None
 
 
 class WizardProgress:
@@ -101,6 +104,7 @@ class WizardProgress:
             confirmed=[str(x) for x in data.get("confirmed") or []],
             failure_email=str(data.get("failure_email") or ""),
             last_event_id=int(last) if isinstance(last, int) else None,
+            address=str(data["address"]) if data.get("address") else None,
         )
 
     def save(self) -> None:
@@ -113,6 +117,7 @@ class WizardProgress:
             "confirmed": sorted(set(state.confirmed)),
             "failure_email": state.failure_email,
             "last_event_id": state.last_event_id,
+            "address": state.address,
         }
         self.qsettings.setValue(self._key, json.dumps(data, separators=(",", ":")))
         self.qsettings.sync()
@@ -122,7 +127,7 @@ class WizardProgress:
         email = self.state.failure_email
         last = self.state.last_event_id
         self.state = ProgressState(token_id=self.state.token_id, failure_email=email,
-                                   last_event_id=last)
+                                   last_event_id=last, address=self.state.address)
         self.save()
 
     # -- steps -------------------------------------------------------------------------------
@@ -163,6 +168,31 @@ class WizardProgress:
             self.state.last_event_id = event_id
             self.save()
 
+    def follow_address(self, address: str, url_steps: Iterable[str],
+                       reason: str) -> list[str]:
+        """Record the address the workflow URL is built on; if it changed, reopen the done
+        steps in ``url_steps`` (the URL in IT Glue no longer reaches the tenant).
+
+        Returns:
+            The keys of the steps that were reopened.
+        """
+        address = address.rstrip("/")
+        if not address or address == self.state.address:
+            return []
+        previous, self.state.address = self.state.address, address
+        reopened = self._reopen(url_steps, reason) if previous is not None else []
+        self.save()
+        return reopened
+
+    def _reopen(self, url_steps: Iterable[str], reason: str) -> list[str]:
+        reopened: list[str] = []
+        for key in url_steps:
+            record = self.step(key)
+            if record.done or record.reopened:
+                self.state.steps[key] = StepRecord(reopened=reason)
+                reopened.append(key)
+        return reopened
+
     def follow_token(self, token_id: str | None, url_steps: Iterable[str],
                      reason: str) -> list[str]:
         """Record the current token; if it changed, reopen the done steps in ``url_steps``.
@@ -173,12 +203,6 @@ class WizardProgress:
         if token_id is None or token_id == self.state.token_id:
             return []
         previous, self.state.token_id = self.state.token_id, token_id
-        reopened: list[str] = []
-        if previous is not None:
-            for key in url_steps:
-                record = self.step(key)
-                if record.done or record.reopened:
-                    self.state.steps[key] = StepRecord(reopened=reason)
-                    reopened.append(key)
+        reopened = self._reopen(url_steps, reason) if previous is not None else []
         self.save()
         return reopened

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -48,7 +47,7 @@ from qp_desktop.ui import roles
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import DARK, LIGHT, Colours, monospace_font
 from qp_desktop.ui.timefmt import friendly, relative
-from qp_desktop.ui.widgets import Banner, BusyBar, CopyButton
+from qp_desktop.ui.widgets import Banner, BusyBar, CopyButton, FittedTable
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +176,9 @@ class AccountsTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        # The tool tip names a column whose header is elided in a narrow window.
+        if orientation == Qt.Orientation.Horizontal and role in (
+                Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return self.HEADERS[section]
         return None
 
@@ -404,6 +405,18 @@ class AddAgentDialog(QDialog):
         self.set_busy(False)
         self.copy_button.setFocus()
         self.command_field.home(False)  # show the start of the command, not its end
+        self.grow_to_fit()
+
+    def grow_to_fit(self) -> None:
+        """Make room for what was just shown (the result box and its wrapped sentence):
+        a dialog keeps its size when a child appears, which would clip the last line."""
+        layout = self.layout()
+        layout.activate()
+        width = self.width()
+        height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() \
+            else layout.sizeHint().height()
+        if height > self.height():
+            self.resize(width, height)
 
     def forget(self) -> None:
         """Drop the code from memory and the screen."""
@@ -480,7 +493,7 @@ class AccountsPage(TenantCallsMixin, QWidget):
         self.customer_combo = QComboBox()
         self.customer_combo.setObjectName("customer_filter")
         self.customer_combo.setAccessibleName("Customer")
-        self.customer_combo.setMinimumContentsLength(18)
+        self.customer_combo.setMinimumContentsLength(14)
         self.customer_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.customer_combo.currentIndexChanged.connect(self._customer_changed)
@@ -489,7 +502,7 @@ class AccountsPage(TenantCallsMixin, QWidget):
         self.search.setObjectName("account_filter")
         self.search.setPlaceholderText("Filter by name, source or password\u2026")
         self.search.setClearButtonEnabled(True)
-        self.search.setMinimumWidth(200)
+        self.search.setMinimumWidth(140)
         self.search.textChanged.connect(self._search_changed)
         toolbar.addWidget(self.search, 1)
         self.import_button = QPushButton("Import customers from IT Glue")
@@ -511,7 +524,7 @@ class AccountsPage(TenantCallsMixin, QWidget):
         layout.addWidget(self.summary)
 
         self.stack = QStackedWidget()
-        self.table = QTableView()
+        self.table = FittedTable()
         self.table.setObjectName("accounts_table")
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -531,17 +544,16 @@ class AccountsPage(TenantCallsMixin, QWidget):
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setStretchLastSection(False)
         header.setMinimumSectionSize(70)
-        modes = {M.ACCOUNT: QHeaderView.ResizeMode.Interactive,
-                 M.KIND: QHeaderView.ResizeMode.ResizeToContents,
-                 M.CUSTOMER: QHeaderView.ResizeMode.ResizeToContents,
-                 M.SOURCE: QHeaderView.ResizeMode.Stretch,
-                 M.PASSWORD: QHeaderView.ResizeMode.ResizeToContents,
-                 M.LAST_RESET: QHeaderView.ResizeMode.ResizeToContents,
-                 M.RESULT: QHeaderView.ResizeMode.Interactive}
-        for col, mode in modes.items():
-            header.setSectionResizeMode(col, mode)
-        header.resizeSection(M.ACCOUNT, 170)
-        header.resizeSection(M.RESULT, 210)
+        header.setSectionResizeMode(M.SOURCE, QHeaderView.ResizeMode.Stretch)
+        metrics = self.table.fontMetrics()
+        self.table.set_column_widths(
+            {M.ACCOUNT: 200, M.KIND: metrics.horizontalAdvance("Service") + 28,
+             M.CUSTOMER: metrics.horizontalAdvance("Northwind Traders") + 28,
+             M.SOURCE: 160,
+             M.PASSWORD: metrics.horizontalAdvance("IT Glue password") + 28,
+             M.LAST_RESET: metrics.horizontalAdvance("29 Nov 2026, 10:41") + 28,
+             M.RESULT: 210},
+            flexible=(M.ACCOUNT, M.CUSTOMER, M.PASSWORD, M.LAST_RESET, M.RESULT, M.SOURCE))
         self.table.setMinimumHeight(260)
         self.stack.addWidget(self.table)
         self.empty_label = QLabel()

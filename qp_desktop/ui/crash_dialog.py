@@ -103,6 +103,7 @@ class CrashDialog(QDialog):
         self.report = report
         self.log_dir = log_dir
         self.more = 0
+        self.logs_dialog: QDialog | None = None
 
         layout = QVBoxLayout(self)
         heading = QLabel("Something went wrong")
@@ -135,7 +136,7 @@ class CrashDialog(QDialog):
         buttons.addWidget(self.details_button)
         self.logs_button = QPushButton("Show logs")
         self.logs_button.setObjectName("crash_logs_button")
-        self.logs_button.clicked.connect(lambda: open_log_folder(self.log_dir))
+        self.logs_button.clicked.connect(self.show_logs)
         buttons.addWidget(self.logs_button)
         buttons.addStretch(1)
         self.copy_button = QPushButton("Copy report")
@@ -151,6 +152,14 @@ class CrashDialog(QDialog):
         buttons.addWidget(self.close_button)
         layout.addLayout(buttons)
         self.resize(560, 200)
+
+    def show_logs(self) -> None:
+        """The log folder's path, to copy or open (a file manager may not be there)."""
+        from qp_desktop.ui.main_window import LogsDialog
+
+        if self.logs_dialog is None:
+            self.logs_dialog = LogsDialog(self.log_dir or default_log_dir(), self)
+        self.logs_dialog.open()
 
     def _toggle_details(self, shown: bool) -> None:
         self.details.setVisible(shown)

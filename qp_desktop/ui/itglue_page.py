@@ -380,8 +380,9 @@ class ITGluePage(TenantCallsMixin, QWidget):
                 "warning",
                 "IT Glue cannot reach this URL: it points to this computer or a private "
                 "network. It works for tests on this machine, but for real password changes "
-                "the tenant must be reachable from the internet over https (set its public "
-                "address with QP_PUBLIC_URL).")
+                "the tenant must be reachable from the internet over https: for the tenant on "
+                "this computer, enter the address of a tunnel or reverse proxy in front of it "
+                "in Preferences; a tenant server sets QP_PUBLIC_URL.")
         self._show_url()
 
     def _current_token_id(self) -> str | None:

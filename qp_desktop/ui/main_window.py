@@ -9,12 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -28,9 +31,90 @@ from PySide6.QtWidgets import (
 from qp_desktop.services.clipboard import SecretClipboard
 from qp_desktop.services.session import Session
 from qp_desktop.ui.alert_banner import AlertBanner
+from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.widgets import Banner
 
 PAGE_KEY_ROLE = Qt.ItemDataRole.UserRole + 1
+DEFAULT_SIZE = QSize(1120, 780)
+# Room the window manager's frame (title bar, borders) takes before the window is mapped and
+# its real frame is known.
+FRAME_ALLOWANCE = QSize(16, 48)
+
+
+def fit_on_screen(window: QWidget, *, move: bool = False) -> None:
+    """Shrink ``window`` to the free area of its screen, and with ``move`` (or when any of
+    it would be off screen) centre it there, so that no part opens beyond a screen edge."""
+    screen = window.screen() or QGuiApplication.primaryScreen()
+    if screen is None or QGuiApplication.platformName() == "offscreen":
+        return  # offscreen "screens" are a nominal 800x600: nothing a person sees
+    available = screen.availableGeometry()
+    frame = window.frameGeometry()
+    extra = (QSize(frame.width() - window.width(), frame.height() - window.height())
+             if window.isVisible() else FRAME_ALLOWANCE)
+    room = QSize(available.width() - extra.width(), available.height() - extra.height())
+    size = window.size().boundedTo(room).expandedTo(window.minimumSize())
+    if size != window.size():
+        window.resize(size)
+    outer = QRect(window.pos(), size + extra)
+    if move or not available.contains(outer):
+        x = available.x() + max(0, (available.width() - outer.width()) // 2)
+        y = available.y() + max(0, (available.height() - outer.height()) // 2)
+        window.move(QPoint(x, y))
+
+
+class LogsDialog(QDialog):
+    """Where the log files are: the folder's path to copy, and a button to open it."""
+
+    def __init__(self, folder: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("logs_dialog")
+        self.setWindowTitle("QP Desktop logs")
+        self.folder = folder
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 18, 20, 14)
+        layout.setSpacing(10)
+        intro = QLabel("QP Desktop writes its log files to this folder. Tokens, keys and "
+                       "passwords are left out of them.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        row = QHBoxLayout()
+        self.path_field = QLineEdit(str(folder))
+        self.path_field.setObjectName("log_path")
+        self.path_field.setReadOnly(True)
+        self.path_field.setFont(monospace_font())
+        self.path_field.setMinimumWidth(
+            min(640, self.path_field.fontMetrics().horizontalAdvance(str(folder)) + 24))
+        row.addWidget(self.path_field, 1)
+        self.copy_button = QPushButton("Copy path")
+        self.copy_button.setObjectName("copy_log_path")
+        self.copy_button.clicked.connect(self.copy_path)
+        row.addWidget(self.copy_button)
+        layout.addLayout(row)
+        self.message = Banner("logs_message")
+        layout.addWidget(self.message)
+        buttons = QDialogButtonBox()
+        self.open_button = buttons.addButton("Open folder",
+                                             QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button.setObjectName("open_log_folder")
+        self.open_button.clicked.connect(self.open_folder)
+        close = buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        close.setObjectName("close_logs")
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def copy_path(self) -> None:
+        QGuiApplication.clipboard().setText(str(self.folder))
+        self.message.show_message("info", "The path is on the clipboard.")
+
+    def open_folder(self) -> None:
+        from qp_desktop.ui.crash_dialog import open_log_folder
+
+        if open_log_folder(self.folder):
+            self.message.show_message("info", "The folder was opened in your file manager.")
+        else:
+            self.message.show_message(
+                "warning", "No file manager could open the folder. Copy the path and open "
+                           "it yourself, e.g. in a terminal.")
 
 
 class MainWindow(QMainWindow):
@@ -85,11 +169,16 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.statusBar().setObjectName("status_bar")
+        # The strip shows only while it has something to say.
+        self.statusBar().messageChanged.connect(
+            lambda text: self.statusBar().setVisible(bool(text)))
+        self.statusBar().setVisible(False)
+        self.logs_dialog: LogsDialog | None = None
         clipboard.copied.connect(self._on_copied)
         clipboard.cleared.connect(self._on_cleared)
         session.changed.connect(self.update_header)
         self.update_header()
-        self.resize(1120, 780)
+        self.resize(DEFAULT_SIZE)
 
     def _build_header(self) -> QWidget:
         header = QFrame()
@@ -110,7 +199,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.user_label)
         self.show_logs_button = QPushButton("Show logs")
         self.show_logs_button.setObjectName("show_logs_button")
-        self.show_logs_button.setToolTip("Open the folder that holds QP Desktop's log files")
+        self.show_logs_button.setToolTip("Where QP Desktop's log files are")
         self.show_logs_button.clicked.connect(self.show_logs)
         layout.addWidget(self.show_logs_button)
         self.sign_out_button = QPushButton("Sign out")
@@ -119,12 +208,14 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.sign_out_button)
         return header
 
-    def show_logs(self) -> None:
-        """Open the log folder in the file manager (the "Show logs" button)."""
-        from qp_desktop.ui.crash_dialog import open_log_folder
+    def show_logs(self) -> LogsDialog:
+        """The "Show logs" button: the log folder's path, to copy or open."""
+        from qp_desktop.services.logs import default_log_dir
 
-        if not open_log_folder(self.log_dir):
-            self.statusBar().showMessage("Could not open the log folder.", 8000)
+        if self.logs_dialog is None:
+            self.logs_dialog = LogsDialog(self.log_dir or default_log_dir(), self)
+        self.logs_dialog.open()
+        return self.logs_dialog
 
     def update_header(self) -> None:
         tenant, user = self.session.tenant, self.session.user

@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
     QProgressDialog,
     QPushButton,
     QSplitter,
-    QTableView,
     QTextBrowser,
     QToolButton,
     QVBoxLayout,
@@ -75,6 +74,7 @@ from qp_desktop.ui.event_model import (
     severity_icon,
 )
 from qp_desktop.ui.monitor_export import iter_write_csv, iter_write_json
+from qp_desktop.ui.widgets import FittedTable
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def _dot(color: QColor, size: int = 12) -> QPixmap:
     return pixmap
 
 
-class _EventTable(QTableView):
+class _EventTable(FittedTable):
     """A table tuned for 100,000+ rows: fixed row height, no word wrap, no row header."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -219,7 +219,7 @@ class MonitorWindow(QWidget):
         self.filter_text = QLineEdit(objectName="filterText")
         self.filter_text.setPlaceholderText("Filter: summary, account, resource, details…")
         self.filter_text.setClearButtonEnabled(True)
-        self.filter_text.setMinimumWidth(220)
+        self.filter_text.setMinimumWidth(160)
 
         self.category_filter = QComboBox(objectName="categoryFilter")
         self.category_filter.addItem("All categories", None)
@@ -232,7 +232,13 @@ class MonitorWindow(QWidget):
         for event_type in KNOWN_TYPES:
             self.type_filter.addItem(event_type, event_type)
         self.type_filter.setToolTip("Event type")
-        self.type_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # Wide enough for most types; the open list shows the long ones whole.
+        self.type_filter.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.type_filter.setMinimumContentsLength(16)
+        self.type_filter.view().setMinimumWidth(
+            self.type_filter.fontMetrics().horizontalAdvance("agent.enrollment_code_created")
+            + 40)
 
         self.severity_buttons: dict[str, QToolButton] = {}
         for severity in ("info", "warning", "error"):
@@ -258,17 +264,25 @@ class MonitorWindow(QWidget):
 
         self.reset_filters_button = QPushButton("Reset filters", objectName="resetFilters")
 
+        # Three short rows rather than one long one: the page must fit 1024 px wide windows.
         filters = QHBoxLayout()
         filters.setSpacing(6)
         filters.addWidget(self.filter_text, 3)
         filters.addWidget(self.category_filter)
         filters.addWidget(self.type_filter)
-        for button in self.severity_buttons.values():
-            filters.addWidget(button)
         filters.addWidget(self.time_filter)
-        filters.addWidget(self.time_from)
-        filters.addWidget(self.time_to)
-        filters.addWidget(self.reset_filters_button)
+
+        # The custom range gets a row of its own, shown only while it is chosen.
+        self.time_range_row = QWidget(objectName="timeRangeRow")
+        range_layout = QHBoxLayout(self.time_range_row)
+        range_layout.setContentsMargins(0, 0, 0, 0)
+        range_layout.setSpacing(6)
+        range_layout.addStretch(1)
+        range_layout.addWidget(QLabel("From"))
+        range_layout.addWidget(self.time_from)
+        range_layout.addWidget(QLabel("to"))
+        range_layout.addWidget(self.time_to)
+        self.time_range_row.setVisible(False)
 
         # Status + actions row.
         self.state_dot = QLabel(objectName="connectionDot")
@@ -307,17 +321,24 @@ class MonitorWindow(QWidget):
         self.export_json_action.setObjectName("exportJson")
         self.export_button.setMenu(export_menu)
 
+        view_row = QHBoxLayout()
+        view_row.setSpacing(6)
+        for button in self.severity_buttons.values():
+            view_row.addWidget(button)
+        view_row.addSpacing(12)
+        view_row.addWidget(self.counts_label)
+        view_row.addStretch(1)
+        view_row.addWidget(self.newest_first_button)
+        view_row.addWidget(self.reset_filters_button)
+
         status = QHBoxLayout()
         status.setSpacing(8)
         status.addWidget(self.state_dot)
         status.addWidget(self.state_label)
-        status.addSpacing(12)
-        status.addWidget(self.counts_label)
         status.addStretch(1)
         status.addWidget(self.paused_label)
         status.addWidget(self.pause_button)
         status.addWidget(self.jump_button)
-        status.addWidget(self.newest_first_button)
         status.addWidget(self.load_older_button)
         status.addWidget(self.export_button)
 
@@ -337,8 +358,9 @@ class MonitorWindow(QWidget):
             COL_RESOURCE: metrics.horizontalAdvance("Domain Admin — Contoso") + 16,
             COL_ACCOUNT: metrics.horizontalAdvance("administrator@contoso.lo") + 16,
         }
-        for column, width in widths.items():
-            self.table.setColumnWidth(column, width)
+        widths[COL_SUMMARY] = metrics.horizontalAdvance("Password reset applied to frontdesk")
+        self.table.set_column_widths(
+            widths, flexible=(COL_CATEGORY, COL_TYPE, COL_RESOURCE, COL_ACCOUNT, COL_SUMMARY))
 
         self.detail = QTextBrowser(objectName="eventDetail")
         self.detail.setOpenExternalLinks(True)
@@ -370,6 +392,8 @@ class MonitorWindow(QWidget):
         layout.setContentsMargins(10, 10, 10, 10)
         layout.setSpacing(8)
         layout.addLayout(filters)
+        layout.addWidget(self.time_range_row)
+        layout.addLayout(view_row)
         layout.addLayout(status)
         layout.addWidget(self.splitter, 1)
         self.resize(1280, 780)
@@ -544,6 +568,7 @@ class MonitorWindow(QWidget):
             self.pause_button.setChecked(paused)  # re-enters through toggled
             return
         self.pause_button.setText("Resume" if paused else "Pause")
+        self.show_connection_state(self._state, getattr(self, "_state_detail", ""))
         # What arrived before the click is shown; only what arrives after it is held.
         self.flush_pending()
         if not paused and self._paused_rows:
@@ -564,8 +589,14 @@ class MonitorWindow(QWidget):
                                       else "Paused — new events are held")
 
     def show_connection_state(self, state: str, detail: str = "") -> None:
-        """Show the stream's state: "Live", "Reconnecting…", "Offline since 14:05"."""
-        if state == STATE_LIVE:
+        """Show the stream's state: "Live", "Reconnecting…", "Offline since 14:05"; while
+        paused a connected stream shows "Paused" (events arrive but are held)."""
+        self._state_detail = detail
+        paused = self.pause_button.isChecked()
+        if state == STATE_LIVE and paused:
+            text = "Paused"
+            detail = detail or "Connected; new events are held until you resume."
+        elif state == STATE_LIVE:
             text = "Live"
         elif state == STATE_CONNECTING:
             text = "Connecting…"
@@ -577,7 +608,9 @@ class MonitorWindow(QWidget):
                     else "Offline")
         self.state_label.setText(text)
         self.state_label.setToolTip(detail)
-        self.state_dot.setPixmap(_dot(STATE_COLORS.get(state, STATE_COLORS[STATE_OFFLINE])))
+        colour = (STATE_COLORS[STATE_CONNECTING] if state == STATE_LIVE and paused
+                  else STATE_COLORS.get(state, STATE_COLORS[STATE_OFFLINE]))
+        self.state_dot.setPixmap(_dot(colour))
         self.state_dot.setToolTip(detail)
         self._state = state
 
@@ -619,6 +652,7 @@ class MonitorWindow(QWidget):
         custom = self.time_filter.currentData() == -1
         self.time_from.setVisible(custom)
         self.time_to.setVisible(custom)
+        self.time_range_row.setVisible(custom)
         self._apply_filters()
 
     def reset_filters(self) -> None:
@@ -633,6 +667,7 @@ class MonitorWindow(QWidget):
         self.time_filter.setCurrentIndex(0)
         self.time_from.setVisible(False)
         self.time_to.setVisible(False)
+        self.time_range_row.setVisible(False)
         for button in self.severity_buttons.values():
             button.setChecked(True)
         for widget in widgets:

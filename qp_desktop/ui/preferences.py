@@ -1,4 +1,5 @@
-"""Preferences: which notifications to show, how long a copied secret stays, start at login."""
+"""Preferences: which notifications to show, how long a copied secret stays, start at login,
+and the public address of the tenant on this computer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -17,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from qp_common.urls import normalise_tenant_url
 from qp_desktop.services import settings as S
 from qp_desktop.services.autostart import Autostart, AutostartError
 from qp_desktop.services.clipboard import SecretClipboard
@@ -45,13 +49,15 @@ class PreferencesPage(QWidget):
     """Every change is saved at once; there is no OK button."""
 
     def __init__(self, prefs: Preferences, clipboard: SecretClipboard, autostart: Autostart,
-                 notifier: Notifier | None = None, parent: QWidget | None = None):
+                 notifier: Notifier | None = None, parent: QWidget | None = None,
+                 local_url: str = ""):
         super().__init__(parent)
         self.setObjectName("preferences_page")
         self.prefs = prefs
         self.clipboard = clipboard
         self.autostart = autostart
         self.notifier = notifier
+        self.local_url = local_url  # the tenant on this computer, when it runs
         self.tasks = TaskSet()
         root = QVBoxLayout(self)
         root.setContentsMargins(28, 22, 28, 28)
@@ -62,7 +68,7 @@ class PreferencesPage(QWidget):
         self.banner = Banner("preferences_banner")
         root.addWidget(self.banner)
         for box in (self._build_notifications(), self._build_clipboard(),
-                    self._build_startup()):
+                    self._build_startup(), self._build_local_tenant()):
             box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
             root.addWidget(box)
         root.addStretch(1)
@@ -122,6 +128,64 @@ class PreferencesPage(QWidget):
             Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.autostart_hint)
         return box
+
+    def _build_local_tenant(self) -> QGroupBox:
+        box = QGroupBox("Tenant on this computer")
+        box.setObjectName("local_tenant_box")
+        layout = QVBoxLayout(box)
+        layout.setSpacing(8)
+        port = self.prefs.get(S.LOCAL_TENANT_PORT)
+        here = self.local_url or (f"http://127.0.0.1:{port}" if port else "not started yet")
+        self.local_address = _muted(f"It listens at {here} and keeps that port, so the "
+                                    "workflow URL and your agents' address stay the same "
+                                    "after a restart.")
+        self.local_address.setObjectName("local_address")
+        layout.addWidget(self.local_address)
+        public_label = QLabel("Public address (a tunnel or reverse proxy in front of it)")
+        public_label.setWordWrap(True)
+        layout.addWidget(public_label)
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        self.public_url = QLineEdit(self.prefs.get(S.LOCAL_PUBLIC_URL))
+        self.public_url.setObjectName("local_public_url")
+        self.public_url.setPlaceholderText("https://qp.example.com")
+        self.public_url.setAccessibleName("Public address of the tenant on this computer")
+        self.public_url.returnPressed.connect(self.save_public_url)
+        row.addWidget(self.public_url, 1)
+        self.save_public_button = QPushButton("Save")
+        self.save_public_button.setObjectName("save_public_url")
+        self.save_public_button.clicked.connect(self.save_public_url)
+        row.addWidget(self.save_public_button)
+        layout.addLayout(row)
+        layout.addWidget(_muted("IT Glue must reach the workflow URL from the internet. "
+                                "The tenant builds its URLs from this address; it applies "
+                                "the next time QP Desktop starts. Empty: its own address."))
+        self.public_url_message = Banner("public_url_message")
+        layout.addWidget(self.public_url_message)
+        return box
+
+    def save_public_url(self) -> bool:
+        """Check and keep the public address (https only); False with a sentence if not."""
+        text = self.public_url.text().strip()
+        if text:
+            try:
+                text = normalise_tenant_url(text)
+            except ValueError as exc:
+                self.public_url_message.show_message("error", str(exc))
+                return False
+            if not text.startswith("https://"):
+                self.public_url_message.show_message(
+                    "error", "A public address must use https://: IT Glue sends the "
+                             "workflow URL's secret in it.")
+                return False
+        self.public_url.setText(text)
+        self.prefs.set(S.LOCAL_PUBLIC_URL, text)
+        self.prefs.sync()
+        self.public_url_message.show_message(
+            "info", "Saved. Quit and start QP Desktop again to use it; then generate a new "
+                    "workflow URL and paste it into IT Glue." if text else
+                    "Saved. The tenant uses its own address from the next start.")
+        return True
 
     # -- changes ------------------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -22,16 +22,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from qp_common.credentials import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, PASSWORD_RULE
 from qp_common.urls import normalise_tenant_url
 from qp_desktop.services import settings as S
-from qp_desktop.services.local_tenant import ChildServerError, LocalTenant
+from qp_desktop.services.local_tenant import ChildServerError, LocalTenant, PortTakenError
 from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences
 from qp_desktop.services.tenant_client import TenantError
 from qp_desktop.ui.tasks import TaskSet
 from qp_desktop.ui.timefmt import wait_text
 from qp_desktop.ui.widgets import Banner, BusyBar, SecretField
-from qp_tenant.domain.credentials import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,10 @@ class SignInWindow(QWidget):
         self.tasks = TaskSet()
         self.first_run = False
         self._local_checked = False
+        # Busy is a state, not the bar's visibility: the bar reads as hidden whenever the
+        # window is, e.g. while a silent sign-in hides this window.
+        self._busy = False
+        self._placed = False
         self._build()
         self._load_preferences()
         self._update_mode()
@@ -141,7 +145,18 @@ class SignInWindow(QWidget):
         self.retry_local_button.setObjectName("retry_local_button")
         self.retry_local_button.clicked.connect(self._retry_local)
         self.retry_local_button.setVisible(False)
-        layout.addWidget(self.retry_local_button, 0, Qt.AlignmentFlag.AlignLeft)
+        # The port the tenant keeps is taken: moving it changes the workflow URL, so it is
+        # offered, never done silently.
+        self.new_port_button = QPushButton("Use a new port")
+        self.new_port_button.setObjectName("new_port_button")
+        self.new_port_button.clicked.connect(self._use_new_port)
+        self.new_port_button.setVisible(False)
+        local_buttons = QHBoxLayout()
+        local_buttons.setSpacing(8)
+        local_buttons.addWidget(self.retry_local_button)
+        local_buttons.addWidget(self.new_port_button)
+        local_buttons.addStretch(1)
+        layout.addLayout(local_buttons)
 
         line = QFrame()
         line.setProperty("role", "separator")
@@ -165,6 +180,11 @@ class SignInWindow(QWidget):
         form.addRow(self.name_label, self.name)
         form.addRow("Email", self.email)
         form.addRow("Password", self.password)
+        # The rule is said before the first attempt, not after a refusal.
+        self.password_rule = QLabel(PASSWORD_RULE)
+        self.password_rule.setObjectName("password_rule")
+        self.password_rule.setProperty("role", "muted")
+        form.addRow("", self.password_rule)
         form.addRow(self.confirm_label, self.confirm_password)
         layout.addLayout(form)
 
@@ -193,6 +213,11 @@ class SignInWindow(QWidget):
         self.password.returnPressed.connect(self.submit)
         self.confirm_password.returnPressed.connect(self.submit)
         self.tenant_url.returnPressed.connect(self.submit)
+        # A problem found before sending goes away as soon as the fields no longer have it.
+        for edit in (self.tenant_url, self.email, self.password.edit,
+                     self.confirm_password.edit, self.name):
+            edit.textChanged.connect(self._revalidate)
+        self._validation_shown = False
 
     def _load_preferences(self) -> None:
         local = self.prefs.get(S.TENANT_MODE) != "url"
@@ -234,7 +259,8 @@ class SignInWindow(QWidget):
         local = self.local_mode
         self.tenant_url.setEnabled(not local)
         first_run = local and self.first_run
-        for widget in (self.name, self.name_label, self.confirm_password, self.confirm_label):
+        for widget in (self.name, self.name_label, self.confirm_password, self.confirm_label,
+                       self.password_rule):
             widget.setVisible(first_run)
         if first_run:
             self.title.setText("Welcome")
@@ -250,11 +276,12 @@ class SignInWindow(QWidget):
         if not local:
             self.local_banner.clear()
             self.retry_local_button.setVisible(False)
+            self.new_port_button.setVisible(False)
             self.local_status.setText("Runs a private tenant on this computer.")
         self._update_enabled()
 
     def _update_enabled(self) -> None:
-        busy = self.busy.isVisible()
+        busy = self._busy
         local_ready = self.local_tenant.running and self._local_checked
         can_submit = not busy and (not self.local_mode or local_ready)
         self.submit_button.setEnabled(can_submit)
@@ -265,6 +292,7 @@ class SignInWindow(QWidget):
         self.remember_me.setEnabled(not busy and self.session.store.available)
 
     def set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
         self.busy.setVisible(busy)
         if busy and text:
             self.message.show_message("info", text)
@@ -280,11 +308,25 @@ class SignInWindow(QWidget):
     def _retry_local(self) -> None:
         self.start_local()
 
+    def _use_new_port(self) -> None:
+        """Let the tenant pick a free port; the new one is kept from then on."""
+        self.local_tenant.port = 0
+        self.prefs.set(S.LOCAL_TENANT_PORT, 0)
+        self.start_local()
+
+    def _show_local_failure(self, exc: ChildServerError) -> None:
+        self.local_status.setText("Not running.")
+        self.local_banner.show_message("error", exc.message, exc.details)
+        self.retry_local_button.setVisible(True)
+        self.new_port_button.setVisible(isinstance(exc, PortTakenError))
+
     async def prepare_local(self) -> bool:
         """Start the local tenant if needed and find out whether it needs its administrator."""
         self.local_banner.clear()
         self.retry_local_button.setVisible(False)
+        self.new_port_button.setVisible(False)
         self.local_status.setText("Starting the tenant on this computer\u2026")
+        self._busy = True
         self.busy.setVisible(True)
         self._update_enabled()
         try:
@@ -296,12 +338,11 @@ class SignInWindow(QWidget):
             finally:
                 client.base_url = previous
             self._local_checked = True
-            self.local_status.setText("Ready. Your data stays on this computer.")
+            self.local_status.setText(f"Ready at {self.local_tenant.url}. Your data stays on "
+                                      "this computer.")
             return True
         except ChildServerError as exc:
-            self.local_status.setText("Not running.")
-            self.local_banner.show_message("error", exc.message, exc.details)
-            self.retry_local_button.setVisible(True)
+            self._show_local_failure(exc)
             return False
         except TenantError as exc:
             self.local_status.setText("Not running.")
@@ -309,6 +350,7 @@ class SignInWindow(QWidget):
             self.retry_local_button.setVisible(True)
             return False
         finally:
+            self._busy = False
             self.busy.setVisible(False)
             self._update_mode()
 
@@ -339,11 +381,23 @@ class SignInWindow(QWidget):
                 return "The two passwords do not match."
         return None
 
+    def _revalidate(self, *_: object) -> None:
+        if not self._validation_shown:
+            return
+        problem = self._validate()
+        if problem is None:
+            self._validation_shown = False
+            self.message.clear()
+        elif problem != self.message.label.text():
+            self.message.show_message("error", problem)
+
     async def _submit(self) -> None:
         problem = self._validate()
         if problem:
             self.message.show_message("error", problem)
+            self._validation_shown = True
             return
+        self._validation_shown = False
         remember = self.remember_me.isChecked() and self.session.store.available
         email = self.email.text().strip()
         self.prefs.set(S.TENANT_MODE, "local" if self.local_mode else "url")
@@ -368,8 +422,7 @@ class SignInWindow(QWidget):
                 await self.session.sign_in(url, url, email, self.password.text(), remember)
         except ChildServerError as exc:
             self.set_busy(False)
-            self.local_banner.show_message("error", exc.message, exc.details)
-            self.retry_local_button.setVisible(True)
+            self._show_local_failure(exc)
             return
         except TenantError as exc:
             self.set_busy(False)
@@ -395,8 +448,40 @@ class SignInWindow(QWidget):
             self.message.show_message("error", exc.message)
             return False
         finally:
-            if self.busy.isVisible():
+            if self._busy:
                 self.set_busy(False)
+
+    def first_field(self) -> QWidget:
+        """Where typing should go: the first field that still needs something."""
+        if not self.local_mode and not self.tenant_url.text().strip():
+            return self.tenant_url
+        if self.local_mode and self.first_run and not self.email.text().strip():
+            return self.name
+        if not self.email.text().strip():
+            return self.email
+        return self.password.edit
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt naming
+        if not self._placed:
+            from qp_desktop.ui.main_window import fit_on_screen
+
+            self._placed = True
+            fit_on_screen(self, move=True)
+        super().showEvent(event)
+        # After the window manager has mapped the window, so the focus sticks.
+        QTimer.singleShot(0, self._focus_first_field)
+
+    def _focus_first_field(self) -> None:
+        focused = self.focusWidget()
+        if focused is None or not focused.isEnabled() or not isinstance(focused, QLineEdit):
+            self.first_field().setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt naming
+        # Enter on a check box or a radio button (which ignore it) signs in too.
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.submit()
+            return
+        super().keyPressEvent(event)
 
     def show_expired(self, message: str) -> None:
         """Back from the main window: keep what was typed and say why."""

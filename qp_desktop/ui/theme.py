@@ -121,16 +121,15 @@ QPushButton[role="primary"] {{
 }}
 QPushButton[role="primary"]:disabled {{ background: {c.border}; border-color: {c.border}; }}
 QPushButton[role="danger"] {{ color: {c.error_fg}; }}
-QLineEdit, QComboBox, QSpinBox {{
+QLineEdit {{
     padding: 4px 6px; border: 1px solid {c.border}; border-radius: 5px; background: {c.base};
     min-height: 1.4em;
 }}
-QComboBox::drop-down {{ border: none; width: 24px; }}
 QToolButton {{
     padding: 4px 10px; border: 1px solid {c.border}; border-radius: 6px; background: {c.alt_base};
 }}
 QToolButton:checked {{ background: {c.neutral_bg}; }}
-QLineEdit:focus, QComboBox:focus, QSpinBox:focus {{ border-color: {c.accent}; }}
+QLineEdit:focus {{ border-color: {c.accent}; }}
 QListWidget#navigation {{
     background: {c.nav_bg}; border: none; border-right: 1px solid {c.border};
     padding-top: 8px; outline: 0;

@@ -31,8 +31,10 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QStackedWidget,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -46,6 +48,7 @@ from qp_desktop.services.settings import Preferences
 from qp_desktop.services.tenant_client import (
     ITGlueIntegration,
     TenantClient,
+    TenantError,
     WorkflowToken,
     parse_time,
 )
@@ -53,6 +56,7 @@ from qp_desktop.services.wizard_progress import WizardProgress, scope_for
 from qp_desktop.services.wizard_trigger import send_test_trigger, test_body
 from qp_desktop.ui import wizard_steps as W
 from qp_desktop.ui.itglue_page import URL_LABEL
+from qp_desktop.ui.layout_audit import KEEP_IN_VIEW
 from qp_desktop.ui.roles import ADMIN, TECHNICIAN, gate
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import monospace_font
@@ -65,6 +69,9 @@ REFRESH_INTERVAL_MS = 60_000
 USABLE = USABLE_TOKEN_STATUSES
 TRIGGER_TYPES = ("workflow_trigger.test", "workflow_trigger.received")
 REJECTED = "workflow_trigger.rejected"
+# The outcome of the reset a real trigger started: the real test passes only on success.
+RESET_OK = ("password_reset.succeeded", "password_reset.skipped")
+RESET_FAILED = "password_reset.failed"
 
 # Focus must be visible when the technician moves with Tab: the app's style sheet gives
 # buttons a 1px border that hides Fusion's focus rectangle, so draw a thicker one here.
@@ -212,6 +219,12 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self._refresh_again = False
         self._catching_up = False
         self._rejection_step: str | None = None
+        # Real triggers waiting for their reset's outcome: trigger event id -> proof text.
+        self._real_pending: dict[int, str] = {}
+        self._real_failure = ""  # why the last real test's reset failed
+        # What the tenant itself knows about two of the prerequisites (None: not loaded).
+        self.agent_count: int | None = None
+        self.matched_count: int | None = None
         self.start_over_dialog: QMessageBox | None = None
         self.views: dict[str, StepView] = {}
         self._build()
@@ -285,15 +298,18 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.steps_list.setAccessibleName("Setup steps")
         steps_caption.setBuddy(self.steps_list)
         metrics = self.fontMetrics()
+        # Room for the longest title and, on a short window, a vertical scroll bar.
+        scroll_bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
         self.steps_list.setMinimumWidth(metrics.horizontalAdvance("12. Change a password to "
-                                                                  "test") + 70)
+                                                                  "test") + 70 + scroll_bar)
+        self.steps_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.steps_list.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
         for number, spec in enumerate(W.STEPS, start=1):
             item = QListWidgetItem(f"{number}. {spec.title}")
             item.setData(Qt.ItemDataRole.UserRole, spec.key)
             self.steps_list.addItem(item)
-        self.steps_list.setMinimumHeight(
-            self.steps_list.sizeHintForRow(0) * len(W.STEPS) + 12)
+        # It scrolls when the window is short; the footer below must stay in view.
+        self.steps_list.setMinimumHeight(self.steps_list.sizeHintForRow(0) * 5 + 12)
         left.addWidget(self.steps_list, 1)
         body.addLayout(left)
 
@@ -311,7 +327,15 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             view = self._build_step(number, spec, builders.get(spec.key))
             self.views[spec.key] = view
             self.stack.addWidget(view.widget)
-        right.addWidget(self.stack, 1)
+        # A long step scrolls inside; Back, Mark done and Next never leave the window.
+        self.detail_scroll = QScrollArea()
+        self.detail_scroll.setObjectName("wizard_detail_scroll")
+        self.detail_scroll.setWidgetResizable(True)
+        self.detail_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.detail_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.detail_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the step's fields
+        self.detail_scroll.setWidget(self.stack)
+        right.addWidget(self.detail_scroll, 1)
 
         footer = QHBoxLayout()
         footer.setSpacing(8)
@@ -321,6 +345,8 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.done_button.clicked.connect(self._done_clicked)
         self.next_button = _button("&Next", "next_button")
         self.next_button.clicked.connect(lambda: self.go_to_index(self.stack.currentIndex() + 1))
+        for button in (self.back_button, self.done_button, self.next_button):
+            button.setProperty(KEEP_IN_VIEW, True)
         footer.addWidget(self.back_button)
         footer.addStretch(1)
         footer.addWidget(self.done_button)
@@ -385,6 +411,8 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             box.toggled.connect(lambda checked, k=key: self._confirm_toggled(k, checked))
             layout.addWidget(box)
             self.confirm_boxes[key] = box
+        self.tenant_facts = Banner("prereq_tenant_facts")
+        layout.addWidget(self.tenant_facts)
         hint = _label("The agent goes on domain controllers and on member or standalone "
                       "servers. A password change in IT Glue reaches only accounts that are "
                       "matched.", role="muted")
@@ -541,11 +569,28 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         """Done as the checklist shows it (live steps are computed, others remembered)."""
         if key == W.PREREQUISITES:
             connected = bool(self.integration and self.integration.connected)
-            return connected and all(self.progress.is_confirmed(k) for k, _ in W.CONFIRMATIONS)
+            return (connected and not self._contradicted()
+                    and all(self.progress.is_confirmed(k) for k, _ in W.CONFIRMATIONS))
         if key == W.TOKEN:
             token = self.token
             return token is not None and token.status in USABLE
         return self.progress.is_done(key)
+
+    def _contradicted(self) -> list[str]:
+        """Ticked prerequisites the tenant can see are not true (as sentences)."""
+        found = []
+        if self.progress.is_confirmed("agent") and self.agent_count == 0:
+            found.append("no agent has enrolled yet")
+        if self.progress.is_confirmed("matched") and self.matched_count == 0:
+            found.append("no account is matched to an IT Glue password")
+        return found
+
+    def workflow_address(self) -> str:
+        """The address the workflow URL starts with: for the tenant on this computer its
+        public address when one is set, else the address this app reaches the tenant at."""
+        if self.session.tenant_key == "local" and self.prefs.get(S.LOCAL_PUBLIC_URL):
+            return self.prefs.get(S.LOCAL_PUBLIC_URL)
+        return self.client.base_url
 
     def first_open_step(self) -> str:
         for spec in W.STEPS:
@@ -562,13 +607,21 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
     def go_to_index(self, index: int) -> None:
         index = max(0, min(len(W.STEPS) - 1, index))
         self.steps_list.setCurrentRow(index)
-        self.stack.setCurrentIndex(index)
-        self._update_footer()
+        self._show_step(index)
 
     def _on_row_changed(self, row: int) -> None:
         if row >= 0:
-            self.stack.setCurrentIndex(row)
-            self._update_footer()
+            self._show_step(row)
+
+    def _show_step(self, index: int) -> None:
+        # The scrolled area is as tall as the step shown, not as the tallest step.
+        for i in range(self.stack.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.stack.widget(i).setSizePolicy(policy, policy)
+        self.stack.setCurrentIndex(index)
+        self.stack.adjustSize()
+        self.detail_scroll.verticalScrollBar().setValue(0)
+        self._update_footer()
 
     # == rendering =============================================================================
 
@@ -582,6 +635,10 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
                 self.integration and self.integration.connected):
             return "problem"
         if spec.key == W.TOKEN and self.token is not None and self.token.status not in USABLE:
+            return "problem"
+        if spec.key == W.PREREQUISITES and self._contradicted():
+            return "problem"
+        if spec.key == W.REAL_TEST and self._real_failure:
             return "problem"
         if spec.check == "event":
             return "waiting"
@@ -624,7 +681,12 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         if spec.check == "live":
             if not self._loaded:
                 return "Checking with the tenant\u2026"
-            return "\u2714 Done: checked with the tenant." if self.step_done(spec.key) else ""
+            if not self.step_done(spec.key):
+                return ""
+            if spec.key == W.PREREQUISITES:
+                return ("\u2714 Done: the tenant checked IT Glue and the workflow URL; the "
+                        "rest is as you confirmed it.")
+            return "\u2714 Done: checked with the tenant."
         if record.done:
             if spec.check == "event":
                 return f"\u2714 Verified at {when_text(record.at)}."
@@ -667,6 +729,18 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             box.blockSignals(True)
             box.setChecked(self.progress.is_confirmed(key))
             box.blockSignals(False)
+        contradicted = self._contradicted()
+        if contradicted:
+            self.tenant_facts.show_message(
+                "warning", "The tenant disagrees: " + " and ".join(contradicted)
+                + ". Untick what is not done yet, or do it on the Accounts page.")
+        elif self.agent_count is not None and self.matched_count is not None:
+            agents = f"{self.agent_count} agent{'s' if self.agent_count != 1 else ''}"
+            matched = (f"{self.matched_count} matched account"
+                       f"{'s' if self.matched_count != 1 else ''}")
+            self.tenant_facts.show_message("info", f"The tenant has {agents} and {matched}.")
+        else:
+            self.tenant_facts.clear()
 
     def _render_token(self) -> None:
         token = self.token
@@ -694,7 +768,9 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         if token is not None and not token.public_url_ok:
             warning = ("IT Glue cannot reach this URL: it points to this computer or a private "
                        "network. Tests from this computer work, but for real password changes "
-                       "the tenant needs a public https address (QP_PUBLIC_URL).")
+                       "the tenant needs a public https address: for the tenant on this "
+                       "computer, put a tunnel or reverse proxy in front of it and enter its "
+                       "address in Preferences; a tenant server sets QP_PUBLIC_URL.")
         for banner in (self.token_public_warning, self.url_public_warning):
             if warning:
                 banner.show_message("warning", warning)
@@ -753,6 +829,12 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             if record.done:
                 banner.show_message("success", f"Received at {when_text(record.at)}: "
                                                f"{record.note}")
+            elif key == W.REAL_TEST and self._real_failure:
+                banner.show_message("error", self._real_failure)
+            elif key == W.REAL_TEST and self._real_pending:
+                banner.show_message("info", "The trigger arrived: "
+                                    + next(iter(self._real_pending.values()))
+                                    + " Waiting for the password reset's result\u2026")
             elif self.token is None:
                 banner.show_message("info", "Waiting for a workflow URL (step 2).")
             else:
@@ -846,7 +928,9 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
                 self._refresh_again = False
 
                 async def load() -> None:
-                    self.integration = await self.client.get_itglue()
+                    integration = await self.client.get_itglue()
+                    await self._load_tenant_facts()
+                    self.integration = integration
                 ok = await self._run(load)
                 if ok and not self._closed:
                     self.banner.clear()
@@ -859,6 +943,18 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             await self.catch_up()
         return ok
 
+    async def _load_tenant_facts(self) -> None:
+        """Agents and matched accounts: two prerequisites the tenant can check itself."""
+        try:
+            agents = await self.client.list_agents()
+            accounts = await self.client.list_accounts()
+        except TenantError as exc:
+            log.info("wizard could not count agents and accounts: %s", exc.code)
+            self.agent_count = self.matched_count = None
+            return
+        self.agent_count = len(agents)
+        self.matched_count = sum(1 for a in accounts if a.itglue_password_id)
+
     def _apply_integration(self) -> None:
         first_load, self._loaded = not self._loaded, True
         token_id = self.current_token_id()
@@ -866,6 +962,8 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             self._full_url = self._url_token_id = None
             self._set_revealed(False)
         reopened = self.progress.follow_token(token_id, W.URL_STEPS, W.REOPEN_REASON)
+        reopened += self.progress.follow_address(self.workflow_address(), W.URL_STEPS,
+                                                 W.ADDRESS_REASON)
         if reopened:
             log.info("workflow token changed; reopened %s", ", ".join(reopened))
         self._render_payload()
@@ -891,6 +989,15 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             self._catching_up = False
         if not self._closed:
             self._handle(list(reversed(page.events)), live=False)
+        if self._real_pending and not self._closed:
+            try:
+                results = await stream.fetch_history(after_id=min(self._real_pending) - 1,
+                                                     limit=200, type="password_reset.*")
+            except EventStreamError as exc:
+                log.info("wizard could not catch up on resets: %s", exc)
+                return
+            if not self._closed:
+                self._handle(list(reversed(results.events)), live=False)
 
     def _confirm_toggled(self, key: str, checked: bool) -> None:
         self.progress.set_confirmed(key, checked)
@@ -1051,6 +1158,12 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             if event_id in self._seen:
                 continue
             kind = str(event.get("type", ""))
+            if kind.startswith("password_reset."):
+                changed |= self._apply_reset_result(kind, event)
+                continue
+            if kind.startswith(("agent.", "account.")) and live:
+                self._refresh_soon()  # the prerequisites' counts may have changed
+                continue
             if kind.startswith(("token.", "integration.")):
                 if live:
                     self._refresh_soon()
@@ -1099,9 +1212,39 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             self.progress.mark_done(W.TEST_ACTION, note, at)
             changed = True
         if kind == "workflow_trigger.received" and not self.progress.is_done(W.REAL_TEST):
-            self.progress.mark_done(W.REAL_TEST, note, at)
+            # Done only once the password it carried reached the account (see below).
+            self._real_pending[int(event.get("id", 0))] = note
+            self._real_failure = ""
             changed = True
         return changed
+
+    def _apply_reset_result(self, kind: str, event: dict[str, Any]) -> bool:
+        """A reset ended: it decides the real test started by its trigger."""
+        if kind not in (*RESET_OK, RESET_FAILED):
+            return False  # queued, retrying: not an outcome yet
+        details = event.get("details") or {}
+        try:
+            trigger = int(details.get("trigger_event_id") or 0)
+        except (TypeError, ValueError):
+            return False
+        note = self._real_pending.pop(trigger, None)
+        if note is None or self.progress.is_done(W.REAL_TEST):
+            return False
+        if kind in RESET_OK:
+            where = f" The new password reached {event['account']}." \
+                if event.get("account") else ""
+            at = str(event.get("occurred_at") or "") or None
+            self.progress.mark_done(W.REAL_TEST, note + where, at)
+            self._real_failure = ""
+            return True
+        if kind == RESET_FAILED:
+            summary = str(event.get("summary") or "the reset failed").rstrip(".")
+            self._real_failure = (
+                f"IT Glue's trigger arrived, but the password was not changed: {summary}. "
+                "Fix that (the Accounts page shows each account's match and agent), then "
+                "change the password in IT Glue again.")
+            return True
+        return False
 
     @staticmethod
     def _describe_trigger(kind: str, event: dict[str, Any]) -> str:

@@ -89,6 +89,10 @@ CONFIRMATIONS: tuple[tuple[str, str], ...] = (
 REOPEN_REASON = ("The workflow URL changed: update the webhook URL in IT Glue. Open the "
                  "workflow, edit its Webhook action, paste the new URL and save.")
 
+ADDRESS_REASON = ("The tenant's address changed (a new port or public address), so the "
+                  "workflow URL changed with it: paste the current URL into the Webhook "
+                  "action in IT Glue and save the workflow.")
+
 DEFAULT_PAYLOAD = (("resourceUrl", "[resource_url]"), ("resourceName", "[resource_name]"))
 
 # What to tell the technician when the tenant refused a trigger (``details.code``):

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from qp_common.credentials import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
 from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep
 from qp_tenant.domain import auth
 from qp_tenant.domain.auth import tenant_to_dict, user_to_dict
-from qp_tenant.domain.credentials import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
 from qp_tenant.errors import ApiError
 from qp_tenant.models import User
 

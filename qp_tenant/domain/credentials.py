@@ -15,11 +15,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+from qp_common.credentials import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from qp_tenant.errors import ApiError
 
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 256
-MAX_EMAIL_LENGTH = 254  # the longest address SMTP can carry (RFC 3696 erratum 1690)
 MIN_PASSWORD_SCORE = 3  # zxcvbn: "safely unguessable: moderate protection from offline attack"
 STRENGTH_CHECKED_CHARS = 72  # zxcvbn's own default limit
 

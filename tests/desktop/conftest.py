@@ -127,3 +127,18 @@ def make_app(qtbot, qloop, prefs, http, tmp_path):
     yield factory
     for app in apps:
         app.shutdown()
+
+
+@pytest.fixture(scope="session")
+def x_display():
+    """A real X display (Xvfb + openbox) for the real-window tests; fails if not installed."""
+    from tests.support.xdisplay import XDisplayError, start_display
+
+    try:
+        display = start_display()
+    except XDisplayError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield display
+    finally:
+        display.stop()

@@ -194,6 +194,11 @@ def test_add_agent_shows_a_working_enrollment_command_once(qtbot, signed_in, ten
     code = command.removeprefix(prefix)
     assert code and " " not in code
     assert "expires" in dialog.expiry_label.text() and "only now" in dialog.expiry_label.text()
+    # The dialog grew to show the whole sentence under the command, not a clipped line.
+    label = dialog.expiry_label
+    qtbot.waitUntil(lambda: label.height() >= label.heightForWidth(label.width()), timeout=WAIT)
+    assert dialog.rect().contains(label.geometry().translated(
+        label.parentWidget().mapTo(dialog, label.parentWidget().rect().topLeft())))
 
     # Copy goes through the safe clipboard: the password-manager hint and the clear.
     qtbot.mouseClick(dialog.copy_button, Qt.MouseButton.LeftButton)

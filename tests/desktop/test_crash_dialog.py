@@ -146,24 +146,39 @@ def test_log_records_with_tracebacks_are_redacted():
     _assert_clean(text)
 
 
-def test_show_logs_in_the_crash_dialog_opens_the_log_folder(qtbot, tmp_path, opened_urls):
+def test_show_logs_in_the_crash_dialog_shows_the_path_and_opens_the_folder(qtbot, tmp_path,
+                                                                          opened_urls):
     dialog = CrashDialog("report", log_dir=tmp_path / "logs")
     qtbot.addWidget(dialog)
     qtbot.mouseClick(dialog.logs_button, Qt.MouseButton.LeftButton)
+    logs = dialog.logs_dialog
+    assert logs is not None and logs.isVisible()
+    assert logs.path_field.text() == str(tmp_path / "logs")
+    qtbot.mouseClick(logs.open_button, Qt.MouseButton.LeftButton)
     assert [Path(u.toLocalFile()) for u in opened_urls] == [tmp_path / "logs"]
     assert (tmp_path / "logs").is_dir()
 
 
-def test_show_logs_in_the_main_window_opens_the_log_folder(qtbot, make_app, tmp_path,
-                                                           memory_keyring, opened_urls):
+def test_show_logs_in_the_main_window_shows_the_path_with_a_copy_button(
+        qtbot, make_app, tmp_path, memory_keyring, monkeypatch):
+    from PySide6.QtGui import QDesktopServices, QGuiApplication
+
     from qp_desktop.ui.main_window import MainWindow
 
+    # No file manager on this desktop: opening a folder does nothing.
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda _url: False))
     app = make_app()
     window = MainWindow(app.session, app.clipboard, log_dir=tmp_path / "log")
     qtbot.addWidget(window)
     window.show()
     qtbot.mouseClick(window.show_logs_button, Qt.MouseButton.LeftButton)
-    assert [Path(u.toLocalFile()) for u in opened_urls] == [tmp_path / "log"]
+    logs = window.logs_dialog
+    assert logs is not None and logs.isVisible()
+    assert logs.path_field.text() == str(tmp_path / "log")
+    qtbot.mouseClick(logs.copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == str(tmp_path / "log")
+    qtbot.mouseClick(logs.open_button, Qt.MouseButton.LeftButton)
+    assert "No file manager could open the folder" in logs.message.text()
 
 
 def test_in_a_linux_bundle_the_file_manager_gets_the_system_library_path(

@@ -158,8 +158,12 @@ def test_monitor_resumes_after_tenant_restart_without_gap_or_duplicate(qtbot, te
 
 def test_pause_buffers_and_resume_shows_everything(qtbot, tenant, monitor):
     _start_live(qtbot, monitor)
+    green = monitor.state_dot.pixmap().toImage().pixelColor(6, 6)
     qtbot.mouseClick(monitor.pause_button, Qt.MouseButton.LeftButton)
     assert monitor.pause_button.isChecked()
+    # Paused is not "Live": the state says so and the dot is no longer green.
+    assert monitor.connection_text == "Paused"
+    assert monitor.state_dot.pixmap().toImage().pixelColor(6, 6) != green
     held = [tenant.post_hook() for _ in range(3)]
     qtbot.waitUntil(lambda: monitor.paused_count == 3, timeout=WAIT)
     assert monitor.paused_label.text() == "3 new while paused"
@@ -167,6 +171,7 @@ def test_pause_buffers_and_resume_shows_everything(qtbot, tenant, monitor):
     qtbot.mouseClick(monitor.pause_button, Qt.MouseButton.LeftButton)
     assert set(held) <= set(_model_ids(monitor))
     assert monitor.paused_count == 0 and not monitor.paused_label.isVisible()
+    assert monitor.connection_text == "Live"
     assert _model_ids(monitor) == tenant.all_ids()
 
 

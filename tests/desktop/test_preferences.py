@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 
 from qp_desktop.services import settings as S
 from qp_desktop.services.autostart import Autostart
-from qp_desktop.services.clipboard import SecretClipboard
+from qp_desktop.services.clipboard import DEFAULT_CLEAR_SECONDS, SecretClipboard
 from qp_desktop.services.notifier import BannerNotifier, DbusNotifier, Notifier
 from qp_desktop.ui.alert_banner import AlertBanner
 from qp_desktop.ui.preferences import PreferencesPage
@@ -34,7 +34,8 @@ def test_notification_kinds_are_saved_when_toggled(qtbot, prefs, tmp_path):
 
 def test_clipboard_timeout_applies_at_once(qtbot, prefs, tmp_path):
     page, clipboard, _ = make_page(qtbot, prefs, tmp_path)
-    assert page.clear_seconds.value() == 30
+    # The default outlasts the clicks between Copy in the wizard and Paste in IT Glue.
+    assert page.clear_seconds.value() == DEFAULT_CLEAR_SECONDS >= 90
     page.clear_seconds.selectAll()
     qtbot.keyClicks(page.clear_seconds, "45")
     assert prefs.get(S.CLIPBOARD_CLEAR_SECONDS) == 45
@@ -76,3 +77,15 @@ def test_test_notification_names_the_way_notifications_go(qtbot, qloop, prefs, t
     qtbot.waitUntil(lambda: "test" in area.rows, timeout=5000)
     qtbot.waitUntil(lambda: page.backend_label.text() != "", timeout=5000)
     assert page.backend_label.text() == "Notifications appear as a banner in the window."
+
+
+def test_the_local_tenants_public_address_is_checked_and_kept(qtbot, prefs, tmp_path):
+    page, _, _ = make_page(qtbot, prefs, tmp_path)
+    page.public_url.setText("http://qp.example.net")
+    qtbot.mouseClick(page.save_public_button, Qt.MouseButton.LeftButton)
+    assert page.public_url_message.kind == "error" and "https" in page.public_url_message.text()
+    assert prefs.get(S.LOCAL_PUBLIC_URL) == ""
+    page.public_url.setText("qp.example.net/")
+    qtbot.mouseClick(page.save_public_button, Qt.MouseButton.LeftButton)
+    assert prefs.get(S.LOCAL_PUBLIC_URL) == "https://qp.example.net"
+    assert "start QP Desktop again" in page.public_url_message.text()

@@ -173,6 +173,12 @@ def test_remember_me_signs_in_silently_next_start_and_sign_out_forgets(
     qtbot.mouseClick(second.main_window.sign_out_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: second.sign_in.isVisible(), timeout=WAIT)
     qtbot.waitUntil(lambda: not second.tasks.busy, timeout=WAIT)
+    # The form is usable again at once: no busy bar left over from the silent sign-in.
+    window = second.sign_in
+    assert window.message.label.text() == "You are signed out."
+    assert not window.busy.isVisible()
+    assert window.email.isEnabled() and window.password.isEnabled()
+    assert window.submit_button.isEnabled() and window.mode_url.isEnabled()
     assert memory_keyring.get_password(service, REFRESH_TOKEN) is None
     # The refresh token was revoked at the tenant too.
     refused = httpx.post(f"{tenant_proc.url}/api/v1/auth/refresh",
@@ -195,3 +201,55 @@ def test_without_a_keyring_the_app_warns_and_keeps_the_session_in_memory(
     assert "No system keyring" in app.main_window.banner.label.text()
     assert app.session.signed_in
     assert keyring.get_keyring().priority == 0  # still the fail backend: nothing stored
+
+
+def _offline_sign_in(make_app, prefs):
+    """The sign-in window pointed at a tenant server, before anything is sent."""
+    from qp_desktop.services import settings as S
+
+    prefs.set(S.TENANT_MODE, "url")
+    prefs.set(S.TENANT_URL, "https://qp.example.com")
+    app = make_app()
+    return app.sign_in
+
+
+def test_typing_at_start_goes_into_the_first_empty_field(qtbot, make_app, prefs,
+                                                        memory_keyring):
+    window = _offline_sign_in(make_app, prefs)
+    window.show()
+    qtbot.waitUntil(lambda: window.focusWidget() is window.email, timeout=WAIT)
+    qtbot.keyClicks(window.focusWidget(), ADMIN_EMAIL)
+    assert window.email.text() == ADMIN_EMAIL
+
+
+def test_enter_on_the_remember_me_box_submits(qtbot, make_app, prefs, memory_keyring):
+    window = _offline_sign_in(make_app, prefs)
+    window.show()
+    window.remember_me.setFocus()
+    qtbot.keyClick(window.remember_me, Qt.Key.Key_Return)
+    # The form was submitted: its check ran and says what is missing.
+    qtbot.waitUntil(lambda: window.message.label.text() == "Enter your email address.",
+                    timeout=WAIT)
+
+
+def test_a_form_problem_goes_away_once_it_is_fixed(qtbot, make_app, prefs, memory_keyring):
+    window = _offline_sign_in(make_app, prefs)
+    # The first-run form of the local tenant (not started: the check runs before sending).
+    window.mode_local.blockSignals(True)
+    window.mode_local.setChecked(True)
+    window.mode_local.blockSignals(False)
+    window.first_run = True
+    window._update_mode()
+    window.show()
+    # The password rule is shown before the first attempt.
+    assert window.password_rule.isVisible() and "10 characters" in window.password_rule.text()
+    window.email.setText(ADMIN_EMAIL)
+    window.password.setText("long enough password")
+    window.confirm_password.setText("long enough passwort")
+    task = window.tasks.start(window._submit())
+    qtbot.waitUntil(task.done, timeout=WAIT)
+    assert window.message.label.text() == "The two passwords do not match."
+    qtbot.keyClick(window.confirm_password.edit, Qt.Key.Key_Backspace)
+    assert window.message.isVisible()  # still wrong
+    qtbot.keyClicks(window.confirm_password.edit, "d")
+    assert not window.message.isVisible()

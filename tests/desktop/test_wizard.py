@@ -50,6 +50,24 @@ def connect_and_generate(tenant_proc) -> str:
         return made.json()["url"]
 
 
+def add_agent_and_matched_account(tenant_proc, agent_http: httpx.Client) -> str:
+    """An enrolled agent and the Northwind domain admin matched to IT Glue password 5001;
+    returns the agent's token."""
+    from tests.support.pipeline import enroll_agent
+
+    with tenant_api(tenant_proc) as api:
+        assert api.post("/api/v1/customers/import-itglue").status_code == 200
+        customers = {c["name"]: c["id"] for c in api.get("/api/v1/customers").json()["customers"]}
+        agent_id, agent_token = enroll_agent(api, agent_http)
+        made = api.post("/api/v1/accounts", json={
+            "customer_id": customers["Northwind Traders"], "kind": "administrator",
+            "display_name": "Northwind domain admin", "itglue_password_id": 5001,
+            "source": {"type": "openldap", "agent_id": agent_id, "directory": "corp-ldap",
+                       "identity": "uid=administrator,ou=people,dc=example,dc=test"}})
+        assert made.status_code == 201, made.text
+    return agent_token
+
+
 def open_wizard(qtbot, app) -> SetupWizardPage:
     window = app.main_window
     window.show_page("setup")
@@ -126,11 +144,20 @@ def test_prerequisites_reflect_the_tenant_with_a_fix_link(qtbot, make_app, tenan
                     timeout=WAIT)
     assert "IT Glue is connected" in page.connection_text.text()
     assert not page.fix_connection_button.isVisible()
-    # What the tenant cannot know is confirmed by the technician.
+    # The rest is confirmed by the technician, but what the tenant can count it checks:
+    # ticking "agent" and "matched" with none of either is not done.
     assert not page.step_done(W.PREREQUISITES)
     for box in page.confirm_boxes.values():
         qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
-    assert page.step_done(W.PREREQUISITES)
+    assert not page.step_done(W.PREREQUISITES)
+    assert page.tenant_facts.kind == "warning"
+    assert "no agent has enrolled yet" in page.tenant_facts.label.text()
+    assert "checked with the tenant" not in page.views[W.PREREQUISITES].status.text()
+    with httpx.Client(base_url=tenant_proc.url, timeout=20) as agent_http:
+        add_agent_and_matched_account(tenant_proc, agent_http)
+    qtbot.waitUntil(lambda: page.step_done(W.PREREQUISITES), timeout=WAIT)
+    assert "1 agent and 1 matched account" in page.tenant_facts.label.text()
+    assert "as you confirmed it" in page.views[W.PREREQUISITES].status.text()
 
     # Step 2 makes the URL.
     click(qtbot, page.next_button)
@@ -163,14 +190,47 @@ def test_a_test_trigger_posted_over_http_ticks_test_action_with_the_time(qtbot, 
     assert not page.progress.is_done(W.REAL_TEST)  # a test is not a real change
 
 
-def test_a_real_trigger_ticks_the_final_step(qtbot, ready):
+def test_a_real_trigger_whose_reset_fails_does_not_finish_the_wizard(qtbot, ready):
     app, page, url = ready
-    answer = post(url, REAL_BODY)
+    answer = post(url, REAL_BODY)  # no account is matched to this IT Glue password
     assert answer.status_code == 202 and answer.json()["status"] == "accepted"
+    qtbot.waitUntil(lambda: page.real_result.kind == "error", timeout=WAIT)
+    assert "No matched account" in page.real_result.label.text()
+    assert not page.progress.is_done(W.REAL_TEST)
+    assert page._icon_kind(W.STEPS[-1]) == "problem"
+    assert "All set" not in page.notice_banner.label.text()
+    assert page.progress.is_done(W.TEST_ACTION)  # IT Glue did reach the tenant
+
+
+def test_a_real_trigger_ticks_the_final_step_once_the_password_is_applied(qtbot, ready,
+                                                                          tenant_proc):
+    from tests.support.pipeline import agent_headers
+
+    app, page, url = ready
+    with httpx.Client(base_url=tenant_proc.url, timeout=20) as agent_http:
+        agent_token = add_agent_and_matched_account(tenant_proc, agent_http)
+        body = {"resourceUrl": "https://acme.itglue.com/101/passwords/5001",
+                "resourceName": "Domain Admin"}
+        assert post(url, body).json()["status"] == "accepted"
+        # The trigger alone does not finish the wizard: the reset is still on its way.
+        qtbot.waitUntil(lambda: "Waiting for the password reset" in
+                        page.real_result.label.text(), timeout=WAIT)
+        assert not page.progress.is_done(W.REAL_TEST)
+        job = None
+        for _ in range(10):
+            got = agent_http.get("/api/v1/agent/jobs", params={"wait": 5},
+                                 headers=agent_headers(agent_token), timeout=20)
+            if got.status_code == 200:
+                job = got.json()["job"]
+                break
+        assert job is not None, "the tenant never handed the reset to the agent"
+        done = agent_http.post(f"/api/v1/agent/jobs/{job['id']}/result", json={"ok": True},
+                               headers=agent_headers(agent_token))
+        assert done.status_code in (200, 204), done.text
     qtbot.waitUntil(lambda: page.progress.is_done(W.REAL_TEST), timeout=WAIT)
-    assert "Domain Admin (acme)" in page.real_result.label.text()
     assert page.real_result.kind == "success"
-    assert page.progress.is_done(W.TEST_ACTION)  # a real trigger proves the test too
+    assert "Domain Admin" in page.real_result.label.text()
+    assert "Northwind domain admin" in page.real_result.label.text()
 
 
 def test_regeneration_reopens_url_steps_and_the_old_url_shows_what_to_fix(qtbot, ready):
@@ -261,6 +321,8 @@ def test_send_test_trigger_says_when_the_url_cannot_be_reached():
 def test_progress_survives_a_new_app_and_start_over_resets(qtbot, make_app, tenant_proc,
                                                            memory_keyring, tmp_path):
     connect_and_generate(tenant_proc)
+    with httpx.Client(base_url=tenant_proc.url, timeout=20) as agent_http:
+        add_agent_and_matched_account(tenant_proc, agent_http)  # what the boxes claim
     app = sign_in(qtbot, make_app, tenant_proc)
     page = open_wizard(qtbot, app)
     for box in page.confirm_boxes.values():

@@ -31,6 +31,21 @@ def test_a_new_token_reopens_only_the_done_url_steps(tmp_path):
     assert not again.step("url").reopened
 
 
+def test_a_new_tenant_address_reopens_the_done_url_steps(tmp_path):
+    # The local tenant moved to a new port (or got a public address): the URL in IT Glue
+    # no longer reaches it, even with the same token.
+    progress = WizardProgress(_settings(tmp_path), scope_for("local", "1"))
+    assert progress.follow_address("http://127.0.0.1:41001", URL_STEPS, "why") == []
+    for key in URL_STEPS:
+        progress.mark_done(key, note="n")
+    assert progress.follow_address("http://127.0.0.1:41001/", URL_STEPS, "why") == []
+    again = WizardProgress(_settings(tmp_path), progress.scope)  # a restart, same port
+    assert again.follow_address("http://127.0.0.1:41001", URL_STEPS, "why") == []
+    assert again.follow_address("http://127.0.0.1:52002", URL_STEPS, "moved") == \
+        list(URL_STEPS)
+    assert again.step("url").reopened == "moved"
+
+
 def test_progress_is_per_tenant_and_start_over_keeps_the_email(tmp_path):
     acme = WizardProgress(_settings(tmp_path), scope_for("https://qp.example", "1"))
     other = WizardProgress(_settings(tmp_path), scope_for("https://qp.example", "2"))
