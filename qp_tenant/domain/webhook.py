@@ -142,24 +142,33 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _storable_problem(body: Any) -> str | None:
+# Built once: ``json.loads`` with any option builds a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _storable_problem(body: dict[str, Any]) -> str | None:
     """Why ``body`` (parsed JSON) cannot be stored as it is, or None. Iterative on purpose."""
-    stack: list[tuple[Any, int]] = [(body, 1)]
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(body, 1)]
     while stack:
-        value, depth = stack.pop()
-        if isinstance(value, str):
-            if _UNSTORABLE.search(value):
-                return ("The request body contains text that is not valid Unicode (a lone "
-                        "surrogate escape such as \\ud800, or a NUL character).")
-        elif isinstance(value, dict | list):
-            if depth > MAX_DEPTH:
-                return (f"The request body nests objects or arrays more than {MAX_DEPTH} "
-                        "levels deep; IT Glue sends a flat object.")
-            if isinstance(value, dict):
-                stack.extend((key, depth) for key in value)
-                stack.extend((item, depth + 1) for item in value.values())
-            else:
-                stack.extend((item, depth + 1) for item in value)
+        container, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return (f"The request body nests objects or arrays more than {MAX_DEPTH} levels "
+                    "deep; IT Glue sends a flat object.")
+        texts: list[str] = []
+        if isinstance(container, dict):
+            texts.extend(container)
+            items: Any = container.values()
+        else:
+            items = container
+        for item in items:
+            if isinstance(item, str):
+                texts.append(item)
+            elif isinstance(item, dict | list):
+                stack.append((item, depth + 1))
+        # One search per container (the pattern is one character, so joining adds no match).
+        if texts and _UNSTORABLE.search("".join(texts)):
+            return ("The request body contains text that is not valid Unicode (a lone "
+                    "surrogate escape such as \\ud800, or a NUL character).")
     return None
 
 
@@ -174,7 +183,7 @@ def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, Refusal | None]:
     except UnicodeDecodeError:
         return None, _invalid("The request body is not UTF-8 text.")
     try:
-        body = json.loads(text, parse_constant=_reject_constant) if text.strip() else None
+        body = _DECODER.decode(text) if text.strip() else None
     except RecursionError:
         return None, _invalid(f"The request body nests objects or arrays more than "
                               f"{MAX_DEPTH} levels deep; IT Glue sends a flat object.")
