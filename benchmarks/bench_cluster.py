@@ -41,8 +41,9 @@ def start_nodes(count: int, database_url: str | None) -> list[TenantProcess]:
     """``count`` tenant processes on one database (SQLite: one process, its own folder)."""
     template = Path(tempfile.mkdtemp(prefix="qp-bench-cluster-"))
     # No IT Glue here: a dead loopback port, so the pipeline never waits on DNS.
+    # One user holds every subscriber of the fan-out: lift the per-user stream cap for it.
     env = {"QP_BENCH_BASELINE": "1", "QP_SECRET_KEY": "bench-cluster-key",
-           "QP_ITGLUE_BASE_URL": "http://127.0.0.1:9"}
+           "QP_ITGLUE_BASE_URL": "http://127.0.0.1:9", "QP_STREAMS_PER_USER": "1000"}
     if database_url:
         env["QP_DATABASE_URL"] = database_url
     maker = TenantProcess(template / "data", env=env)

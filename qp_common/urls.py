@@ -217,3 +217,22 @@ def public_url_problem(url: str) -> str | None:
 def public_url_ok(url: str) -> bool:
     """Whether IT Glue could plausibly call ``url``: see :func:`public_url_problem`."""
     return public_url_problem(url) is None
+
+
+# -- IT Glue's own addresses -----------------------------------------------------------------
+
+def is_itglue_host(host: str) -> bool:
+    """IT Glue's web addresses: ``<account>.itglue.com``, ``.eu.itglue.com``, ``.au.itglue.com``."""
+    return host.rstrip(".").lower().endswith(".itglue.com")
+
+
+def foreign_host(url: str) -> str | None:
+    """The host of a web address that is not IT Glue's; None when it is, or is no address."""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").rstrip(".").lower()
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not host or is_itglue_host(host):
+        return None
+    return host

@@ -81,6 +81,7 @@ def build_state(settings: Settings) -> AppState:
         engine, crypto, broker,
         duplicate_window_seconds=settings.duplicate_window_seconds,
         rate_limit_per_minute=settings.webhook_rate_limit_per_minute,
+        refusal_limit_per_minute=settings.webhook_refusal_limit_per_minute,
         max_batch=settings.webhook_max_batch,
         on_committed=on_committed, after_insert=pipeline.record_triggers,
         write_gate=write_gate, sqlite_engine=create_sqlite_writer_engine(settings),
@@ -96,7 +97,8 @@ def build_state(settings: Settings) -> AppState:
         token_policy=TokenPolicy(settings.access_token_ttl_seconds,
                                  settings.refresh_token_ttl_days),
         http=http, public_url=public_url, alerts=alerts, pipeline=pipeline,
-        tails=EventTails(engine, broker, poll_seconds=settings.stream_poll_seconds),
+        tails=EventTails(engine, broker, poll_seconds=settings.stream_poll_seconds,
+                         streams_per_user=settings.streams_per_user),
     )
 
 

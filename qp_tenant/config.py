@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     login_known_address_days: int = Field(30, ge=1)
     webhook_rate_limit_per_minute: int = Field(120_000, ge=10_000)
     webhook_max_batch: int = Field(256, ge=1)
+    # Refused webhook calls (bad bodies, revoked or expired URLs) per token and minute before
+    # they are answered 429; accepted triggers have the budget above. Per process.
+    webhook_refusal_limit_per_minute: int = Field(600, ge=1)
+    # Live event streams one user may hold open at once on one process.
+    streams_per_user: int = Field(8, ge=1)
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     stream_poll_seconds: float = Field(2.0, gt=0)
     sse_ping_seconds: float = Field(15.0, gt=0)

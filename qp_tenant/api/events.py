@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import anyio
@@ -54,9 +55,17 @@ async def stream(request: Request, principal: PrincipalDep, state: StateDep,
     else:
         start = await events.last_event_id(session, tenant_id)
     await session.close()
+    release = state.tails.open_stream(principal.user.id)
+    if release is None:
+        limit = state.tails.streams_per_user
+        raise ApiError(429, "too_many_streams",
+                       f"You already have {limit} live event streams open on this server (other "
+                       "windows or devices); close one and try again.",
+                       details={"limit": limit}, headers={"Retry-After": "5"})
     farewell = _Farewell()
-    return EventSourceResponse(
+    return _CountedStream(
         _event_source(request, state, tenant_id, start, farewell),
+        release=release,
         ping=state.settings.sse_ping_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         send_timeout=30,
@@ -64,6 +73,22 @@ async def stream(request: Request, principal: PrincipalDep, state: StateDep,
         # send its last words (a short retry hint) before it cancels it.
         shutdown_event=cast(anyio.Event, farewell), shutdown_grace_period=1.0,
     )
+
+
+class _CountedStream(EventSourceResponse):
+    """An event stream that gives its user's stream slot back however it ends."""
+
+    def __init__(self, *args: Any, release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._release = release
+        # Should the server never run the response at all, the slot still comes back.
+        weakref.finalize(self, release)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 class _Farewell:

@@ -7,12 +7,16 @@ parses it, and hands it to the group-commit ingest with nothing else in the way.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from qp_common.wire import error_body
 from qp_tenant.domain.webhook import MAX_BODY_BYTES, Trigger, TriggerIngest, parse_body
 
 HOOK_PREFIX = "/hooks/itglue/"
+# What a workflow token can look like (``qpwt_`` and base64url); anything else is unknown
+# without a lookup, and its body is not even read.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 Scope = dict[str, Any]
 
@@ -67,7 +71,7 @@ async def handle_hook(scope: Scope, receive: Any, send: Any, ingest: TriggerInge
                                           "IT Glue workflows POST to this URL."),
                         {"Allow": "POST"})
         return
-    if not token or "/" in token or len(token) > 200:
+    if not TOKEN_SHAPE.fullmatch(token):
         await send_json(send, 404, _error("unknown_token", "This workflow URL is not known."))
         return
     raw = await read_capped(scope, receive)

@@ -61,14 +61,22 @@ def add_event(session: AsyncSession, tenant_id: int, new: NewEvent,
 
 def event_to_dict(row: Event) -> dict[str, Any]:
     details = dict(row.details or {})
-    if row.duplicates:
+    summary = row.summary
+    if row.type == "workflow_trigger.rejected":
+        # Refusals of one workflow URL with one code fold into one event per minute
+        # (domain/webhook.py); ``duplicates`` counts the folded ones.
+        details["count"] = 1 + row.duplicates
+        if row.duplicates:
+            times = "time" if row.duplicates == 1 else "times"
+            summary = f"{summary} Rejected {row.duplicates:,} more {times} in the same minute."
+    elif row.duplicates:
         details["duplicates"] = row.duplicates
     return {
         "id": row.id,
         "occurred_at": rfc3339(row.occurred_at),
         "type": row.type,
         "severity": row.severity,
-        "summary": row.summary,
+        "summary": summary,
         "resource_name": row.resource_name,
         "resource_url": row.resource_url,
         "account": row.account,

@@ -32,6 +32,7 @@ import bisect
 import contextlib
 import json
 import logging
+from collections import Counter, OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -47,6 +48,12 @@ log = logging.getLogger(__name__)
 
 #: How many encoded events a tail keeps (older ones are replayed from the database).
 BUFFER_EVENTS = 2048
+#: The most bytes a tail keeps in joined chunks (what subscribers at one last id take), the
+#: least recently used dropped first. Every distinct Last-Event-ID in the buffer has its own
+#: chunk, up to the whole buffer long: unbounded, a few hundred ids held gigabytes.
+JOINED_BYTES = 8 * 1024 * 1024
+#: Live streams one user may hold open at once on one process.
+STREAMS_PER_USER = 8
 #: Rows per query (a tail, or a replaying subscriber, pages until a page comes back short).
 PAGE = events.MAX_PAGE
 #: Wait after a failed read of the log before the tail tries again.
@@ -126,9 +133,10 @@ class EventTail:
 
     def __init__(self, tenant_id: int, engine: AsyncEngine, reader: LogReader,
                  broker: EventBroker, *, poll_seconds: float,
-                 capacity: int = BUFFER_EVENTS) -> None:
+                 capacity: int = BUFFER_EVENTS, joined_bytes: int = JOINED_BYTES) -> None:
         self.tenant_id = tenant_id
         self.capacity = max(1, capacity)
+        self.joined_limit = joined_bytes
         self.head_id = 0
         self.floor_id = 0
         self.ready = False  # head_id/floor_id are known (the first read has succeeded)
@@ -140,8 +148,10 @@ class EventTail:
         # Parallel lists, oldest first; evicted in batches so appending stays O(1) amortised.
         self._ids: list[int] = []
         self._chunks: list[bytes] = []
-        # What subscribers at the same last id take, joined once per change of the buffer.
-        self._joined: dict[int, bytes] = {}
+        # What subscribers at the same last id take, joined once per change of the buffer;
+        # least recently used first, at most ``joined_limit`` bytes in all.
+        self._joined: OrderedDict[int, bytes] = OrderedDict()
+        self.joined_size = 0
         self._waiters: set[asyncio.Future[bool]] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -159,11 +169,23 @@ class EventTail:
         if last_id >= self.head_id:
             return b"", last_id
         chunk = self._joined.get(last_id)
-        if chunk is None:
-            start = bisect.bisect_right(self._ids, last_id)
-            chunk = b"".join(self._chunks[start:])
+        if chunk is not None:
+            self._joined.move_to_end(last_id)
+            return chunk, self.head_id
+        start = bisect.bisect_right(self._ids, last_id)
+        chunk = b"".join(self._chunks[start:])
+        if len(chunk) <= self.joined_limit:
             self._joined[last_id] = chunk
+            self.joined_size += len(chunk)
+            while self.joined_size > self.joined_limit:
+                _, dropped = self._joined.popitem(last=False)
+                self.joined_size -= len(dropped)
         return chunk, self.head_id
+
+    @property
+    def joined_count(self) -> int:
+        """How many joined chunks the tail holds (one per last id recently served)."""
+        return len(self._joined)
 
     async def replay(self, last_id: int) -> tuple[bytes, int]:
         """One page of events after ``last_id`` straight from the database, for a subscriber
@@ -255,6 +277,7 @@ class EventTail:
             self._chunks.append(encode_event(row))
         self.head_id = rows[-1].id
         self._joined.clear()
+        self.joined_size = 0
         # Evict in batches (deleting a list's head one item at a time is costly); the floor
         # moves only when events actually leave the buffer.
         if len(self._ids) > self.capacity + max(1, self.capacity // 8):
@@ -268,8 +291,12 @@ class EventTails:
     """This process's tails, one per tenant with at least one subscriber."""
 
     def __init__(self, engine: AsyncEngine, broker: EventBroker, *, poll_seconds: float,
-                 capacity: int = BUFFER_EVENTS) -> None:
+                 capacity: int = BUFFER_EVENTS, joined_bytes: int = JOINED_BYTES,
+                 streams_per_user: int = STREAMS_PER_USER) -> None:
         self._engine = engine
+        self.joined_bytes = joined_bytes
+        self.streams_per_user = streams_per_user
+        self._streams: Counter[int] = Counter()  # user id -> streams open in this process
         self._reader = LogReader(engine)
         self._broker = broker
         self._poll = poll_seconds
@@ -286,7 +313,8 @@ class EventTails:
         tail = self._tails.get(tenant_id)
         if tail is None:
             tail = EventTail(tenant_id, self._engine, self._reader, self._broker,
-                             poll_seconds=self._poll, capacity=self.capacity)
+                             poll_seconds=self._poll, capacity=self.capacity,
+                             joined_bytes=self.joined_bytes)
             self._tails[tenant_id] = tail
             if not self.closed:
                 tail.start()
@@ -298,6 +326,27 @@ class EventTails:
             if tail.subscribers <= 0 and self._tails.get(tenant_id) is tail:
                 del self._tails[tenant_id]
                 tail.stop()
+
+    def open_stream(self, user_id: int) -> Callable[[], None] | None:
+        """Count one more live stream of ``user_id``: the function that ends it, or None when
+        the user already holds ``streams_per_user`` (the caller refuses the stream)."""
+        if self._streams[user_id] >= self.streams_per_user:
+            return None
+        self._streams[user_id] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._streams[user_id] -= 1
+                if self._streams[user_id] <= 0:
+                    del self._streams[user_id]
+
+        return release
+
+    def open_streams(self, user_id: int) -> int:
+        return self._streams[user_id]
 
     async def close(self) -> None:
         """Stop every refresher, end every stream (shutdown) and close the connection."""

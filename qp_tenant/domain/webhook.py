@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +24,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from qp_common.urls import foreign_host, is_itglue_host
 from qp_common.wire import error_body
 from qp_tenant.crypto import Crypto
 from qp_tenant.db import WEBHOOK_TAG, lock_event_log
@@ -35,8 +38,12 @@ from qp_tenant.models import Event, WorkflowToken, utcnow
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+#: How deeply a body may nest objects and arrays (IT Glue's body is flat).
+MAX_DEPTH = 32
 # What a webhook request is answered: (status, JSON body, extra headers).
 Answer = tuple[int, dict[str, Any], dict[str, str]]
+# A refusal decided from the request alone: (status, code, message).
+Refusal = tuple[int, str, str]
 # Core tables: the batch path skips ORM unit-of-work bookkeeping.
 EVENTS: Any = Event.__table__
 TOKENS: Any = WorkflowToken.__table__
@@ -61,6 +68,22 @@ COUNT_DUPLICATES = (update(EVENTS).where(EVENTS.c.id == bindparam("eid"))
                     .values(duplicates=EVENTS.c.duplicates + bindparam("n")))
 MARK_USED = (update(TOKENS).where(TOKENS.c.id == bindparam("tid"))
              .values(last_used_at=bindparam("used", type_=TOKENS.c.last_used_at.type)))
+# Refusals of one token with one code fold into one event per this long.
+FOLD_WINDOW = timedelta(minutes=1)
+REJECTED = "workflow_trigger.rejected"
+FIND_RECENT_REFUSALS = (  # the newest refusal events of these tokens and codes, per minute
+    select(EVENTS.c.id, EVENTS.c.token_id, EVENTS.c.body_hash, EVENTS.c.occurred_at)
+    .where(EVENTS.c.token_id.in_(bindparam("token_ids", expanding=True)),
+           EVENTS.c.body_hash.in_(bindparam("keys", expanding=True)),
+           EVENTS.c.occurred_at >= bindparam("cutoff", type_=EVENTS.c.occurred_at.type),
+           EVENTS.c.type == REJECTED)
+    .order_by(EVENTS.c.id)
+)
+
+
+def _fold_key(code: str) -> str:
+    """What a refusal event keeps in ``body_hash`` (never a hex digest) to be found again."""
+    return f"refused:{code}"[:64]
 
 
 @dataclass(frozen=True)
@@ -83,7 +106,7 @@ def parse_resource_url(url: str) -> PasswordRef | None:
     except ValueError:
         return None
     host = (parts.hostname or "").lower()
-    if parts.scheme not in ("https", "http") or not host.endswith(".itglue.com"):
+    if parts.scheme not in ("https", "http") or not is_itglue_host(host):
         return None
     segments = [seg for seg in parts.path.split("/") if seg]
     password_at = max((i for i, seg in enumerate(segments[:-1])
@@ -101,20 +124,80 @@ class Trigger:
     """One webhook request on its way to the database."""
 
     token: str
-    refusal: tuple[int, str, str] | None = None  # (status, code, message) decided before lookup
+    refusal: Refusal | None = None  # decided before the token lookup
     body: dict[str, Any] | None = None
     received_at: datetime = field(default_factory=utcnow)
     future: asyncio.Future[Answer] | None = None
 
 
-def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, tuple[int, str, str] | None]:
-    """The body as a JSON object, or the refusal to answer with."""
+# Text no database here can store: lone UTF-16 surrogates (valid as JSON escapes, not as
+# UTF-8) and NUL (PostgreSQL text refuses it).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _invalid(message: str) -> Refusal:
+    return (400, "invalid_json", message)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# Built once: ``json.loads`` with any option builds a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _storable_problem(body: dict[str, Any]) -> str | None:
+    """Why ``body`` (parsed JSON) cannot be stored as it is, or None. Iterative on purpose."""
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(body, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return (f"The request body nests objects or arrays more than {MAX_DEPTH} levels "
+                    "deep; IT Glue sends a flat object.")
+        texts: list[str] = []
+        if isinstance(container, dict):
+            texts.extend(container)
+            items: Any = container.values()
+        else:
+            items = container
+        for item in items:
+            if isinstance(item, str):
+                texts.append(item)
+            elif isinstance(item, dict | list):
+                stack.append((item, depth + 1))
+        # One search per container (the pattern is one character, so joining adds no match).
+        if texts and _UNSTORABLE.search("".join(texts)):
+            return ("The request body contains text that is not valid Unicode (a lone "
+                    "surrogate escape such as \\ud800, or a NUL character).")
+    return None
+
+
+def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, Refusal | None]:
+    """The body as a JSON object, or the refusal to answer with.
+
+    Whatever is returned without a refusal can be hashed and stored: every way a body could
+    fail later (in a batch shared with other requests) is refused here instead.
+    """
     try:
-        body = json.loads(raw.decode("utf-8-sig")) if raw.strip() else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None, (400, "invalid_json", "The request body is not valid JSON.")
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None, _invalid("The request body is not UTF-8 text.")
+    try:
+        body = _DECODER.decode(text) if text.strip() else None
+    except RecursionError:
+        return None, _invalid(f"The request body nests objects or arrays more than "
+                              f"{MAX_DEPTH} levels deep; IT Glue sends a flat object.")
+    except ValueError as exc:  # JSONDecodeError, and integers too long to convert
+        if isinstance(exc, json.JSONDecodeError):
+            return None, _invalid("The request body is not valid JSON.")
+        return None, _invalid("The request body is not valid JSON: it holds a number too "
+                              "long to read, or NaN/Infinity.")
     if not isinstance(body, dict):
-        return None, (400, "invalid_json", "The request body must be a JSON object.")
+        return None, _invalid("The request body must be a JSON object.")
+    problem = _storable_problem(body)
+    if problem is not None:
+        return None, _invalid(problem)
     resource_url = body.get("resourceUrl")
     if not isinstance(resource_url, str) or not resource_url.strip():
         return body, (422, "missing_resource_url",
@@ -141,6 +224,42 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 LAST_USED_STEP = timedelta(seconds=1)
+
+TOO_MANY_REQUESTS: Refusal = (429, "too_many_requests",
+                              "Too many calls to this workflow URL; wait and try again.")
+STORAGE_UNAVAILABLE = _error(503, "storage_unavailable",
+                             "The event could not be stored. IT Glue will retry.",
+                             {"Retry-After": "5"})
+NOT_STORED = _error(500, "trigger_not_stored",
+                    "The tenant could not store this trigger (the error was logged). Other "
+                    "triggers are not affected; check the tenant's log.")
+
+
+def _is_storage_outage(exc: BaseException) -> bool:
+    """True for failures of the database itself, false for ones a row's content caused."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError | OSError
+                      | TimeoutError)
+
+
+def _describe(exc: BaseException) -> str:
+    """One short line about a failure (no SQL, no parameters: they hold request content)."""
+    cause = getattr(exc, "orig", None) or exc
+    first_line = (str(cause).splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {first_line[:200]}"
+
+
+@dataclass
+class _Refused:
+    """The refusals of one token with one code in a batch: logged as one event."""
+
+    token: Any
+    trigger: Trigger
+    code: str
+    message: str
+    count: int = 1
 
 UNKNOWN_TOKEN = (404, "unknown_token", "This workflow URL is not known. Copy the current URL "
                  "from the IT Glue integration page.")
@@ -172,7 +291,8 @@ class TriggerIngest:
 
     def __init__(self, engine: AsyncEngine, crypto: Crypto,
                  broker: EventBroker, *, duplicate_window_seconds: int,
-                 rate_limit_per_minute: int, max_batch: int = 256,
+                 rate_limit_per_minute: int, refusal_limit_per_minute: int = 600,
+                 max_batch: int = 256,
                  on_committed: Any = None, after_insert: Any = None,
                  write_gate: Any = None, sqlite_engine: Engine | None = None):
         # A batch is one synchronous function on a Core connection (see _write): on SQLite it
@@ -186,10 +306,13 @@ class TriggerIngest:
         self._broker = broker
         self._window = timedelta(seconds=duplicate_window_seconds)
         self._bucket = TokenBucket(rate_limit_per_minute)
+        # Refusals have their own, lower budget: past it a token's refusals are answered 429
+        # (and folded into the same kind of event), so a flood of bad bodies or a revoked URL
+        # still called by a workflow costs little. Accepted triggers never draw on it.
+        self._refusal_bucket = TokenBucket(refusal_limit_per_minute)
         self._max_batch = max_batch
         self._queue: asyncio.Queue[Trigger] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._rate_logged: dict[int, float] = {}
         self._on_committed = on_committed
         # Called inside the batch's transaction with (connection, [(event_id, row), ...]): lets
         # the reset pipeline record its work durably with the same commit that makes the 202
@@ -199,6 +322,8 @@ class TriggerIngest:
         self._write_gate = write_gate.priority if write_gate is not None else contextlib.nullcontext
         self.batches = 0
         self.accepted = 0
+        self.failed_batches = 0  # batches that failed whole and were retried in halves
+        self._outages = 0  # storage failures in a row (the first one is logged in full)
         self._last_batch_at = 0.0
 
     def busy(self, within: float = 0.2) -> bool:
@@ -247,14 +372,7 @@ class TriggerIngest:
             batch = [first]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                results, tenants = await self._process(batch)
-            except Exception:
-                log.exception("Could not record %d webhook(s)", len(batch))
-                failure = _error(503, "storage_unavailable",
-                                 "The event could not be stored. IT Glue will retry.",
-                                 {"Retry-After": "5"})
-                results, tenants = [failure] * len(batch), set()
+            results, tenants = await self._record(batch)
             for trigger, result in zip(batch, results, strict=True):
                 if trigger.future is not None and not trigger.future.done():
                     trigger.future.set_result(result)
@@ -263,6 +381,35 @@ class TriggerIngest:
                 self._broker.notify(tenant_id)
             if self._on_committed is not None and tenants:
                 self._on_committed(tenants)
+
+    async def _record(self, batch: list[Trigger]) -> tuple[list[Answer], set[int]]:
+        """Write a batch; if it fails for something one of its rows did, write the others.
+
+        A failure that is about the database (unreachable, locked, a dropped connection)
+        answers the whole batch 503, which IT Glue retries. Any other failure is retried in
+        halves, so the one trigger behind it is answered 500 on its own (one log line) and
+        every other one is still committed and answered 202.
+        """
+        try:
+            answers = await self._process(batch)
+        except Exception as exc:  # noqa: BLE001 - answered and logged below
+            if _is_storage_outage(exc):
+                self._outages += 1
+                log.error("Could not record %d webhook(s): the database is unavailable (%s)",
+                          len(batch), _describe(exc), exc_info=self._outages == 1)
+                return [STORAGE_UNAVAILABLE] * len(batch), set()
+            if len(batch) == 1:
+                log.error("Could not record a webhook for workflow URL qpwt_…%s: %s",
+                          batch[0].token[-4:], _describe(exc))
+                log.debug("Why the webhook could not be recorded", exc_info=exc)
+                return [NOT_STORED], set()
+            self.failed_batches += 1
+            half = len(batch) // 2
+            first, first_tenants = await self._record(batch[:half])
+            second, second_tenants = await self._record(batch[half:])
+            return first + second, first_tenants | second_tenants
+        self._outages = 0
+        return answers
 
     async def _process(self, batch: list[Trigger]
                        ) -> tuple[list[Answer], set[int]]:
@@ -299,20 +446,22 @@ class TriggerIngest:
         dup_targets: dict[int, int] = defaultdict(int)
         used_tokens: dict[int, datetime] = {}
         tenants: set[int] = set()
+        refusals: dict[tuple[int, str], _Refused] = {}  # (token id, code) -> what to log
 
         found = conn.execute(FIND_TOKENS, {"hmacs": list(aliases)}).all()
         tokens = {aliases[row.token_hmac]: row for row in found}
+        known = [tokens.get(hashes[t.token]) for t in batch]
 
         # Duplicate candidates: earlier accepted/test events of the same tokens and bodies.
+        # Only bodies of known tokens are hashed: an unknown token costs a lookup, no more.
         hashed_bodies: dict[int, str] = {}
         for i, t in enumerate(batch):
-            if t.refusal is None and t.body is not None:
+            if known[i] is not None and t.refusal is None and t.body is not None:
                 hashed_bodies[i] = body_hash(t.body)
-        cutoff = min(t.received_at for t in batch) - self._window
         originals: dict[tuple[int, str], int] = {}
-        token_ids = {tokens[hashes[batch[i].token]].id for i in hashed_bodies
-                     if hashes[batch[i].token] in tokens}
-        if token_ids and hashed_bodies:
+        token_ids = {tok.id for i in hashed_bodies if (tok := known[i]) is not None}
+        if token_ids:
+            cutoff = min(batch[i].received_at for i in hashed_bodies) - self._window
             prior = conn.execute(FIND_ORIGINALS, {
                 "token_ids": list(token_ids), "hashes": list(set(hashed_bodies.values())),
                 "cutoff": cutoff}).all()
@@ -321,29 +470,29 @@ class TriggerIngest:
         pending_dups: dict[tuple[int, str], int] = {}  # key -> row index in this batch
 
         for i, t in enumerate(batch):
-            tok = tokens.get(hashes[t.token])
+            tok = known[i]
             if tok is None:
                 results[i] = _error(*UNKNOWN_TOKEN)
                 continue
-            status, code, message = self._token_refusal(tok, t.received_at) or (0, "", "")
-            if not code and t.refusal:
-                status, code, message = t.refusal
+            refusal = self._token_refusal(tok, t.received_at) or t.refusal
             headers: dict[str, str] = {}
-            if not code:
+            if refusal is not None:
+                wait = self._refusal_bucket.take(tok.id)
+            else:
                 wait = self._bucket.take(tok.id)
-                if wait:
-                    retry = str(max(1, int(wait + 0.999)))
-                    status, code, message = (429, "too_many_requests",
-                                             "Too many triggers for this workflow URL.")
-                    headers = {"Retry-After": retry}
-                    if not self._should_log_rate_limit(tok.id):
-                        results[i] = _error(status, code, message, headers)
-                        continue
-            tenants.add(tok.tenant_id)
-            if code:
+            if wait:
+                refusal = TOO_MANY_REQUESTS
+                headers = {"Retry-After": str(max(1, int(wait + 0.999)))}
+            if refusal is not None:
+                status, code, message = refusal
                 results[i] = _error(status, code, message, headers)
-                new_rows.append((self._rejected_row(tok, t, code, message), "", None))
+                fold = refusals.get((tok.id, code))
+                if fold is None:
+                    refusals[(tok.id, code)] = _Refused(tok, t, code, message)
+                else:
+                    fold.count += 1
                 continue
+            tenants.add(tok.tenant_id)
             bh = hashed_bodies[i]
             key = (tok.id, bh)
             # "Last used" is for people: under a burst, write it at most once a second.
@@ -362,24 +511,31 @@ class TriggerIngest:
 
         # Row updates first: on PostgreSQL the event-log lock below is held until COMMIT, so
         # everything that can happen before it shortens the time other processes wait for it.
-        if dup_targets:
-            conn.execute(COUNT_DUPLICATES,
-                         [{"eid": eid, "n": n} for eid, n in dup_targets.items()])
         if used_tokens:
             conn.execute(MARK_USED,
                          [{"tid": tid, "used": used} for tid, used in used_tokens.items()])
-        # One multi-row INSERT. Accepted rows are unique by (token, body) within a batch,
-        # so RETURNING is matched on that instead of asking for parameter order (which
-        # would make SQLAlchemy fall back to one INSERT per row on SQLite).
+        if new_rows or refusals:
+            # PostgreSQL: commit order = id order across processes, and a wake-up NOTIFY. It
+            # also makes "is there a refusal event this minute?" below safe across processes.
+            lock_event_log(conn, {row["tenant_id"] for row, _, _ in new_rows}
+                           | {fold.token.tenant_id for fold in refusals.values()}, WEBHOOK_TAG)
+        if refusals:
+            new_rows += self._fold_refusals(conn, refusals, dup_targets)
+            tenants.update(fold.token.tenant_id for fold in refusals.values())
+        if dup_targets:
+            conn.execute(COUNT_DUPLICATES,
+                         [{"eid": eid, "n": n} for eid, n in dup_targets.items()])
+        # One multi-row INSERT. Rows are unique by (token, body hash) within a batch (refusal
+        # rows by (token, "refused:" + code)), so RETURNING is matched on that instead of
+        # asking for parameter order (which would make SQLAlchemy fall back to one INSERT per
+        # row on SQLite).
         ids: list[int | None] = [None] * len(new_rows)
         if new_rows:
-            # PostgreSQL: commit order = id order across processes, and a wake-up NOTIFY.
-            lock_event_log(conn, {row["tenant_id"] for row, _, _ in new_rows}, WEBHOOK_TAG)
             inserted = conn.execute(INSERT_EVENTS, [row for row, _, _ in new_rows])
-            by_key = {(r.token_id, r.body_hash): r.id for r in inserted.all() if r.body_hash}
+            by_key = {(r.token_id, r.body_hash): r.id for r in inserted.all()}
             for n, (row, status_word, owner) in enumerate(new_rows):
+                ids[n] = by_key[(row["token_id"], row["body_hash"])]
                 if owner is not None:
-                    ids[n] = by_key[(row["token_id"], row["body_hash"])]
                     results[owner] = (202, {"event_id": ids[n], "status": status_word}, {})
             if self._after_insert is not None:
                 self._after_insert(conn, [
@@ -390,14 +546,31 @@ class TriggerIngest:
         assert all(r is not None for r in results)
         return [r for r in results if r is not None], tenants
 
-    def _should_log_rate_limit(self, token_id: int) -> bool:
-        """Under abuse log one rejection per token per minute, not one per request."""
-        now = time.monotonic()
-        last = self._rate_logged.get(token_id)
-        if last is not None and now - last < 60:
-            return False
-        self._rate_logged[token_id] = now
-        return True
+    def _fold_refusals(self, conn: Connection, refusals: dict[tuple[int, str], _Refused],
+                       counts: dict[int, int]) -> list[tuple[dict[str, Any], str, int | None]]:
+        """One ``workflow_trigger.rejected`` event per token, code and minute.
+
+        A refusal whose token already has an event for that code from the last minute only
+        adds to that event's count (``counts``: event id -> how many more); the others
+        become new rows, returned to be inserted with the batch. Runs under the event-log
+        lock, so on PostgreSQL two processes never both start a minute's event.
+        """
+        cutoff = min(fold.trigger.received_at for fold in refusals.values()) - FOLD_WINDOW
+        recent = conn.execute(FIND_RECENT_REFUSALS, {
+            "token_ids": list({token_id for token_id, _ in refusals}),
+            "keys": list({_fold_key(code) for _, code in refusals}),
+            "cutoff": cutoff}).all()
+        latest = {(r.token_id, r.body_hash): (r.id, r.occurred_at) for r in recent}
+        rows: list[tuple[dict[str, Any], str, int | None]] = []
+        for (token_id, code), fold in refusals.items():
+            event = latest.get((token_id, _fold_key(code)))
+            if event is not None and fold.trigger.received_at - event[1] < FOLD_WINDOW:
+                counts[event[0]] += fold.count
+                continue
+            row = self._rejected_row(fold.token, fold.trigger, code, fold.message)
+            row["duplicates"] = fold.count - 1
+            rows.append((row, "", None))
+        return rows
 
     @staticmethod
     def _token_refusal(tok: Any, now: datetime) -> tuple[int, str, str] | None:
@@ -426,9 +599,10 @@ class TriggerIngest:
     def _rejected_row(self, tok: Any, t: Trigger, code: str, message: str) -> dict[str, Any]:
         row = self._base_row(tok, t)
         row.update(
-            type="workflow_trigger.rejected", severity="warning",
+            type=REJECTED, severity="warning",
             summary=f"Workflow trigger refused: {message}",
             details={"code": code, "token_hint": f"qpwt_…{tok.last4}"},
+            body_hash=_fold_key(code),
         )
         return row
 
@@ -439,11 +613,22 @@ class TriggerIngest:
         keys = sorted(str(k) for k in t.body)[:20]
         name = row["resource_name"] or "a password"
         if ref is None:
-            row.update(
-                type="workflow_trigger.test", severity="info",
-                summary=f"Test trigger received for {name}",
-                details={"keys": keys, "reason": "resourceUrl is not an IT Glue password URL"},
-            )
+            host = foreign_host(str(t.body.get("resourceUrl", "")))
+            if host is None:  # IT Glue's Test Action, or another IT Glue page
+                row.update(
+                    type="workflow_trigger.test", severity="info",
+                    summary=f"Test trigger received for {name}",
+                    details={"keys": keys,
+                             "reason": "resourceUrl is not an IT Glue password URL"},
+                )
+            else:  # somebody other than IT Glue knows this workflow URL, or mis-set it
+                row.update(
+                    type="workflow_trigger.test", severity="warning",
+                    summary=f"Test trigger received for {name}, but its resourceUrl is on "
+                            f"{_text(host, 100)}, which is not IT Glue's",
+                    details={"keys": keys, "host": _text(host, 255),
+                             "reason": "resourceUrl is not on an IT Glue domain"},
+                )
         else:
             row.update(
                 type="workflow_trigger.received", severity="info",

@@ -255,3 +255,22 @@ def test_webhooks_still_waiting_when_the_shutdown_grace_runs_out_get_202_not_500
     assert all(status == 202 for status, _ in answers), answers
     stored = {int(r["id"]) for r in cluster.rows("SELECT id FROM events")}
     assert {eid for _, eid in answers} <= stored
+
+
+def test_refusals_on_several_processes_fold_into_one_event_per_minute(cluster: Cluster) -> None:
+    a, b = cluster.start(2)
+    api = signed_in(a.url)
+    old = hook_path(api.generate())
+    api.generate()  # the old URL is revoked, but a workflow keeps calling it on both processes
+
+    def refuse(base_url: str) -> list[int]:
+        with httpx.Client(base_url=base_url, timeout=10) as client:
+            return [client.post(old, json=body(n)).status_code for n in range(40)]
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = [s for part in pool.map(refuse, [a.url, b.url, a.url, b.url]) for s in part]
+    assert set(answers) == {410}
+    rejected = api.events(type="workflow_trigger.rejected")
+    # The first refusal made the event; the other 159, on either process, only counted.
+    assert [(e["details"]["code"], e["details"]["count"]) for e in rejected] == [
+        ("token_revoked", 160)]

@@ -6,6 +6,8 @@ import pytest
 
 from qp_common.urls import (
     TenantURLError,
+    foreign_host,
+    is_itglue_host,
     is_loopback_host,
     normalise_tenant_url,
     parse_ip_host,
@@ -131,3 +133,18 @@ def test_the_problem_is_a_sentence_a_person_can_act_on() -> None:
     assert "loopback" in (public_url_problem("https://0x7f.1") or "")
     assert "wildcard DNS name for 10.1.2.3" in (public_url_problem("https://10.1.2.3.nip.io")
                                                  or "")
+
+
+@pytest.mark.parametrize(("url", "foreign"), [
+    ("https://acme.itglue.com/2412/passwords/98765", None),
+    ("https://acme.eu.itglue.com/1/passwords/2", None),
+    ("https://ACME.AU.ITGLUE.COM./1/passwords/2", None),
+    ("https://itglue.com.attacker.example/1/passwords/2", "itglue.com.attacker.example"),
+    ("https://attacker-itglue.com/1/passwords/2", "attacker-itglue.com"),
+    ("http://example.org/x", "example.org"),
+    ("not a url", None), ("", None), ("ftp://acme.itglue.com/x", None),
+])
+def test_foreign_hosts_are_named_and_itglue_hosts_are_not(url: str, foreign: str | None) -> None:
+    assert foreign_host(url) == foreign
+    if foreign is not None:
+        assert not is_itglue_host(foreign)

@@ -329,3 +329,29 @@ async def test_a_broken_read_connection_costs_latency_never_an_event(
     assert_exactly_once_in_order(await subscriber.until(then[-1]), first + then)
     assert tails._reader._conn is not conn
     await subscriber.close()
+
+
+async def test_joined_chunks_stay_within_their_byte_budget_for_any_number_of_last_ids(
+        log: Log) -> None:
+    start = (await log.add(log.acme))[-1]
+    tails = EventTails(log.engine, log.broker, poll_seconds=30, joined_bytes=20_000)
+    log.made.append(tails)
+    first = Subscriber(tails, log.acme, start)
+    reading = asyncio.create_task(first.until_count(120))
+    await first.idling.wait()
+    tail = await ready(tails, log.acme)
+    sent = await log.add(log.acme, count=120, summary="x" * 200)
+    await caught_up(tail, sent[-1])
+    await reading
+    assert tail.floor_id <= start  # all 120 are in the buffer
+    # A reconnect at each of 100 different Last-Event-IDs in the buffer: before, each kept
+    # its own chunk of everything after it until the next event (hundreds of MB for a few
+    # hundred ids on a full buffer).
+    for n, last_id in enumerate(sent[:100]):
+        subscriber = Subscriber(tails, log.acme, last_id)
+        assert_exactly_once_in_order(await subscriber.until(sent[-1]), sent[n + 1:])
+        assert tail.joined_size <= 20_000
+        await subscriber.close()
+    assert 0 < tail.joined_count < 100
+    assert tail.joined_size == sum(len(tail.take(i)[0]) for i in list(tail._joined))
+    await first.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -204,10 +205,16 @@ def log_ids(api: Api, after: int, upto: int) -> list[int]:
 
 
 def test_many_subscribers_each_receive_every_event_once_in_order(tenant_proc: TenantProcess,
-                                                                 api: Api) -> None:
+                                                                 api: Api, http: httpx.Client
+                                                                 ) -> None:
     url = api.generate()
     start = post_triggers(url, ["Before"])[0]
-    readers = [StreamReader(tenant_proc.url, api.access_token, start) for _ in range(12)]
+    # Two people, as one person may hold only 8 streams.
+    tenant_proc.create_user("acme", "tech@acme.test", "a colleague's long password",
+                            role="technician")
+    colleague = sign_in(http, "tech@acme.test", "a colleague's long password")
+    readers = [StreamReader(tenant_proc.url, who.access_token, start)
+               for who in [api, colleague] * 6]
     try:
         for reader in readers:
             assert reader.connected.wait(10)
@@ -274,3 +281,40 @@ def test_a_subscriber_sees_only_its_own_tenants_events_while_both_stream(
     assert beta_reader.ids == log_ids(beta, 0, beta_reader.ids[-1])
     assert not set(beta_reader.ids) & set(acme_reader.ids)
     assert acme_reader.ids == log_ids(api, 0, acme_reader.ids[-1])
+
+
+def open_stream_status(base_url: str, token: str) -> tuple[int, dict]:
+    """Open a stream and return its status (and error body when refused), then close it."""
+    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(10, read=30)) as client, \
+            client.stream("GET", "/api/v1/events/stream",
+                          headers={"Authorization": f"Bearer {token}"}) as r:
+        if r.status_code != 200:
+            r.read()
+            return r.status_code, r.json()
+        return 200, {}
+
+
+def test_a_user_holds_at_most_eight_streams_and_closing_one_frees_a_slot(
+        tenant_proc: TenantProcess, api: Api, http: httpx.Client) -> None:
+    readers = [StreamReader(tenant_proc.url, api.access_token, None) for _ in range(8)]
+    try:
+        for reader in readers:
+            assert reader.connected.wait(10)
+        status, body = open_stream_status(tenant_proc.url, api.access_token)
+        assert status == 429
+        assert body["error"]["code"] == "too_many_streams"
+        assert "close one" in body["error"]["message"]
+        # The cap is per user: a colleague still gets a stream.
+        tenant_proc.create_user("acme", "tech@acme.test", "a colleague's long password",
+                                role="technician")
+        colleague = sign_in(http, "tech@acme.test", "a colleague's long password")
+        assert open_stream_status(tenant_proc.url, colleague.access_token)[0] == 200
+        readers.pop().close()
+        # The server frees the slot once it sees the connection closed.
+        deadline = time.monotonic() + 20
+        while (status := open_stream_status(tenant_proc.url, api.access_token)[0]) == 429:
+            assert time.monotonic() < deadline, "closing a stream never freed its slot"
+        assert status == 200
+    finally:
+        for reader in readers:
+            reader.close()
