@@ -24,6 +24,7 @@ from qp_tenant.api import auth as auth_routes
 from qp_tenant.api import customers as customer_routes
 from qp_tenant.api import events as event_routes
 from qp_tenant.api import integration as integration_routes
+from qp_tenant.api import microsoft365 as microsoft365_routes
 from qp_tenant.api.hooks import HOOK_PREFIX, baseline_202, handle_hook
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto, load_or_create_master_key, load_previous_keys
@@ -37,6 +38,7 @@ from qp_tenant.db import (
 from qp_tenant.domain.auth import LoginThrottle, TokenPolicy
 from qp_tenant.domain.events import EventBroker
 from qp_tenant.domain.mailer import Mailer, SmtpConfig
+from qp_tenant.domain.microsoft365 import CloudResets, Microsoft365
 from qp_tenant.domain.notify import EventListener
 from qp_tenant.domain.pipeline import ResetPipeline
 from qp_tenant.domain.scheduler import AlertScheduler
@@ -83,6 +85,8 @@ def build_state(settings: Settings) -> AppState:
         write_gate=write_gate, sqlite_engine=create_sqlite_writer_engine(settings),
     )
     pipeline.defer_while = ingest.busy
+    m365 = Microsoft365(settings)
+    pipeline.cloud = CloudResets(m365)
     return AppState(
         settings=settings, engine=engine, sessions=sessions, crypto=crypto, broker=broker,
         ingest=ingest,
@@ -91,6 +95,7 @@ def build_state(settings: Settings) -> AppState:
                                  settings.refresh_token_ttl_days),
         http=http, public_url=public_url, alerts=alerts, pipeline=pipeline,
         tails=EventTails(engine, broker, poll_seconds=settings.stream_poll_seconds),
+        m365=m365,
     )
 
 
@@ -146,6 +151,8 @@ def create_api(state: AppState) -> FastAPI:
                 await _stop_within("the event listener", listener.stop())
             log.info("Shutdown: closing the database")
             await _stop_within("the HTTP client", state.http.aclose())
+            if state.m365 is not None:
+                await _stop_within("the Microsoft 365 client", state.m365.aclose())
             await _stop_within("the database pool", state.engine.dispose())
 
     api = FastAPI(title="QP tenant", version=__version__, lifespan=lifespan,
@@ -208,6 +215,7 @@ def create_api(state: AppState) -> FastAPI:
     api.include_router(account_routes.router)
     api.include_router(agent_routes.router)
     api.include_router(agent_routes.agent_router)
+    api.include_router(microsoft365_routes.router)
     return api
 
 

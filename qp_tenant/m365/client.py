@@ -109,7 +109,7 @@ class GraphUser:
 class _TimeoutSession(requests.Session):
     """MSAL's HTTP client: requests has no default timeout, so a stalled login never ends."""
 
-    def request(self, method: str | bytes, url: str | bytes,  # type: ignore[override]
+    def request(self, method: str, url: str,  # type: ignore[override]
                 *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", HTTP_TIMEOUT_SECONDS)
         return super().request(method, url, *args, **kwargs)

@@ -222,6 +222,10 @@ class M365EmulatorState:
         app = tenant.apps.get(found[1]) if tenant else None
         return (tenant, app) if tenant and app else None
 
+    def revoke_tokens(self, tenant_id: str, client_id: str) -> None:
+        self._tokens = {token: owner for token, owner in self._tokens.items()
+                        if owner[:2] != (tenant_id, client_id)}
+
     def take_rate_token(self, key: tuple[str, str]) -> float | None:
         """Count one Graph request; seconds to wait if over the limit, else None."""
         if self.rate_limit <= 0:
@@ -485,7 +489,17 @@ def create_app(state: M365EmulatorState) -> ASGIApp:
         for name in ("secret", "secret_expired", "permissions", "directory_roles"):
             if name in body:
                 setattr(app, name, body[name])
+        # Tokens issued before are revoked, so a test sees the change at once instead of
+        # when the cached token runs out an hour later (Graph then answers 401).
+        state.revoke_tokens(tenant.id, app.client_id)
         return JSONResponse({"ok": True})
+
+    async def emulator_delete_user(request: Request) -> Response:
+        tenant = state.tenants[request.path_params["tenant"]]
+        user = tenant.find_user(request.path_params["key"])
+        if user is not None:
+            del tenant.users[user.id]
+        return Response(status_code=204)
 
     async def emulator_limits(request: Request) -> Response:
         """POST {rate_limit, rate_window_seconds, failures: [[status, retry_after], ...]}."""
@@ -508,6 +522,8 @@ def create_app(state: M365EmulatorState) -> ASGIApp:
         Route("/_emulator/state", emulator_state, methods=["GET"]),
         Route("/_emulator/tenants", emulator_tenant, methods=["POST"]),
         Route("/_emulator/tenants/{tenant}/apps/{client_id}", emulator_app, methods=["POST"]),
+        Route("/_emulator/tenants/{tenant}/users/{key}", emulator_delete_user,
+              methods=["DELETE"]),
         Route("/_emulator/limits", emulator_limits, methods=["POST"]),
     ]
     return Starlette(routes=routes)
