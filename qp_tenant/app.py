@@ -216,6 +216,7 @@ def create_api(state: AppState) -> FastAPI:
     api.include_router(agent_routes.router)
     api.include_router(agent_routes.agent_router)
     api.include_router(microsoft365_routes.router)
+    api.include_router(microsoft365_routes.status_router)
     return api
 
 

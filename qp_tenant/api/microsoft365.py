@@ -15,6 +15,7 @@ from qp_tenant.state import AppState
 
 router = APIRouter(prefix="/api/v1/customers/{customer_id}/microsoft365",
                    tags=["microsoft365"])
+status_router = APIRouter(prefix="/api/v1/microsoft365", tags=["microsoft365"])
 
 
 class LinkBody(BaseModel):
@@ -77,3 +78,17 @@ async def sync(customer_id: int, principal: TechnicianDep, state: StateDep,
     except ITGlueError as exc:
         body["automatch_error"] = str(exc)
     return body
+
+
+@status_router.get("/prerequisites")
+async def prerequisites(principal: ViewerDep, state: StateDep,
+                        session: SessionDep) -> dict[str, Any]:
+    """Customers whose IT Glue passwords are in cloud categories, and whether each is linked
+    (the setup checklist's "Microsoft 365 customers are linked" check)."""
+    client = await accounts.itglue_client(session, state.crypto, state.http, principal.tenant.id,
+                                          state.settings.itglue_base_url)
+    try:
+        rows = await microsoft365.prerequisites(session, principal.tenant.id, client)
+    except ITGlueError as exc:
+        raise accounts.itglue_api_error(exc) from None
+    return {"customers": rows}

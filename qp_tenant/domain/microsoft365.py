@@ -22,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
+from qp_tenant.domain.accounts import CLOUD_CATEGORIES
 from qp_tenant.domain.events import NewEvent, add_event, rfc3339
 from qp_tenant.domain.integration import key_hint
 from qp_tenant.errors import ApiError, not_found
+from qp_tenant.itglue.client import ITGlueClient
 from qp_tenant.m365.client import (
     GRAPH_PERMISSION,
     PRIVILEGED_ADMIN,
@@ -473,3 +475,28 @@ async def note_link_works(session: AsyncSession, link_id: int) -> None:
                                        Microsoft365Link.error_since.is_not(None))
         .values(last_error=None, error_since=None, last_verified_at=now, updated_at=now)
         .execution_options(synchronize_session=False))
+
+
+# ---------------------------------------------------------------------------- prerequisites
+def is_cloud_category(category: str | None) -> bool:
+    return category is not None and category.strip().casefold() in CLOUD_CATEGORIES
+
+
+async def prerequisites(session: AsyncSession, tenant_id: int,
+                        client: ITGlueClient) -> list[dict[str, Any]]:
+    """Per customer in IT Glue: how many of its passwords are in cloud categories (Office 365,
+    Microsoft 365, Azure AD, Cloud …) and whether it is linked to Microsoft 365."""
+    customers = list((await session.scalars(select(Customer).where(
+        Customer.tenant_id == tenant_id, Customer.itglue_organization_id.is_not(None))
+        .order_by(Customer.name, Customer.id))).all())
+    linked = set((await session.scalars(select(Microsoft365Link.customer_id).where(
+        Microsoft365Link.tenant_id == tenant_id))).all())
+    rows = [(c.id, c.name, str(c.itglue_organization_id)) for c in customers]
+    await session.rollback()  # nothing held open while IT Glue answers
+    result = []
+    for customer_id, name, org_id in rows:
+        passwords = await client.list_passwords(org_id)
+        cloud = sum(1 for p in passwords if not p.archived and is_cloud_category(p.category_name))
+        result.append({"customer_id": customer_id, "name": name, "cloud_passwords": cloud,
+                       "linked": customer_id in linked})
+    return result

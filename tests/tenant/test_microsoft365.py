@@ -236,6 +236,18 @@ def test_only_an_admin_links_and_a_viewer_reads(make_world: Any,
     assert viewer.put(path, json=entra.link_body()).json()["error"]["code"] == "forbidden"
     assert viewer.post(f"{path}/sync").status_code == 403
     assert viewer.get(path).status_code == 200
+    # The setup checklist's question: which customers keep cloud passwords, linked or not.
+    r = viewer.get("/api/v1/microsoft365/prerequisites")
+    assert r.status_code == 200, r.text
+    rows = {c["name"]: c for c in r.json()["customers"]}
+    assert rows["Northwind Traders"]["cloud_passwords"] == 1  # "Global admin", Microsoft 365
+    assert rows["Contoso Dental"]["cloud_passwords"] == 1
+    assert rows["Fabrikam Logistics"]["cloud_passwords"] == 0
+    assert not rows["Northwind Traders"]["linked"]
+    assert world.link(entra).status_code == 200
+    rows = {c["name"]: c for c in viewer.get("/api/v1/microsoft365/prerequisites").json()[
+        "customers"]}
+    assert rows["Northwind Traders"]["linked"] and not rows["Contoso Dental"]["linked"]
 
 
 # ------------------------------------------------------------------------------------ sync
