@@ -179,8 +179,8 @@ def test_a_verified_link_is_saved_encrypted_and_shows_only_a_hint(
     r = world.api.get(f"/api/v1/customers/{world.northwind}/microsoft365")
     world.responses.append(r.text)
     assert r.json() == body
-    [stored] = db_rows(world.tenant, "SELECT client_secret_encrypted FROM m365_links")
-    assert SECRET not in stored[0]
+    [stored] = db_rows(world.tenant, "SELECT client_secret_encrypted AS value FROM m365_links")
+    assert SECRET not in stored["value"]
     [connected] = [e for e in world.api.events(type="integration.connected")
                    if e["details"].get("integration") == "microsoft365"]
     assert "Microsoft 365 linked for Northwind Traders" in connected["summary"]
@@ -307,9 +307,9 @@ def test_an_itglue_change_of_a_cloud_password_is_patched_into_microsoft_365(
     second = world.trigger(url, GLOBAL_ADMIN)
     wait_for_trigger_event(world.api, second, "password_reset.skipped")
     assert len(m365.password_changes(entra)) == 1
-    [job] = db_rows(world.tenant, "SELECT COUNT(*) FROM reset_jobs "
-                                  "WHERE password_encrypted IS NOT NULL")
-    assert job[0] == 0
+    [held] = db_rows(world.tenant, "SELECT COUNT(*) AS n FROM reset_jobs "
+                                   "WHERE password_encrypted IS NOT NULL")
+    assert held["n"] == 0
     assert_secret_absent(world, SECRET, new_value)
 
 
