@@ -8,7 +8,7 @@ now" and "Unlink". The client secret lives only in the field until the tenant ha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -24,7 +24,12 @@ from PySide6.QtWidgets import (
 )
 
 from qp_desktop.services.clipboard import SecretClipboard
-from qp_desktop.services.tenant_client import Customer, Microsoft365Link, TenantClient
+from qp_desktop.services.tenant_client import (
+    CloudPrerequisite,
+    Customer,
+    Microsoft365Link,
+    TenantClient,
+)
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.timefmt import friendly
 from qp_desktop.ui.widgets import Banner, BusyBar, CopyButton, SecretField
@@ -267,3 +272,23 @@ def link_button_for(parent: QWidget) -> QPushButton:
     button.setToolTip("Link the chosen customer to its Microsoft 365 tenant, and sync its "
                       "cloud accounts.")
     return button
+
+
+def cloud_prerequisite_text(rows: Sequence[CloudPrerequisite] | None) -> tuple[str, str]:
+    """The setup checklist's Microsoft 365 line, and its mark: ``done``, ``problem`` or
+    ``todo`` (not known yet)."""
+    if rows is None:
+        return ("Microsoft 365 links are checked once IT Glue is connected (they depend on "
+                "which customers keep cloud passwords in IT Glue)."), "todo"
+    cloud = [r for r in rows if r.cloud_passwords]
+    unlinked = [r for r in cloud if not r.linked]
+    if not cloud:
+        return "No customer keeps Microsoft 365 passwords in IT Glue: no link needed.", "done"
+    if not unlinked:
+        names = ", ".join(r.name for r in cloud)
+        return f"Every customer with Microsoft 365 passwords is linked ({names}).", "done"
+    described = "; ".join(f"{r.name} ({r.cloud_passwords} in cloud categories)"
+                          for r in unlinked[:3])
+    more = f" and {len(unlinked) - 3} more" if len(unlinked) > 3 else ""
+    return (f"Not linked to Microsoft 365 yet: {described}{more}. Their cloud passwords cannot "
+            "be reset until each is linked (Accounts \u2192 Microsoft 365\u2026)."), "problem"

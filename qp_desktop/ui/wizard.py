@@ -43,8 +43,11 @@ from qp_desktop.services.event_stream import STATE_LIVE, EventStream, EventStrea
 from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences
 from qp_desktop.services.tenant_client import (
+    CloudPrerequisite,
     ITGlueIntegration,
+    SessionExpired,
     TenantClient,
+    TenantError,
     WorkflowToken,
     parse_time,
 )
@@ -52,6 +55,7 @@ from qp_desktop.services.wizard_progress import WizardProgress, scope_for
 from qp_desktop.services.wizard_trigger import send_test_trigger, test_body
 from qp_desktop.ui import wizard_steps as W
 from qp_desktop.ui.itglue_page import URL_LABEL
+from qp_desktop.ui.m365_dialog import cloud_prerequisite_text
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.timefmt import friendly
@@ -199,6 +203,7 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         tenant_id = session.tenant.id if session.tenant else ""
         self.progress = WizardProgress(prefs.qsettings, scope_for(session.tenant_key, tenant_id))
         self.integration: ITGlueIntegration | None = None
+        self.cloud_prerequisites: list[CloudPrerequisite] | None = None
         self._loaded = False
         self._full_url: str | None = None  # never logged, never stored
         self._url_token_id: str | None = None
@@ -364,9 +369,14 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.token_text = _label(name="prereq_token")
         self.fix_token_button = _button("Fix it: go to step 2", "fix_token")
         self.fix_token_button.clicked.connect(lambda: self.go_to(W.TOKEN))
+        self.cloud_mark = QLabel()
+        self.cloud_text = _label(name="prereq_m365")
+        self.fix_cloud_button = _button("Fix it: open Accounts", "fix_m365")
+        self.fix_cloud_button.clicked.connect(lambda: self.open_page_requested.emit("accounts"))
         for row, (mark, text, button) in enumerate((
                 (self.connection_mark, self.connection_text, self.fix_connection_button),
-                (self.token_mark, self.token_text, self.fix_token_button))):
+                (self.token_mark, self.token_text, self.fix_token_button),
+                (self.cloud_mark, self.cloud_text, self.fix_cloud_button))):
             grid.addWidget(mark, row, 0, Qt.AlignmentFlag.AlignTop)
             grid.addWidget(text, row, 1)
             grid.addWidget(button, row, 2, Qt.AlignmentFlag.AlignTop)
@@ -661,6 +671,10 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.token_text.setText(text)
         self.token_mark.setPixmap(step_icon(kind).pixmap(18, 18))
         self.fix_token_button.setVisible(integration is not None and not ok)
+        cloud_text, cloud_kind = cloud_prerequisite_text(self.cloud_prerequisites)
+        self.cloud_text.setText(cloud_text)
+        self.cloud_mark.setPixmap(step_icon(cloud_kind).pixmap(18, 18))
+        self.fix_cloud_button.setVisible(cloud_kind == "problem")
         for key, box in self.confirm_boxes.items():
             box.blockSignals(True)
             box.setChecked(self.progress.is_confirmed(key))
@@ -839,7 +853,9 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
                 self._refresh_again = False
 
                 async def load() -> None:
-                    self.integration = await self.client.get_itglue()
+                    integration = await self.client.get_itglue()
+                    cloud = await self._cloud_prerequisites(integration)
+                    self.integration, self.cloud_prerequisites = integration, cloud
                 ok = await self._run(load)
                 if ok and not self._closed:
                     self.banner.clear()
@@ -851,6 +867,19 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         if ok and not self._closed:
             await self.catch_up()
         return ok
+
+    async def _cloud_prerequisites(self, integration: ITGlueIntegration
+                                   ) -> list[CloudPrerequisite] | None:
+        """Customers with cloud passwords in IT Glue and their Microsoft 365 links, or None
+        while that cannot be known (IT Glue not connected or unreachable)."""
+        if not integration.connected:
+            return None
+        try:
+            return await self.client.m365_prerequisites()
+        except SessionExpired:
+            raise
+        except TenantError:
+            return None
 
     def _apply_integration(self) -> None:
         first_load, self._loaded = not self._loaded, True

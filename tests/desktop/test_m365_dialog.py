@@ -116,3 +116,21 @@ def test_linking_a_customer_verifies_shows_the_state_and_lists_its_cloud_account
                                        "admin@northwindtraders.onmicrosoft.com")
     assert sources["John Smith"] == ("Microsoft 365 \u00b7 jsmith@northwindtraders.com \u00b7 "
                                      "synced from on-premises AD")
+
+
+def test_the_checklist_names_customers_whose_cloud_passwords_have_no_link() -> None:
+    from qp_desktop.services.tenant_client import CloudPrerequisite
+    from qp_desktop.ui.m365_dialog import cloud_prerequisite_text
+
+    text, kind = cloud_prerequisite_text([
+        CloudPrerequisite(1, "Northwind Traders", 2, linked=False),
+        CloudPrerequisite(2, "Contoso Dental", 1, linked=True),
+        CloudPrerequisite(3, "Fabrikam Logistics", 0, linked=False)])
+    assert kind == "problem"
+    assert text.startswith("Not linked to Microsoft 365 yet: Northwind Traders (2 in cloud "
+                           "categories).")
+    assert "Contoso" not in text and "Fabrikam" not in text
+    text, kind = cloud_prerequisite_text([CloudPrerequisite(2, "Contoso Dental", 1, True)])
+    assert kind == "done" and "Every customer with Microsoft 365 passwords is linked" in text
+    assert cloud_prerequisite_text([CloudPrerequisite(3, "Fabrikam", 0, False)])[1] == "done"
+    assert cloud_prerequisite_text(None)[1] == "todo"
