@@ -193,6 +193,13 @@ class Microsoft365Dialog(TenantCallsMixin, QDialog):
                                                  self.secret_field.edit))
         linked = self.link is not None and self.link.linked
         self.link_button.setEnabled(not busy and filled)
+        # The primary look only when it can act: a disabled primary button reads as enabled
+        # in the dark palette.
+        role = "primary" if self.link_button.isEnabled() else ""
+        if self.link_button.property("role") != role:
+            self.link_button.setProperty("role", role)
+            self.link_button.style().unpolish(self.link_button)
+            self.link_button.style().polish(self.link_button)
         self.sync_button.setEnabled(not busy and linked)
         self.unlink_button.setEnabled(not busy and linked)
 
