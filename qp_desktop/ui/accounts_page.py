@@ -513,10 +513,12 @@ class AccountsPage(TenantCallsMixin, QWidget):
         self.summary = QLabel()
         self.summary.setObjectName("accounts_summary")
         self.summary.setProperty("role", "muted")
-        summary_row.addWidget(self.summary, 1)
+        summary_row.setSpacing(16)
+        summary_row.addWidget(self.summary)
         self.m365_button = link_button_for(self)
         self.m365_button.clicked.connect(self._m365_clicked)
         summary_row.addWidget(self.m365_button)
+        summary_row.addStretch(1)
         layout.addLayout(summary_row)
 
         self.stack = QStackedWidget()
