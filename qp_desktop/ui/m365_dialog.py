@@ -241,6 +241,7 @@ class Microsoft365Dialog(TenantCallsMixin, QDialog):
     async def sync(self) -> bool:
         async def post() -> None:
             result = await self.client.sync_m365(self.customer.id)
+            self.changed.emit()  # the accounts changed, whatever happens to this dialog next
             text = (f"Synced {result.users} users: {result.created} new, {result.gone} gone, "
                     f"{result.on_premises} synced from on-premises AD (reset those through "
                     "the agent).")
@@ -248,15 +249,15 @@ class Microsoft365Dialog(TenantCallsMixin, QDialog):
                 text += f" Automatch paired {result.matched} with IT Glue passwords."
             elif result.automatch_error:
                 text += f" Automatch did not run: {result.automatch_error}"
-            self.banner.show_message("success", text)
             self.link = await self.client.get_m365_link(self.customer.id)
             self._render()
-            self.changed.emit()
+            self.banner.show_message("success", text)
         return await self._run(post)
 
     async def unlink(self) -> bool:
         async def delete() -> None:
             await self.client.unlink_m365(self.customer.id)
+            self.changed.emit()
             self.link = await self.client.get_m365_link(self.customer.id)
             self.tenant_edit.clear()
             self.client_edit.clear()
@@ -264,7 +265,6 @@ class Microsoft365Dialog(TenantCallsMixin, QDialog):
             self.banner.show_message("info", f"{self.customer.name} is no longer linked; its "
                                              "stored client secret was deleted.")
             self._render()
-            self.changed.emit()
         return await self._run(delete)
 
 
