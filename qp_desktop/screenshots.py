@@ -236,6 +236,63 @@ register_screenshot("wizard-test", _wizard_test_shot)
 register_screenshot("accounts", _accounts_shot)
 
 
+async def _cloud_accounts_window(ctx: ScreenshotContext) -> tuple[QWidget, QWidget]:
+    """The main window at 1024×700 on Accounts, filtered to the customer linked to the
+    Microsoft 365 emulator's demo tenant; returns (window, page)."""
+    from qp_desktop.app import DesktopApp
+    from qp_desktop.services.accounts_demo import seed
+    from qp_desktop.services.m365_demo import seed_cloud
+    from qp_desktop.ui.accounts_page import AccountsPage
+
+    app = ctx.app
+    assert isinstance(app, DesktopApp)
+    await seed(app.client, app.http)
+    customer_id = await seed_cloud(app.client)
+    window = app._build_main_window()
+    window.resize(1024, 700)
+    window.show()
+    window.show_page("accounts")
+    page = window.page("accounts")
+    assert isinstance(page, AccountsPage)
+    await page.refresh()
+    for _ in range(200):  # the refresh started by showing the page
+        if not page.tasks.busy:
+            break
+        await asyncio.sleep(0.05)
+    index = page.customer_combo.findData(customer_id)
+    page.customer_combo.setCurrentIndex(max(index, 0))
+    ctx.keep.append(window)
+    return window, page
+
+
+async def _cloud_accounts_shot(ctx: ScreenshotContext) -> QWidget:
+    window, _ = await _cloud_accounts_window(ctx)
+    return window
+
+
+async def _m365_link_shot(ctx: ScreenshotContext) -> QWidget:
+    """Accounts → Microsoft 365…: the link dialog after a verified link and a sync."""
+    from qp_desktop.ui.accounts_page import AccountsPage
+
+    window, page = await _cloud_accounts_window(ctx)
+    assert isinstance(page, AccountsPage)
+    page.m365_button.click()
+    dialog = page.m365_dialog
+    assert dialog is not None
+    for _ in range(200):
+        if not dialog.tasks.busy:
+            break
+        await asyncio.sleep(0.05)
+    await dialog.sync()
+    dialog.resize(dialog.minimumWidth(), min(dialog.sizeHint().height(), 680))
+    ctx.keep.append(dialog)
+    return dialog
+
+
+register_screenshot("accounts-cloud", _cloud_accounts_shot)
+register_screenshot("m365-link", _m365_link_shot)
+
+
 async def _prepare(app: object, emulator_key: str) -> None:
     from qp_desktop.app import DesktopApp
     from qp_desktop.ui.sign_in import LOCAL_TENANT_KEY
@@ -283,15 +340,23 @@ async def run_screenshots(out_dir: Path, check_layout: bool = False) -> int:
         emulator = ChildServer("IT Glue emulator",
                                [sys.executable, "-m", "qp_tenant.itglue.emulator", "--port", "0",
                                 "--api-key", emulator_key, "--seed-demo"])
+        m365 = ChildServer("Microsoft 365 emulator",
+                           [sys.executable, "-m", "qp_tenant.m365.emulator", "--port", "0",
+                            "--tls-dir", str(workdir / "m365-tls"), "--seed-demo"])
         app: DesktopApp | None = None
         try:
             emulator_url = await emulator.start()
+            m365_url = await m365.start()
             async with http_client() as http:
                 prefs = Preferences(QSettings(str(workdir / "settings.ini"),
                                               QSettings.Format.IniFormat))
                 app = DesktopApp(prefs, SecretStore(), http, local_data_dir=workdir / "tenant",
                                  local_env={"QP_ITGLUE_BASE_URL": emulator_url,
-                                            "QP_PUBLIC_URL": ""})
+                                            "QP_PUBLIC_URL": "",
+                                            "QP_M365_LOGIN_URL": m365_url,
+                                            "QP_M365_GRAPH_URL": m365_url,
+                                            "QP_M365_CA_FILE": str(workdir / "m365-tls"
+                                                                   / "ca.pem")})
                 await _prepare(app, emulator_key)
                 for dark in () if check_layout else (False, True):
                     apply_theme(qapp, dark=dark)
@@ -324,4 +389,5 @@ async def run_screenshots(out_dir: Path, check_layout: bool = False) -> int:
                 app.shutdown()
                 app.sign_in.deleteLater()
             emulator.stop()
+            m365.stop()
     return 0

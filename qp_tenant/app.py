@@ -25,6 +25,7 @@ from qp_tenant.api import auth as auth_routes
 from qp_tenant.api import customers as customer_routes
 from qp_tenant.api import events as event_routes
 from qp_tenant.api import integration as integration_routes
+from qp_tenant.api import microsoft365 as microsoft365_routes
 from qp_tenant.api.body_limit import BodySizeLimit
 from qp_tenant.api.hooks import HOOK_PREFIX, baseline_202, handle_hook
 from qp_tenant.config import Settings
@@ -39,6 +40,7 @@ from qp_tenant.db import (
 from qp_tenant.domain.auth import TokenPolicy
 from qp_tenant.domain.events import EventBroker
 from qp_tenant.domain.mailer import Mailer, SmtpConfig
+from qp_tenant.domain.microsoft365 import CloudResets, Microsoft365
 from qp_tenant.domain.notify import EventListener
 from qp_tenant.domain.pipeline import ResetPipeline
 from qp_tenant.domain.scheduler import AlertScheduler
@@ -87,6 +89,8 @@ def build_state(settings: Settings) -> AppState:
         write_gate=write_gate, sqlite_engine=create_sqlite_writer_engine(settings),
     )
     pipeline.defer_while = ingest.busy
+    m365 = Microsoft365(settings)
+    pipeline.cloud = CloudResets(m365)
     return AppState(
         settings=settings, engine=engine, sessions=sessions, crypto=crypto, broker=broker,
         ingest=ingest,
@@ -99,6 +103,7 @@ def build_state(settings: Settings) -> AppState:
         http=http, public_url=public_url, alerts=alerts, pipeline=pipeline,
         tails=EventTails(engine, broker, poll_seconds=settings.stream_poll_seconds,
                          streams_per_user=settings.streams_per_user),
+        m365=m365,
     )
 
 
@@ -154,6 +159,8 @@ def create_api(state: AppState) -> FastAPI:
                 await _stop_within("the event listener", listener.stop())
             log.info("Shutdown: closing the database")
             await _stop_within("the HTTP client", state.http.aclose())
+            if state.m365 is not None:
+                await _stop_within("the Microsoft 365 client", state.m365.aclose())
             await _stop_within("the database pool", state.engine.dispose())
 
     api = FastAPI(title="QP tenant", version=__version__, lifespan=lifespan,
@@ -214,6 +221,8 @@ def create_api(state: AppState) -> FastAPI:
     api.include_router(account_routes.router)
     api.include_router(agent_routes.router)
     api.include_router(agent_routes.agent_router)
+    api.include_router(microsoft365_routes.router)
+    api.include_router(microsoft365_routes.status_router)
     return api
 
 

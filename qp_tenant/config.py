@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     alert_max_attempts: int = Field(5, ge=1, le=20)
 
     itglue_base_url: str = ""
+    # Microsoft 365: where Entra ID's login endpoint and Microsoft Graph are (an emulator or a
+    # proxy in tests), an extra CA certificate (PEM) trusted for both, and how long a reset
+    # keeps retrying after Graph's 429 Retry-After before it fails as throttled.
+    m365_login_url: str = "https://login.microsoftonline.com"
+    m365_graph_url: str = "https://graph.microsoft.com"
+    m365_ca_file: str = ""
+    m365_max_throttle_seconds: float = Field(60.0, ge=0, le=90)
 
     access_token_ttl_seconds: int = Field(900, ge=30)
     refresh_token_ttl_days: int = Field(30, ge=1)

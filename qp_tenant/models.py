@@ -312,6 +312,12 @@ class Account(Base):
     last_result: Mapped[str | None] = mapped_column(Text)
     # Keyed hash (Crypto.lookup_hash) of the value last applied: loop protection, never the value.
     last_applied_hash: Mapped[str | None] = mapped_column(String(64))
+    # "present", or "gone" once a sync no longer finds it in its source.
+    state: Mapped[str] = mapped_column(String(16), default="present", server_default="present")
+    # Microsoft 365 (source type entra_id): the user's object id and whether it is synced
+    # from an on-premises Active Directory (then only the agent can reset it).
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    on_premises_sync: Mapped[bool | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -383,3 +389,26 @@ class SignInThrottle(Base):
     window_started_at: Mapped[datetime]
     blocked_until: Mapped[datetime | None]
     forget_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Microsoft365Link(Base):
+    """A customer's Microsoft 365 tenant and the app registration the tenant resets with."""
+
+    __tablename__ = "m365_links"
+    __table_args__ = (UniqueConstraint("customer_id", name="uq_m365_links_customer"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    directory_id: Mapped[str] = mapped_column(String(64))  # the Entra tenant id (or domain)
+    client_id: Mapped[str] = mapped_column(String(64))
+    client_secret_encrypted: Mapped[str] = mapped_column(Text)
+    secret_hint: Mapped[str] = mapped_column(String(16))
+    directory_roles: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    last_verified_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when last_error first appeared; failures while it stays set alert no one again.
+    error_since: Mapped[datetime | None]
+    last_sync_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

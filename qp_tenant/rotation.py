@@ -5,7 +5,8 @@ whose current key is the new one and whose previous keys include the old one. In
 transaction, a batch of rows at a time, it
 
 * re-encrypts every value not yet under the current key: the IT Glue API key
-  (``itglue_integrations.api_key_encrypted``), each workflow token's copy
+  (``itglue_integrations.api_key_encrypted``), each Microsoft 365 link's client secret
+  (``m365_links.client_secret_encrypted``), each workflow token's copy
   (``workflow_tokens.token_encrypted``) and each in-flight reset payload
   (``reset_jobs.password_encrypted``);
 * re-computes ``workflow_tokens.token_hmac`` from the decrypted token, so the token is found
@@ -35,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.crypto import Crypto, SecretKeyError
 from qp_tenant.domain.pipeline import reset_value_key
-from qp_tenant.models import ITGlueIntegration, ResetJob, WorkflowToken
+from qp_tenant.models import ITGlueIntegration, Microsoft365Link, ResetJob, WorkflowToken
 
 BATCH_SIZE = 500
 MAX_NAMED_ROWS = 5
@@ -43,6 +44,7 @@ MAX_NAMED_ROWS = 5
 INTEGRATIONS: Table = ITGlueIntegration.__table__  # type: ignore[assignment]
 TOKENS: Table = WorkflowToken.__table__  # type: ignore[assignment]
 JOBS: Table = ResetJob.__table__  # type: ignore[assignment]
+M365_LINKS: Table = Microsoft365Link.__table__  # type: ignore[assignment]
 
 
 @dataclass
@@ -101,6 +103,30 @@ def _reencrypted(crypto: Crypto, value: str, plaintext: str) -> str:
     return value if crypto.is_current(value) else crypto.encrypt(plaintext)
 
 
+async def _reencrypt_column(session: AsyncSession, crypto: Crypto,
+                            failures: UndecryptableSecrets, table: Table, column: str,
+                            batch_size: int) -> int:
+    """Re-encrypt one encrypted column under the current key; returns the rows changed."""
+    done = 0
+    query = select(table.c.id, table.c[column])
+    async for rows in _batches(session, query, table.c.id, batch_size):
+        changes = []
+        for row in rows:
+            value = row[1]
+            if not value or crypto.is_current(value):
+                continue
+            plaintext = _decrypt(crypto, value, failures, table.name, row.id, column)
+            if plaintext is not None:
+                changes.append({"rid": row.id, "old": value, "new": crypto.encrypt(plaintext)})
+        if changes and not failures.total:
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("rid"), table.c[column] == bindparam("old"))
+                .values({column: bindparam("new")}), changes)
+            done += len(changes)
+    return done
+
+
 async def rotate_secrets(session: AsyncSession, crypto: Crypto,
                          batch_size: int = BATCH_SIZE) -> RotationResult:
     """Re-encrypt and re-hash under ``crypto``'s current key, in ``session``'s transaction.
@@ -111,25 +137,11 @@ async def rotate_secrets(session: AsyncSession, crypto: Crypto,
     result = RotationResult()
     failures = UndecryptableSecrets()
 
-    # IT Glue API keys.
-    query = select(INTEGRATIONS.c.id, INTEGRATIONS.c.api_key_encrypted)
-    async for rows in _batches(session, query, INTEGRATIONS.c.id, batch_size):
-        changes = []
-        for row in rows:
-            value = row.api_key_encrypted
-            if not value or crypto.is_current(value):
-                continue
-            plaintext = _decrypt(crypto, value, failures, "itglue_integrations", row.id,
-                                 "api_key_encrypted")
-            if plaintext is not None:
-                changes.append({"rid": row.id, "old": value, "new": crypto.encrypt(plaintext)})
-        if changes and not failures.total:
-            await session.execute(
-                update(INTEGRATIONS)
-                .where(INTEGRATIONS.c.id == bindparam("rid"),
-                       INTEGRATIONS.c.api_key_encrypted == bindparam("old"))
-                .values(api_key_encrypted=bindparam("new")), changes)
-            result.reencrypted += len(changes)
+    # IT Glue API keys and Microsoft 365 client secrets: one encrypted column each.
+    for table, column in ((INTEGRATIONS, "api_key_encrypted"),
+                          (M365_LINKS, "client_secret_encrypted")):
+        result.reencrypted += await _reencrypt_column(session, crypto, failures, table, column,
+                                                      batch_size)
 
     # Workflow tokens: the encrypted copy and the lookup HMAC.
     query = select(TOKENS.c.id, TOKENS.c.token_hmac, TOKENS.c.token_encrypted)

@@ -11,6 +11,7 @@ from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
 from qp_tenant.domain.auth import TokenPolicy
 from qp_tenant.domain.events import EventBroker
+from qp_tenant.domain.microsoft365 import Microsoft365
 from qp_tenant.domain.pipeline import ResetPipeline
 from qp_tenant.domain.scheduler import AlertScheduler
 from qp_tenant.domain.stream import EventTails
@@ -34,3 +35,4 @@ class AppState:
     shutting_down: bool = field(default=False)
     alerts: AlertScheduler | None = None
     pipeline: ResetPipeline | None = None
+    m365: Microsoft365 | None = None

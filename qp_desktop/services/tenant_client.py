@@ -179,10 +179,11 @@ class Customer:
 
 @dataclass(frozen=True)
 class AccountSource:
-    type: str | None  # openldap | active_directory | local
+    type: str | None  # openldap | active_directory | local | entra_id (Microsoft 365)
     agent_id: int | None
     directory: str
     identity: str
+    on_premises_sync: bool = False  # entra_id: synced from on-premises AD
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ class Account:
     last_reset_at: datetime | None
     last_reset_by: str | None
     last_result: str | None  # "succeeded" | "failed: <reason>" | None
+    state: str = "present"  # or "gone": its source no longer lists it
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Account:
@@ -210,11 +212,57 @@ class Account:
                    source=AccountSource(type=src.get("type"),
                                         agent_id=None if agent_id is None else int(agent_id),
                                         directory=str(src.get("directory") or ""),
-                                        identity=str(src.get("identity") or "")),
+                                        identity=str(src.get("identity") or ""),
+                                        on_premises_sync=bool(src.get("on_premises_sync"))),
                    itglue_password_id=None if password_id in (None, "") else str(password_id),
                    last_reset_at=parse_time(data.get("last_reset_at")),
                    last_reset_by=data.get("last_reset_by"),
-                   last_result=data.get("last_result"))
+                   last_result=data.get("last_result"),
+                   state=str(data.get("state") or "present"))
+
+
+@dataclass(frozen=True)
+class Microsoft365Link:
+    """A customer's link to its Microsoft 365 tenant (the secret itself never comes back)."""
+
+    linked: bool
+    tenant_id: str | None
+    client_id: str | None
+    secret_hint: str | None
+    last_verified_at: datetime | None
+    last_error: str | None
+    directory_roles: tuple[str, ...] | None
+    last_sync_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Microsoft365Link:
+        roles = data.get("directory_roles")
+        return cls(linked=bool(data.get("linked")), tenant_id=data.get("tenant_id"),
+                   client_id=data.get("client_id"), secret_hint=data.get("secret_hint"),
+                   last_verified_at=parse_time(data.get("last_verified_at")),
+                   last_error=data.get("last_error"),
+                   directory_roles=None if roles is None else tuple(str(r) for r in roles),
+                   last_sync_at=parse_time(data.get("last_sync_at")))
+
+
+@dataclass(frozen=True)
+class Microsoft365Sync:
+    """What "Sync now" found; ``matched`` is None when IT Glue could not be asked."""
+
+    users: int
+    created: int
+    gone: int
+    on_premises: int
+    matched: int | None
+    automatch_error: str | None
+
+
+@dataclass(frozen=True)
+class CloudPrerequisite:
+    customer_id: int
+    name: str
+    cloud_passwords: int
+    linked: bool
 
 
 @dataclass(frozen=True)
@@ -490,6 +538,39 @@ class TenantClient:
         data = self._json(await self._authed("POST", f"{API}/accounts/automatch",
                                              json={"customer_id": customer_id}))
         return [Account.from_json(a) for a in data.get("matched") or []]
+
+    async def get_m365_link(self, customer_id: int) -> Microsoft365Link:
+        return Microsoft365Link.from_json(self._json(
+            await self._authed("GET", f"{API}/customers/{customer_id}/microsoft365")))
+
+    async def link_m365(self, customer_id: int, tenant_id: str, client_id: str,
+                        client_secret: str) -> Microsoft365Link:
+        """Verified by the tenant with Microsoft before it is saved (422 with their text)."""
+        body = {"tenant_id": tenant_id, "client_id": client_id, "client_secret": client_secret}
+        return Microsoft365Link.from_json(self._json(await self._authed(
+            "PUT", f"{API}/customers/{customer_id}/microsoft365", json=body)))
+
+    async def unlink_m365(self, customer_id: int) -> None:
+        await self._authed("DELETE", f"{API}/customers/{customer_id}/microsoft365")
+
+    async def sync_m365(self, customer_id: int) -> Microsoft365Sync:
+        data = self._json(await self._authed(
+            "POST", f"{API}/customers/{customer_id}/microsoft365/sync"))
+        matched = data.get("matched")
+        return Microsoft365Sync(users=int(data.get("users", 0)),
+                                created=int(data.get("created", 0)),
+                                gone=int(data.get("gone", 0)),
+                                on_premises=int(data.get("on_premises", 0)),
+                                matched=None if matched is None else int(matched),
+                                automatch_error=data.get("automatch_error"))
+
+    async def m365_prerequisites(self) -> list[CloudPrerequisite]:
+        data = self._json(await self._authed("GET", f"{API}/microsoft365/prerequisites"))
+        return [CloudPrerequisite(customer_id=int(c.get("customer_id", 0)),
+                                  name=str(c.get("name") or ""),
+                                  cloud_passwords=int(c.get("cloud_passwords", 0)),
+                                  linked=bool(c.get("linked")))
+                for c in data.get("customers") or []]
 
     async def list_agents(self) -> list[Agent]:
         data = self._json(await self._authed("GET", f"{API}/agents"))

@@ -44,6 +44,7 @@ from qp_desktop.services.tenant_client import (
     TenantClient,
 )
 from qp_desktop.ui import roles
+from qp_desktop.ui.m365_dialog import Microsoft365Dialog, link_button_for
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import DARK, LIGHT, Colours, monospace_font
 from qp_desktop.ui.timefmt import friendly, relative
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 DASH = "\u2014"
 KIND_LABELS = {"administrator": "Administrator", "service": "Service", "end_user": "End user"}
 SOURCE_LABELS = {"active_directory": "Active Directory", "openldap": "OpenLDAP",
-                 "local": "Local account"}
+                 "local": "Local account", "entra_id": "Microsoft 365"}
 ALL_CUSTOMERS = -1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -76,6 +77,10 @@ def source_text(account: Account) -> str:
         parts.append(account.source.directory)
     if account.source.identity:
         parts.append(account.source.identity)
+    if account.source.on_premises_sync:
+        parts.append("synced from on-premises AD")
+    if account.state == "gone":
+        parts.append("gone from its source")
     return " \u00b7 ".join(parts)
 
 
@@ -445,6 +450,7 @@ class AccountsPage(TenantCallsMixin, QWidget):
         self.loaded = False
         self.add_agent_dialog: AddAgentDialog | None = None
         self.role: str | None = None  # the signed-in user's; None: not known, nothing gated
+        self.m365_dialog: Microsoft365Dialog | None = None
         self._busy = 0
         self._closed = False
         self.model = AccountsTableModel(self)
@@ -518,10 +524,17 @@ class AccountsPage(TenantCallsMixin, QWidget):
         toolbar.addWidget(self.automatch_button)
         layout.addLayout(toolbar)
 
+        summary_row = QHBoxLayout()
         self.summary = QLabel()
         self.summary.setObjectName("accounts_summary")
         self.summary.setProperty("role", "muted")
-        layout.addWidget(self.summary)
+        summary_row.setSpacing(16)
+        summary_row.addWidget(self.summary)
+        self.m365_button = link_button_for(self)
+        self.m365_button.clicked.connect(self._m365_clicked)
+        summary_row.addWidget(self.m365_button)
+        summary_row.addStretch(1)
+        layout.addLayout(summary_row)
 
         self.stack = QStackedWidget()
         self.table = FittedTable()
@@ -699,6 +712,7 @@ class AccountsPage(TenantCallsMixin, QWidget):
         customer = self._selected_customer()
         can_match = customer is not None and bool(customer.itglue_organization_id)
         self.automatch_button.setEnabled(not busy and can_match)
+        self.m365_button.setEnabled(not busy and customer is not None)
         # The primary look only when it can act: a disabled primary button reads as enabled
         # in the dark palette.
         role = "primary" if can_match else ""
@@ -788,6 +802,23 @@ class AccountsPage(TenantCallsMixin, QWidget):
             await self.refresh(keep_banner=True)
         return await self._run(post)
 
+    def _m365_clicked(self) -> None:
+        customer = self._selected_customer()
+        if customer is None:
+            return
+        dialog = Microsoft365Dialog(self.client, self.clipboard, customer, self,
+                                    user_role=self.role)
+        self.m365_dialog = dialog
+        dialog.changed.connect(lambda: self.tasks.start(self.refresh(keep_banner=True)))
+
+        def finished() -> None:
+            if self.m365_dialog is dialog:
+                self.m365_dialog = None
+            dialog.deleteLater()
+        dialog.finished.connect(finished)
+        dialog.open()
+        dialog.tasks.start(dialog.load())
+
     def _add_agent_clicked(self) -> None:
         dialog = AddAgentDialog(self.clipboard, self)
         self.add_agent_dialog = dialog
@@ -823,6 +854,8 @@ class AccountsPage(TenantCallsMixin, QWidget):
         self.tasks.cancel_all()
         if self.add_agent_dialog is not None:
             self.add_agent_dialog.forget()
+        if self.m365_dialog is not None:
+            self.m365_dialog.reject()
 
 
 def _escape(text: str) -> str:

@@ -46,7 +46,9 @@ from qp_desktop.services.event_stream import STATE_LIVE, EventStream, EventStrea
 from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences
 from qp_desktop.services.tenant_client import (
+    CloudPrerequisite,
     ITGlueIntegration,
+    SessionExpired,
     TenantClient,
     TenantError,
     WorkflowToken,
@@ -57,6 +59,7 @@ from qp_desktop.services.wizard_trigger import send_test_trigger, test_body
 from qp_desktop.ui import wizard_steps as W
 from qp_desktop.ui.itglue_page import URL_LABEL
 from qp_desktop.ui.layout_audit import KEEP_IN_VIEW
+from qp_desktop.ui.m365_dialog import cloud_prerequisite_text
 from qp_desktop.ui.roles import ADMIN, TECHNICIAN, gate
 from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import monospace_font
@@ -208,6 +211,7 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         tenant_id = session.tenant.id if session.tenant else ""
         self.progress = WizardProgress(prefs.qsettings, scope_for(session.tenant_key, tenant_id))
         self.integration: ITGlueIntegration | None = None
+        self.cloud_prerequisites: list[CloudPrerequisite] | None = None
         self._loaded = False
         self._full_url: str | None = None  # never logged, never stored
         self._url_token_id: str | None = None
@@ -392,9 +396,14 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.token_text = _label(name="prereq_token")
         self.fix_token_button = _button("Fix it: go to step 2", "fix_token")
         self.fix_token_button.clicked.connect(lambda: self.go_to(W.TOKEN))
+        self.cloud_mark = QLabel()
+        self.cloud_text = _label(name="prereq_m365")
+        self.fix_cloud_button = _button("Fix it: open Accounts", "fix_m365")
+        self.fix_cloud_button.clicked.connect(lambda: self.open_page_requested.emit("accounts"))
         for row, (mark, text, button) in enumerate((
                 (self.connection_mark, self.connection_text, self.fix_connection_button),
-                (self.token_mark, self.token_text, self.fix_token_button))):
+                (self.token_mark, self.token_text, self.fix_token_button),
+                (self.cloud_mark, self.cloud_text, self.fix_cloud_button))):
             grid.addWidget(mark, row, 0, Qt.AlignmentFlag.AlignTop)
             grid.addWidget(text, row, 1)
             grid.addWidget(button, row, 2, Qt.AlignmentFlag.AlignTop)
@@ -725,6 +734,10 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.token_text.setText(text)
         self.token_mark.setPixmap(step_icon(kind).pixmap(18, 18))
         self.fix_token_button.setVisible(integration is not None and not ok)
+        cloud_text, cloud_kind = cloud_prerequisite_text(self.cloud_prerequisites)
+        self.cloud_text.setText(cloud_text)
+        self.cloud_mark.setPixmap(step_icon(cloud_kind).pixmap(18, 18))
+        self.fix_cloud_button.setVisible(cloud_kind == "problem")
         for key, box in self.confirm_boxes.items():
             box.blockSignals(True)
             box.setChecked(self.progress.is_confirmed(key))
@@ -930,7 +943,8 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
                 async def load() -> None:
                     integration = await self.client.get_itglue()
                     await self._load_tenant_facts()
-                    self.integration = integration
+                    cloud = await self._cloud_prerequisites(integration)
+                    self.integration, self.cloud_prerequisites = integration, cloud
                 ok = await self._run(load)
                 if ok and not self._closed:
                     self.banner.clear()
@@ -954,6 +968,19 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             return
         self.agent_count = len(agents)
         self.matched_count = sum(1 for a in accounts if a.itglue_password_id)
+
+    async def _cloud_prerequisites(self, integration: ITGlueIntegration
+                                   ) -> list[CloudPrerequisite] | None:
+        """Customers with cloud passwords in IT Glue and their Microsoft 365 links, or None
+        while that cannot be known (IT Glue not connected or unreachable)."""
+        if not integration.connected:
+            return None
+        try:
+            return await self.client.m365_prerequisites()
+        except SessionExpired:
+            raise
+        except TenantError:
+            return None
 
     def _apply_integration(self) -> None:
         first_load, self._loaded = not self._loaded, True

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 
 
 class SourceBody(BaseModel):
-    type: Literal["openldap", "active_directory", "local"] | None = None
+    type: Literal["openldap", "active_directory", "local", "entra_id"] | None = None
     agent_id: int | None = None
     directory: str | None = Field(None, max_length=200)
     identity: str | None = Field(None, max_length=500)

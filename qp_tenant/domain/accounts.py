@@ -30,18 +30,23 @@ from qp_tenant.itglue.client import (
 from qp_tenant.models import Account, Agent, Customer, Tenant, utcnow
 
 ACCOUNT_KINDS = ("administrator", "service", "end_user")
-SOURCE_TYPES = ("openldap", "active_directory", "local")
+SOURCE_TYPES = ("openldap", "active_directory", "local", "entra_id")
+# Sources the tenant resets itself (Microsoft Graph): no agent, no directory.
+AGENTLESS_SOURCES = ("entra_id",)
 
-# IT Glue password category → the source types it can name (DOMAIN.md). Azure AD / Microsoft
-# 365 accounts have no source type yet, so such passwords never automatch.
+# IT Glue password category → the source types it can name (docs/microsoft365.md).
 CATEGORY_SOURCES: dict[str, tuple[str, ...]] = {
     "active directory": ("active_directory", "openldap"),
-    "office 365": ("azure_ad",),
-    "microsoft 365": ("azure_ad",),
-    "azure ad": ("azure_ad",),
-    "azure active directory": ("azure_ad",),
+    "office 365": ("entra_id",),
+    "microsoft 365": ("entra_id",),
+    "azure ad": ("entra_id",),
+    "azure active directory": ("entra_id",),
+    "entra id": ("entra_id",),
+    "cloud": ("entra_id",),
     "local account": ("local",),
 }
+CLOUD_CATEGORIES = tuple(name for name, types in CATEGORY_SOURCES.items()
+                         if types == ("entra_id",))
 
 
 # ------------------------------------------------------------------------------ customers
@@ -239,7 +244,11 @@ def account_to_dict(account: Account) -> dict[str, Any]:
         "kind": account.kind,
         "display_name": account.display_name,
         "source": {"type": account.source_type, "agent_id": account.agent_id,
-                   "directory": account.directory, "identity": account.identity},
+                   "directory": account.directory, "identity": account.identity,
+                   **({"object_id": account.external_id,
+                       "on_premises_sync": bool(account.on_premises_sync)}
+                      if account.source_type in AGENTLESS_SOURCES else {})},
+        "state": account.state or "present",
         "itglue_password_id": account.itglue_password_id,
         "last_reset_at": rfc3339(account.last_reset_at),
         "last_reset_by": account.last_reset_by,
@@ -302,7 +311,13 @@ async def _validate(session: AsyncSession, tenant_id: int, values: dict[str, Any
                        "Give the account's identity: its DN, sAMAccountName or "
                        "userPrincipalName, or the local user name.")
     await get_customer(session, tenant_id, values["customer_id"])
-    if values["agent_id"] is not None:
+    if values["source_type"] in AGENTLESS_SOURCES:
+        if values["agent_id"] is not None:
+            raise ApiError(422, "agent_not_used",
+                           "A Microsoft 365 (entra_id) account is reset by the tenant through "
+                           "Microsoft Graph, not by an agent: leave agent_id empty.")
+        values["directory"] = ""
+    elif values["agent_id"] is not None:
         agent = await session.get(Agent, values["agent_id"])
         if agent is None or agent.tenant_id != tenant_id or agent.revoked_at is not None:
             raise ApiError(422, "unknown_agent",

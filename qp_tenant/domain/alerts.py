@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.errors import ApiError
@@ -29,6 +29,14 @@ MAX_THRESHOLDS = 10
 EXPIRED_MARK = -1  # the token_warnings threshold that stands for "expired"
 FAILURE_TYPES = ("workflow_trigger.rejected", "password_reset.failed")
 MAX_LISTED_FAILURES = 50
+
+
+def alertable() -> ColumnElement[bool]:
+    """Failure events that go into alert mail: all but those marked ``details.alert: false``
+    (a repeat of a failure whose cause was already alerted, e.g. a Microsoft 365 link whose
+    client secret expired fails every reset until it is renewed)."""
+    flag = Event.details["alert"].as_boolean()
+    return or_(flag.is_(None), flag == true())
 
 REPLACE_STEPS = (
     "What to do:\n"
@@ -292,6 +300,11 @@ def failures_mail(tenant_name: str, failures: Sequence[Event], total: int,
             "the IT Glue integration page and paste the new URL into the IT Glue workflow. "
             "If it is missing_resource_url, add the Key/Value row resourceUrl = "
             "[resource_url] to the workflow's Webhook action.")
+    if any(str((e.details or {}).get("code", "")).startswith("m365_") for e in failures):
+        advice.append(
+            "Failed Microsoft 365 resets are applied by the tenant itself through Microsoft "
+            "Graph; each line above says what Microsoft refused and what to change (the app's "
+            "client secret or directory role, the customer's link, or the password itself).")
     if resets:
         advice.append(
             "Failed resets mean a password changed in IT Glue was not written to its account. "

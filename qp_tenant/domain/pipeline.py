@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
 from qp_tenant.domain import agents as agent_domain
-from qp_tenant.domain import jobs
+from qp_tenant.domain import jobs, microsoft365
 from qp_tenant.domain.events import EventBroker, NewEvent, add_event
 from qp_tenant.domain.integration import get_integration
 from qp_tenant.errors import ApiError
@@ -106,6 +106,8 @@ class ResetPipeline:
         self._last_sweep = 0.0
         self._limit = asyncio.Semaphore(settings.pipeline_concurrency)
         self.resolved = 0
+        # Applies entra_id resets; set by the app (qp_tenant.domain.microsoft365.CloudResets).
+        self.cloud: microsoft365.CloudResets | None = None
 
     # ------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -326,10 +328,11 @@ class ResetPipeline:
                                f"No matched account for {r.name}",
                                summary=f"No matched account for {r.name}")
             return
-        if r.revoked_agent is not None and r.agent is None:
+        cloud = account.source_type == microsoft365.SOURCE_TYPE
+        if not cloud and r.revoked_agent is not None and r.agent is None:
             await self._await_stand_in(r, account, r.revoked_agent)
             return
-        if account.agent_id is None or r.agent is None:
+        if not cloud and (account.agent_id is None or r.agent is None):
             await self._finish(job_id, "failed", "no_agent",
                                f"Account {account.display_name} has no agent to apply the "
                                "new password; choose the agent in the account's source.",
@@ -381,6 +384,10 @@ class ResetPipeline:
                                f"IT Glue holds an empty password for {r.name}; there is "
                                "nothing to apply.", account=account)
             return
+        if cloud:
+            await self._apply_cloud(r, account, password)
+            return
+        assert r.agent is not None
         await self._queue(r, account, r.agent, password)
 
     async def _await_stand_in(self, r: _Resolved, account: Account, revoked: Agent) -> None:
@@ -421,21 +428,29 @@ class ResetPipeline:
             self._limiters[tenant_id] = RateLimiter(3000, 300.0)
         return self._limiters[tenant_id]
 
-    async def _retry_itglue(self, r: _Resolved, account: Account, problem: str) -> None:
+    async def _retry_itglue(self, r: _Resolved, account: Account, problem: str,
+                            what: str = "IT Glue") -> None:
         attempts = r.itglue_attempts + 1
         if attempts >= self.settings.itglue_max_attempts:
-            await self._finish(r.job_id, "failed", "itglue_unreachable",
-                               f"IT Glue could not be reached after {attempts} attempts, so "
-                               f"the new password of {r.name} was not read: {problem}",
-                               account=account)
+            if what == "IT Glue":
+                await self._finish(r.job_id, "failed", "itglue_unreachable",
+                                   f"IT Glue could not be reached after {attempts} attempts, "
+                                   f"so the new password of {r.name} was not read: {problem}",
+                                   account=account)
+            else:
+                await self._finish(r.job_id, "failed", "m365_unreachable",
+                                   f"{what} could not be reached after {attempts} attempts, so "
+                                   f"the new password of {r.name} was not applied: {problem}",
+                                   account=account)
             return
         delay = jobs.backoff(self.settings.itglue_retry_base_seconds, attempts)
-        log.warning("Job %s: IT Glue unreachable (%s); retry %d in %.1f s",
-                    r.job_id, problem, attempts, delay)
+        log.warning("Job %s: %s unreachable (%s); retry %d in %.1f s",
+                    r.job_id, what, problem, attempts, delay)
         async with self.write_gate, self.sessions() as session:
             await session.execute(update(ResetJob).where(
                 ResetJob.id == r.job_id, ResetJob.state == "pending"
             ).values(itglue_attempts=attempts, claimed_until=None, error=problem[:2000],
+                     password_hash=None,
                      next_attempt_at=utcnow() + timedelta(seconds=delay), updated_at=utcnow()))
             await session.commit()
 
@@ -459,29 +474,7 @@ class ResetPipeline:
                 self._wake.set()
                 return
             _snapshot(job, account)
-            fresh = await session.get(Account, account.id)
-            skip_reason = None
-            if fresh is not None and fresh.last_applied_hash in value_hashes:
-                if updater and updater == self.settings.itglue_api_user_name:
-                    skip_reason = ("IT Glue's change was written by this tenant's own API key "
-                                   "with the value already applied to the account")
-                else:
-                    skip_reason = "the value in IT Glue is already applied to the account"
-            else:
-                same = (await session.scalars(select(ResetJob.id).where(
-                    ResetJob.account_id == account.id, ResetJob.id != job.id,
-                    ResetJob.state.in_(("queued", "leased")),
-                    ResetJob.password_hash.in_(value_hashes)).limit(1))).first()
-                if same is not None:
-                    skip_reason = f"a reset with the same value is already in progress (job {same})"
-            if skip_reason is not None:
-                jobs.end_job(job, "skipped", skip_reason, now=now)
-                add_event(session, job.tenant_id, jobs.job_event(
-                    job, "password_reset.skipped", "info",
-                    f"Reset of {account.display_name} skipped: {skip_reason}",
-                    reason=skip_reason, updated_by=updater))
-                await session.commit()
-                self.broker.notify(job.tenant_id)
+            if await self._skipped(session, job, account, value_hashes, updater, now):
                 return
             job.state = "queued"
             job.agent_id = agent.id
@@ -504,6 +497,118 @@ class ResetPipeline:
         self.resolved += 1
         self.broker.notify(r.tenant_id)
         self.job_broker.notify(agent.id)
+
+    async def _skipped(self, session: AsyncSession, job: ResetJob, account: Account,
+                       value_hashes: list[str], updater: str | None, now: Any) -> bool:
+        """Loop protection: end the job as skipped (and commit) when its value is already
+        applied or being applied to the account. Returns whether it did."""
+        fresh = await session.get(Account, account.id)
+        skip_reason = None
+        if fresh is not None and fresh.last_applied_hash in value_hashes:
+            if updater and updater == self.settings.itglue_api_user_name:
+                skip_reason = ("IT Glue's change was written by this tenant's own API key "
+                               "with the value already applied to the account")
+            else:
+                skip_reason = "the value in IT Glue is already applied to the account"
+        else:
+            # A pending job holds a value hash only while a cloud reset is being applied.
+            same = (await session.scalars(select(ResetJob.id).where(
+                ResetJob.account_id == account.id, ResetJob.id != job.id,
+                ResetJob.state.in_(jobs.ACTIVE_STATES),
+                ResetJob.password_hash.in_(value_hashes)).limit(1))).first()
+            if same is not None:
+                skip_reason = f"a reset with the same value is already in progress (job {same})"
+        if skip_reason is None:
+            return False
+        jobs.end_job(job, "skipped", skip_reason, now=now)
+        add_event(session, job.tenant_id, jobs.job_event(
+            job, "password_reset.skipped", "info",
+            f"Reset of {account.display_name} skipped: {skip_reason}",
+            reason=skip_reason, updated_by=updater))
+        await session.commit()
+        self.broker.notify(job.tenant_id)
+        return True
+
+    async def _apply_cloud(self, r: _Resolved, account: Account, password: Password) -> None:
+        """An ``entra_id`` account: the tenant applies the value itself through Graph."""
+        assert password.password
+        if self.cloud is None:
+            await self._finish(r.job_id, "failed", "m365_unavailable",
+                               "Microsoft 365 resets are not available in this tenant process.",
+                               account=account)
+            return
+        value_hashes = self.crypto.lookup_hashes(reset_value_key(account.id, password.password))
+        updater = password.updater_name or password.updated_by
+        now = utcnow()
+        async with self.write_gate, self.sessions() as session:
+            job = await session.get(ResetJob, r.job_id)
+            if job is None or job.state != "pending":
+                return
+            _snapshot(job, account)
+            job.directory = microsoft365.DIRECTORY_LABEL
+            if await self._skipped(session, job, account, value_hashes, updater, now):
+                return
+            link = await microsoft365.link_for_account(session, account)
+            if link is not None:
+                link_id = link.id
+                credentials = microsoft365.credentials_of(link, self.crypto)
+                # Marks the value as being applied (see _skipped) while Graph is called.
+                job.password_hash = value_hashes[0]
+                job.updated_by = updater
+                job.updated_at = now
+            await session.commit()
+        if link is None:
+            await self._finish(r.job_id, "failed", "m365_not_linked",
+                               f"Account {account.display_name} is a Microsoft 365 account, but "
+                               "its customer is not linked to Microsoft 365. Link it (Link "
+                               "Microsoft 365… on the customer) with an app that may reset "
+                               "passwords.", account=account)
+            return
+        outcome = await self.cloud.apply(credentials, account, password.password)
+        if outcome.code == "m365_unreachable":
+            await self._retry_itglue(r, account, outcome.reason, what="Microsoft 365")
+            return
+        async with self.write_gate, self.sessions() as session:
+            job = await session.get(ResetJob, r.job_id)
+            if job is None or job.state != "pending":
+                return
+            now = utcnow()
+            fresh = await session.get(Account, account.id)
+            name = account.display_name
+            if outcome.code is None:
+                jobs.end_job(job, "succeeded", now=now)
+                if fresh is not None:
+                    fresh.last_reset_at = now
+                    fresh.last_reset_by = updater
+                    fresh.last_result = "succeeded"
+                    fresh.last_applied_hash = value_hashes[0]
+                    fresh.updated_at = now
+                await microsoft365.note_link_works(session, link_id)
+                add_event(session, job.tenant_id, jobs.job_event(
+                    job, "password_reset.succeeded", "info",
+                    f"Password of {name} reset in Microsoft 365 ({account.identity})",
+                    directory=microsoft365.DIRECTORY_LABEL, source_type="entra_id",
+                    updated_by=updater))
+            else:
+                reason = outcome.reason.replace(password.password, "***")
+                jobs.end_job(job, "failed", reason, now=now)
+                if fresh is not None:
+                    fresh.last_result = f"failed: {reason}"
+                    fresh.updated_at = now
+                extra: dict[str, Any] = {}
+                if outcome.credentials_failed and not await (
+                        microsoft365.note_credentials_failure(session, link_id, reason)):
+                    # The same sign-in failure was already alerted: one mail, not one per reset.
+                    extra["alert"] = False
+                add_event(session, job.tenant_id, jobs.job_event(
+                    job, "password_reset.failed", "error",
+                    f"Password reset failed for {name}: {reason}", reason=reason,
+                    code=outcome.code, directory=microsoft365.DIRECTORY_LABEL,
+                    source_type="entra_id", **extra))
+            await session.commit()
+            tenant_id = job.tenant_id
+        self.resolved += 1
+        self.broker.notify(tenant_id)
 
     async def _finish(self, job_id: int, state: str, code: str, reason: str, *,
                       account: Account | None = None, summary: str | None = None) -> None:

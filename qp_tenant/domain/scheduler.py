@@ -225,7 +225,7 @@ class AlertScheduler:
                             now: datetime) -> datetime | None:
         cursor = after or 0
         failures = (Event.tenant_id == tenant_id, Event.id > cursor,
-                    Event.type.in_(alerts.FAILURE_TYPES))
+                    Event.type.in_(alerts.FAILURE_TYPES), alerts.alertable())
         async with self._sessions() as session:
             listed = list((await session.scalars(
                 select(Event).where(*failures).order_by(Event.id)

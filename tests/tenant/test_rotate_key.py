@@ -25,7 +25,15 @@ from qp_tenant.config import Settings
 from qp_tenant.crypto import KEY_FILE_NAME, PREVIOUS_KEY_FILE_NAME, Crypto, SecretKeyError
 from qp_tenant.db import create_engine, session_factory
 from qp_tenant.domain.pipeline import reset_value_key
-from qp_tenant.models import Account, Customer, ITGlueIntegration, ResetJob, Tenant, WorkflowToken
+from qp_tenant.models import (
+    Account,
+    Customer,
+    ITGlueIntegration,
+    Microsoft365Link,
+    ResetJob,
+    Tenant,
+    WorkflowToken,
+)
 from tests.conftest import ITGLUE_KEY
 from tests.support.processes import EmulatorProcess, TenantProcess
 from tests.tenant.conftest import IT_GLUE_BODY, sign_in
@@ -241,6 +249,45 @@ def test_an_in_flight_reset_payload_and_its_value_hash_move_to_the_new_key(
     assert new_key.decrypt(encrypted) == password
     assert not old_key.is_current(encrypted)
     assert value_hash == new_key.lookup_hash(reset_value_key(account_id, password))
+
+
+def test_a_microsoft_365_client_secret_moves_to_the_new_key(keyed_tenant: TenantProcess
+                                                           ) -> None:
+    tenant = keyed_tenant
+    tenant.cli("migrate")
+    old_key, new_key = Crypto(KEY_A.encode()), Crypto(KEY_B.encode())
+    client_secret = "m365~client-secret-VALUE"  # noqa: S105 - test data
+
+    async def link(session: AsyncSession) -> int:
+        acme = (await session.scalars(select(Tenant).where(Tenant.slug == "acme"))).one()
+        customer = Customer(tenant_id=acme.id, name="Northwind")
+        session.add(customer)
+        await session.flush()
+        row = Microsoft365Link(tenant_id=acme.id, customer_id=customer.id,
+                               directory_id="8a6b1c2d-0000-4000-8000-00000000a001",
+                               client_id="5f0c9d1e-0000-4000-8000-00000000b001",
+                               client_secret_encrypted=old_key.encrypt(client_secret),
+                               secret_hint="…ALUE")
+        session.add(row)
+        await session.flush()
+        return row.id
+
+    async def stored(session: AsyncSession) -> str:
+        return (await session.scalars(select(Microsoft365Link.client_secret_encrypted))).one()
+
+    link_id = run_db(tenant, link)
+    set_keys(tenant, KEY_B, [KEY_WRONG])
+    code, _, err = rotate(tenant)
+    assert code == 1 and f"m365_links row {link_id} (client_secret_encrypted)" in err
+    set_keys(tenant, KEY_B, [KEY_A])
+    code, out, err = rotate(tenant)
+    assert code == 0, err
+    assert "re-encrypted 1 secrets" in out
+    encrypted = run_db(tenant, stored)
+    assert new_key.decrypt(encrypted) == client_secret
+    with pytest.raises(SecretKeyError):
+        old_key.decrypt(encrypted)
+    assert client_secret not in out + err
 
 
 # -- installs that keep the key in the data folder -----------------------------------------------
