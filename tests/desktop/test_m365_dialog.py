@@ -134,3 +134,32 @@ def test_the_checklist_names_customers_whose_cloud_passwords_have_no_link() -> N
     assert kind == "done" and "Every customer with Microsoft 365 passwords is linked" in text
     assert cloud_prerequisite_text([CloudPrerequisite(3, "Fabrikam", 0, False)])[1] == "done"
     assert cloud_prerequisite_text(None)[1] == "todo"
+
+
+@pytest.mark.parametrize(("role", "may_link", "may_sync"), [
+    ("viewer", False, False), ("technician", False, True), ("admin", True, True)])
+def test_the_link_dialog_follows_the_users_role(qtbot, role: str, may_link: bool,
+                                                may_sync: bool) -> None:
+    from datetime import UTC, datetime
+
+    from qp_desktop.services.clipboard import SecretClipboard
+    from qp_desktop.services.tenant_client import Customer, Microsoft365Link
+    from qp_desktop.ui.m365_dialog import Microsoft365Dialog
+
+    customer = Customer(id=1, name="Northwind Traders", itglue_organization_id="101")
+    dialog = Microsoft365Dialog(None, SecretClipboard(QGuiApplication.clipboard()),  # type: ignore[arg-type]
+                                customer, user_role=role)
+    qtbot.addWidget(dialog)
+    dialog.link = Microsoft365Link(linked=True, tenant_id="contoso.onmicrosoft.com",
+                                   client_id="app-id", secret_hint="…ab12",
+                                   last_verified_at=datetime.now(UTC), last_error=None,
+                                   directory_roles=None, last_sync_at=None)
+    dialog._render()
+    dialog.secret_field.edit.setText("a new secret value")
+    assert dialog.link_button.isEnabled() is may_link
+    assert dialog.unlink_button.isEnabled() is may_link
+    assert dialog.sync_button.isEnabled() is may_sync
+    if not may_link:
+        assert "administrator" in dialog.link_button.toolTip()
+    if not may_sync:
+        assert "technician" in dialog.sync_button.toolTip()
