@@ -6,6 +6,3 @@ from __future__ import annotations
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
 MAX_EMAIL_LENGTH = 254  # the longest address SMTP can carry (RFC 3696 erratum 1690)
-
-PASSWORD_RULE = (f"At least {MIN_PASSWORD_LENGTH} characters, and not a common word, name "
-                 "or sequence.")

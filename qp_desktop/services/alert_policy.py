@@ -237,7 +237,11 @@ def add_failures(window: FailureWindow, events: Iterable[Mapping[str, Any]],
         if kind == RESET_FAILED:
             resets += 1
         else:
-            rejected += 1
+            # The tenant folds the refusals of one token, code and minute into one event;
+            # ``details.count`` says how many it stands for (once they have been folded).
+            details = event.get("details")
+            count = details.get("count") if isinstance(details, Mapping) else None
+            rejected += count if isinstance(count, int) and count > 0 else 1
         latest.append(FailureRecord(str(kind), str(event.get("summary") or ""),
                                     _subject(event)))
     if not (resets or rejected):

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qp_common.credentials import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, PASSWORD_RULE
+from qp_common.credentials import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from qp_common.urls import normalise_tenant_url
 from qp_desktop.services import settings as S
 from qp_desktop.services.local_tenant import ChildServerError, LocalTenant, PortTakenError
@@ -36,6 +36,9 @@ from qp_desktop.ui.widgets import Banner, BusyBar, SecretField
 log = logging.getLogger(__name__)
 
 LOCAL_TENANT_KEY = "local"
+# Two short lines rather than a wrapped label: the form column is narrow, and a wrapped
+# label's height is underestimated there, which squeezes the fields around it.
+PASSWORD_RULE = f"At least {MIN_PASSWORD_LENGTH} characters,\nnot a common word or name."
 
 
 def describe_sign_in_error(exc: TenantError) -> str:

@@ -942,9 +942,12 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
 
                 async def load() -> None:
                     integration = await self.client.get_itglue()
-                    await self._load_tenant_facts()
+                    facts = await self._tenant_facts()
                     cloud = await self._cloud_prerequisites(integration)
+                    # All at once: the checklist reads them together (step 1 is done only
+                    # when the tenant's facts agree with what was ticked).
                     self.integration, self.cloud_prerequisites = integration, cloud
+                    self.agent_count, self.matched_count = facts
                 ok = await self._run(load)
                 if ok and not self._closed:
                     self.banner.clear()
@@ -957,17 +960,18 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
             await self.catch_up()
         return ok
 
-    async def _load_tenant_facts(self) -> None:
-        """Agents and matched accounts: two prerequisites the tenant can check itself."""
+    async def _tenant_facts(self) -> tuple[int | None, int | None]:
+        """(agents, matched accounts): two prerequisites the tenant can check itself, or
+        (None, None) when it could not be asked."""
         try:
             agents = await self.client.list_agents()
             accounts = await self.client.list_accounts()
+        except SessionExpired:
+            raise
         except TenantError as exc:
             log.info("wizard could not count agents and accounts: %s", exc.code)
-            self.agent_count = self.matched_count = None
-            return
-        self.agent_count = len(agents)
-        self.matched_count = sum(1 for a in accounts if a.itglue_password_id)
+            return None, None
+        return len(agents), sum(1 for a in accounts if a.itglue_password_id)
 
     async def _cloud_prerequisites(self, integration: ITGlueIntegration
                                    ) -> list[CloudPrerequisite] | None:

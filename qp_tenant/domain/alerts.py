@@ -288,10 +288,14 @@ def failures_mail(tenant_name: str, failures: Sequence[Event], total: int,
         code = (event.details or {}).get("code")
         tag = f" [{code}]" if code else ""
         suffix = f" — {what}" if what else ""
+        folded = event.duplicates or 0 if event.type == "workflow_trigger.rejected" else 0
+        times = f" ({1 + folded:,} times in that minute)" if folded else ""
         lines.append(f"- {event.occurred_at:%Y-%m-%d %H:%M:%S} UTC{tag} "
-                     f"{event.summary}{suffix}")
-    if total > len(lines):
-        lines.append(f"- … and {total - len(lines)} more (see the event monitor)")
+                     f"{event.summary}{times}{suffix}")
+    shown = sum(1 + (e.duplicates or 0 if e.type == "workflow_trigger.rejected" else 0)
+                for e in failures[:MAX_LISTED_FAILURES])
+    if total > shown:
+        lines.append(f"- … and {total - shown:,} more (see the event monitor)")
     advice = []
     if rejected:
         advice.append(

@@ -246,9 +246,11 @@ class AlertScheduler:
             window_end = listed[0].occurred_at + self.batch_window
             if window_end > now:
                 return window_end
+            # A rejected trigger's row stands for every refusal folded into it that minute.
             total, last_id = (await session.execute(
-                select(func.count(Event.id), func.max(Event.id)).where(*failures)
+                select(func.sum(1 + Event.duplicates), func.max(Event.id)).where(*failures)
             )).one()
+            total = int(total or 0)
             config = (await self._configs(session, {tenant_id}))[tenant_id]
         mail = alerts.failures_mail(name, listed, total, self.public_url)
         queued = await self._move_cursor(

@@ -218,6 +218,7 @@ def test_the_agents_log_shows_no_secret_in_lines_or_tracebacks(
     config.write_text(
         f'credential_file = "{credential_file}"\nheartbeat_seconds = 0.5\n\n'
         f'[[directory]]\nname = "box"\nkind = "local"\nchpasswd = "{chpasswd}"\n'
+        'allow_system_accounts = ["root"]\n'
     )
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     agent = subprocess.Popen(
