@@ -25,6 +25,7 @@ from qp_tenant.api import customers as customer_routes
 from qp_tenant.api import events as event_routes
 from qp_tenant.api import integration as integration_routes
 from qp_tenant.api.hooks import HOOK_PREFIX, baseline_202, handle_hook
+from qp_tenant.api.responses import Health, answers, install_openapi
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto, load_or_create_master_key, load_previous_keys
 from qp_tenant.db import (
@@ -189,7 +190,7 @@ def create_api(state: AppState) -> FastAPI:
             status_code=500,
         )
 
-    @api.get("/healthz")
+    @api.get("/healthz", response_model=None, responses=answers(Health))
     async def healthz() -> dict[str, Any]:
         try:
             async with state.sessions() as session:
@@ -208,6 +209,7 @@ def create_api(state: AppState) -> FastAPI:
     api.include_router(account_routes.router)
     api.include_router(agent_routes.router)
     api.include_router(agent_routes.agent_router)
+    install_openapi(api)
     return api
 
 

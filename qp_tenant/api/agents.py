@@ -15,7 +15,19 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep, bearer_token, require_admin
+from qp_tenant.api.deps import AdminDep, SessionDep, StateDep, ViewerDep, bearer_token
+from qp_tenant.api.ids import RowId
+from qp_tenant.api.responses import (
+    ROLE,
+    USER,
+    AgentList,
+    Enrolled,
+    EnrollmentCode,
+    HeartbeatOut,
+    JobOut,
+    JobResultOut,
+    answers,
+)
 from qp_tenant.domain import agents, jobs
 from qp_tenant.domain.events import rfc3339
 from qp_tenant.domain.pipeline import ResetPipeline
@@ -60,11 +72,11 @@ AgentDep = Annotated[Agent, Depends(get_agent)]
 
 
 # ----------------------------------------------------------------------- technicians
-@router.post("/enrollment-codes", status_code=201)
-async def create_enrollment_code(body: EnrollmentCodeBody, principal: PrincipalDep,
+@router.post("/enrollment-codes", status_code=201, response_model=None,
+             responses=answers(EnrollmentCode, *ROLE, 422, status=201))
+async def create_enrollment_code(body: EnrollmentCodeBody, principal: AdminDep,
                                  state: StateDep, session: SessionDep) -> dict[str, Any]:
     """A single-use code (one hour) for ``qp-agent enroll --code``."""
-    require_admin(principal)
     code, expires_at = await agents.create_enrollment_code(
         session, principal.tenant.id, name=body.name, created_by=principal.user.id,
         ttl_seconds=state.settings.agent_enrollment_code_ttl_seconds)
@@ -72,14 +84,15 @@ async def create_enrollment_code(body: EnrollmentCodeBody, principal: PrincipalD
     return {"code": code, "expires_at": rfc3339(expires_at)}
 
 
-@router.get("")
-async def list_agents(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+@router.get("", response_model=None, responses=answers(AgentList, *USER))
+async def list_agents(principal: ViewerDep, session: SessionDep) -> dict[str, Any]:
     rows = await agents.list_agents(session, principal.tenant.id)
     return {"agents": [agents.agent_to_dict(a) for a in rows]}
 
 
 # -------------------------------------------------------------------------- the agent
-@agent_router.post("/enroll", status_code=201)
+@agent_router.post("/enroll", status_code=201, response_model=None,
+                   responses=answers(Enrolled, 400, 409, 410, 422, status=201))
 async def enroll(body: EnrollBody, state: StateDep, session: SessionDep) -> dict[str, Any]:
     agent, token = await agents.enroll(session, code=body.code, name=body.name,
                                        hostname=body.hostname)
@@ -87,7 +100,8 @@ async def enroll(body: EnrollBody, state: StateDep, session: SessionDep) -> dict
     return {"agent_id": agent.id, "agent_token": token}
 
 
-@agent_router.post("/heartbeat")
+@agent_router.post("/heartbeat", response_model=None,
+                   responses=answers(HeartbeatOut, 401, 422))
 async def heartbeat(body: HeartbeatBody, agent: AgentDep, state: StateDep,
                     session: SessionDep) -> dict[str, Any]:
     if await agents.mark_seen(session, agent, body.directories):
@@ -95,7 +109,10 @@ async def heartbeat(body: HeartbeatBody, agent: AgentDep, state: StateDep,
     return {"status": "ok", "agent_id": agent.id}
 
 
-@agent_router.get("/jobs", response_model=None)
+@agent_router.get("/jobs", response_model=None, responses={
+    **answers(JobOut, 401, 422),
+    204: {"description": "No job came during the wait."},
+})
 async def next_job(request: Request, agent: AgentDep, state: StateDep, session: SessionDep,
                    wait: int = Query(30, ge=0, le=MAX_WAIT_SECONDS)) -> Response | dict[str, Any]:
     """Long poll: the next job at once if one is queued, else wait up to ``wait`` seconds."""
@@ -135,8 +152,9 @@ async def _wait_for_job(request: Request, state: AppState, agent: Agent,
             waiter.cancel()
 
 
-@agent_router.post("/jobs/{job_id}/result")
-async def job_result(job_id: int, body: ResultBody, agent: AgentDep, state: StateDep,
+@agent_router.post("/jobs/{job_id}/result", response_model=None,
+                   responses=answers(JobResultOut, 401, 404, 409, 422))
+async def job_result(job_id: RowId, body: ResultBody, agent: AgentDep, state: StateDep,
                      session: SessionDep) -> dict[str, Any]:
     job = await jobs.record_result(session, agent, job_id, ok=body.ok, error=body.error,
                                    crypto=state.crypto)
