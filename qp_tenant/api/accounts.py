@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from qp_tenant.api.deps import AdminDep, SessionDep, StateDep, TechnicianDep, ViewerDep, ensure_role
-from qp_tenant.api.ids import ItGlueId, RowId
+from qp_tenant.api.bounds import Body, ItGlueId, NonBlank, RowId
+from qp_tenant.api.deps import (
+    AdminDep,
+    SessionDep,
+    StateDep,
+    TechnicianDep,
+    ViewerDep,
+    ensure_role,
+)
 from qp_tenant.api.responses import (
     ROLE,
     USER,
@@ -24,30 +31,39 @@ from qp_tenant.models import Account
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 
 
-class SourceBody(BaseModel):
+class SourceBody(Body):
     type: Literal["openldap", "active_directory", "local"] | None = None
     agent_id: RowId | None = None
     directory: str | None = Field(None, max_length=200)
     identity: str | None = Field(None, max_length=500)
 
 
-class AccountBody(BaseModel):
+# SourceBody's type without its None: a new account must name its source type.
+_SOURCE_TYPE = get_args(SourceBody.model_fields["type"].annotation)[0]
+
+
+class NewSourceBody(SourceBody):
+    type: _SOURCE_TYPE  # type: ignore[valid-type]
+    identity: NonBlank = Field(max_length=500)
+
+
+class AccountBody(Body):
     customer_id: RowId
     kind: Literal["administrator", "service", "end_user"]
-    display_name: str = Field(max_length=200)
-    source: SourceBody
+    display_name: NonBlank = Field(max_length=200)
+    source: NewSourceBody
     itglue_password_id: ItGlueId | None = None
 
 
-class AccountPatch(BaseModel):
+class AccountPatch(Body):
     customer_id: RowId | None = None
     kind: Literal["administrator", "service", "end_user"] | None = None
-    display_name: str | None = Field(None, max_length=200)
+    display_name: NonBlank | None = Field(None, max_length=200)
     source: SourceBody | None = None
     itglue_password_id: ItGlueId | None = None
 
 
-class AutomatchBody(BaseModel):
+class AutomatchBody(Body):
     customer_id: RowId
 
 
@@ -79,7 +95,8 @@ async def automatch(body: AutomatchBody, principal: TechnicianDep, state: StateD
     return {"matched": [accounts.account_to_dict(a) for a in matched]}
 
 
-@router.get("/{account_id}", response_model=None, responses=answers(AccountOut, *USER, 404, 422))
+@router.get("/{account_id:int}", response_model=None,
+            responses=answers(AccountOut, *USER, 404, 422))
 async def get_account(account_id: RowId, principal: ViewerDep,
                       session: SessionDep) -> dict[str, Any]:
     return accounts.account_to_dict(
@@ -107,15 +124,23 @@ def source_changes(account: Account, changes: dict[str, Any]) -> list[str]:
     return changed
 
 
-@router.patch("/{account_id}", response_model=None,
+def without_nulls(changes: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH's ``null`` leaves a field as it is, except where null is a value: no match
+    (``itglue_password_id``), no agent (``source.agent_id``), no directory."""
+    kept = {k: v for k, v in changes.items() if v is not None or k == "itglue_password_id"}
+    if "source" in kept:
+        kept["source"] = {k: v for k, v in kept["source"].items()
+                          if v is not None or k in ("agent_id", "directory")}
+    return kept
+
+
+@router.patch("/{account_id:int}", response_model=None,
               responses=answers(AccountOut, *ROLE, 404, 409, 422))
 async def patch_account(account_id: RowId, body: AccountPatch, principal: TechnicianDep,
                         session: SessionDep) -> dict[str, Any]:
     """A technician changes the match (``itglue_password_id``), ``display_name`` or ``kind``;
     changing the source or the customer takes an administrator."""
-    changes = body.model_dump(exclude_unset=True)
-    if "source" in changes and changes["source"] is None:
-        changes.pop("source")
+    changes = without_nulls(body.model_dump(exclude_unset=True))
     current = await accounts.get_account(session, principal.tenant.id, account_id)
     moved = source_changes(current, changes)
     if moved:
@@ -124,7 +149,7 @@ async def patch_account(account_id: RowId, body: AccountPatch, principal: Techni
     return accounts.account_to_dict(account)
 
 
-@router.delete("/{account_id}", status_code=204, responses=errors(*ROLE, 404, 422))
+@router.delete("/{account_id:int}", status_code=204, responses=errors(*ROLE, 404, 422))
 async def delete_account(account_id: RowId, principal: AdminDep,
                          session: SessionDep) -> Response:
     await accounts.delete_account(session, principal.tenant.id, account_id)

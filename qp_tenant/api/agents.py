@@ -11,12 +11,20 @@ import contextlib
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import Field
 
-from qp_tenant.api.deps import AdminDep, SessionDep, StateDep, ViewerDep, bearer_token
-from qp_tenant.api.ids import RowId
+from qp_tenant.api.bounds import Body, NonBlank, RowId, documented_schema
+from qp_tenant.api.deps import (
+    AGENT_BEARER,
+    AdminDep,
+    SessionDep,
+    StateDep,
+    ViewerDep,
+    bearer_token,
+)
 from qp_tenant.api.responses import (
     ROLE,
     USER,
@@ -40,23 +48,27 @@ agent_router = APIRouter(prefix="/api/v1/agent", tags=["agent API"])
 MAX_WAIT_SECONDS = 60
 
 
-class EnrollmentCodeBody(BaseModel):
-    name: str = Field(max_length=200)
+class EnrollmentCodeBody(Body):
+    name: NonBlank = Field(max_length=200)
 
 
-class EnrollBody(BaseModel):
-    code: str = Field(max_length=100)
+class EnrollBody(Body):
+    code: NonBlank = Field(max_length=100)
     name: str = Field("", max_length=200)
     hostname: str = Field("", max_length=255)
 
 
-class ResultBody(BaseModel):
+class ResultBody(Body):
     ok: bool
     error: str | None = Field(None, max_length=10_000)
 
 
-class HeartbeatBody(BaseModel):
-    directories: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
+class HeartbeatBody(Body):
+    directories: list[Annotated[dict[str, Any], documented_schema(
+        required=["name"],
+        properties={"name": {"type": "string"},
+                    "kind": {"description": "openldap, active_directory or local"}})]] = Field(
+        default_factory=list, max_length=100)
 
 
 def _pipeline(state: AppState) -> ResetPipeline:
@@ -64,7 +76,10 @@ def _pipeline(state: AppState) -> ResetPipeline:
     return state.pipeline
 
 
-async def get_agent(request: Request, session: SessionDep) -> Agent:
+async def get_agent(
+    request: Request, session: SessionDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(AGENT_BEARER)] = None,
+) -> Agent:
     return await agents.authenticate_agent(session, bearer_token(request))
 
 
@@ -152,7 +167,7 @@ async def _wait_for_job(request: Request, state: AppState, agent: Agent,
             waiter.cancel()
 
 
-@agent_router.post("/jobs/{job_id}/result", response_model=None,
+@agent_router.post("/jobs/{job_id:int}/result", response_model=None,
                    responses=answers(JobResultOut, 401, 404, 409, 422))
 async def job_result(job_id: RowId, body: ResultBody, agent: AgentDep, state: StateDep,
                      session: SessionDep) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from qp_tenant.api.bounds import Body, documented_schema
 from qp_tenant.api.deps import AdminDep, SessionDep, StateDep, ViewerDep
 from qp_tenant.api.responses import ROLE, USER, AlertsOut, answers
 from qp_tenant.domain import alerts
@@ -14,11 +15,13 @@ from qp_tenant.domain import alerts
 router = APIRouter(prefix="/api/v1/alerts")
 
 
-class AlertsBody(BaseModel):
+class AlertsBody(Body):
     """Fields left out keep their current value."""
 
+    # Each an email address (blank ones are skipped); the domain parses them.
     recipients: list[str] | None = Field(None, max_length=100)
-    expiry_warning_days: list[int] | None = Field(None, max_length=100)
+    expiry_warning_days: list[Annotated[int, documented_schema(
+        minimum=0, maximum=alerts.MAX_WARNING_DAY)]] | None = Field(None, max_length=100)
 
 
 def _view(state: Any, config: alerts.AlertConfig) -> dict[str, Any]:

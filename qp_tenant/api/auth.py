@@ -6,9 +6,10 @@ import hmac
 from typing import Any
 
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import func, select
 
+from qp_tenant.api.bounds import Body
 from qp_tenant.api.deps import SessionDep, StateDep, ViewerDep
 from qp_tenant.api.responses import USER, Me, SetupStatus, SignedIn, answers, errors
 from qp_tenant.domain import auth
@@ -19,21 +20,21 @@ from qp_tenant.models import User
 router = APIRouter(prefix="/api/v1")
 
 
-class LoginBody(BaseModel):
+class LoginBody(Body):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
     tenant: str | None = None
 
 
-class RefreshBody(BaseModel):
+class RefreshBody(Body):
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
-class LogoutBody(BaseModel):
+class LogoutBody(Body):
     refresh_token: str | None = None
 
 
-class SetupAdminBody(BaseModel):
+class SetupAdminBody(Body):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
     name: str = ""

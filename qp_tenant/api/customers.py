@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from qp_tenant.api.bounds import Body, ItGlueId, NonBlank
 from qp_tenant.api.deps import SessionDep, StateDep, TechnicianDep, ViewerDep
-from qp_tenant.api.ids import ItGlueId
 from qp_tenant.api.responses import (
     ROLE,
     USER,
@@ -22,8 +22,8 @@ from qp_tenant.domain import accounts
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
 
-class CustomerBody(BaseModel):
-    name: str = Field(max_length=200)
+class CustomerBody(Body):
+    name: NonBlank = Field(max_length=200)
     itglue_organization_id: ItGlueId | None = None
 
 

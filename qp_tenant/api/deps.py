@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.domain.auth import ROLES, Principal, authenticate, role_at_least
@@ -34,8 +35,17 @@ def bearer_token(request: Request) -> str:
     return value.strip()
 
 
+# Declared in the OpenAPI document only (auto_error=False): bearer_token() reads the header
+# and answers the contract's own 401.
+USER_BEARER = HTTPBearer(scheme_name="user", auto_error=False,
+                         description="A signed-in user's access token (`qpat_…`).")
+AGENT_BEARER = HTTPBearer(scheme_name="agent", auto_error=False,
+                          description="An enrolled agent's credential (`qpag_…`).")
+
+
 async def get_principal(
-    request: Request, session: Annotated[AsyncSession, Depends(get_session)]
+    request: Request, session: Annotated[AsyncSession, Depends(get_session)],
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(USER_BEARER)] = None,
 ) -> Principal:
     return await authenticate(session, bearer_token(request))
 

@@ -11,8 +11,8 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from qp_tenant.api.bounds import MAX_ROW_ID, EventCursor, QueryText, RowId
 from qp_tenant.api.deps import SessionDep, StateDep, TechnicianDep, ViewerDep
-from qp_tenant.api.ids import MAX_ROW_ID, EventCursor, RowId
 from qp_tenant.api.responses import ROLE, USER, EventOut, EventPage, Replay, answers, errors
 from qp_tenant.domain import events
 from qp_tenant.domain.stream import stream_chunks
@@ -29,9 +29,9 @@ async def list_events(
     before_id: EventCursor | None = None,
     after_id: EventCursor | None = None,
     limit: int = Query(100, ge=1, le=events.MAX_PAGE),
-    type: str | None = None,  # noqa: A002 - the contract's parameter name
-    severity: str | None = None,
-    q: str | None = Query(None, max_length=200),
+    type: QueryText | None = Query(None, max_length=200),  # noqa: A002 - the contract's name
+    severity: QueryText | None = Query(None, max_length=200),
+    q: QueryText | None = Query(None, max_length=200),
 ) -> dict[str, Any]:
     rows, next_before = await events.list_events(
         session, principal.tenant.id, before_id=before_id, after_id=after_id, limit=limit,
@@ -129,7 +129,7 @@ async def _event_source(request: Request, state: Any, tenant_id: int,
     yield ServerSentEvent(retry=500, comment="server shutting down")
 
 
-@router.get("/{event_id}", response_model=None, responses=answers(EventOut, *USER, 404, 422))
+@router.get("/{event_id:int}", response_model=None, responses=answers(EventOut, *USER, 404, 422))
 async def get_event(event_id: RowId, principal: ViewerDep, session: SessionDep) -> dict[str, Any]:
     row = await session.get(Event, event_id)
     if row is None or row.tenant_id != principal.tenant.id:
@@ -137,7 +137,7 @@ async def get_event(event_id: RowId, principal: ViewerDep, session: SessionDep) 
     return events.event_to_dict(row)
 
 
-@router.post("/{event_id}/replay", status_code=202, response_model=None,
+@router.post("/{event_id:int}/replay", status_code=202, response_model=None,
              responses=answers(Replay, *ROLE, 404, 422, 503, status=202))
 async def replay_event(event_id: RowId, principal: TechnicianDep, state: StateDep,
                        session: SessionDep) -> dict[str, Any]:

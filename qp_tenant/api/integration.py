@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import Field, field_validator
 
+from qp_tenant.api.bounds import Body, documented_pattern
 from qp_tenant.api.deps import AdminDep, SessionDep, StateDep, TechnicianDep, ViewerDep
 from qp_tenant.api.responses import (
     ROLE,
@@ -23,12 +25,25 @@ from qp_tenant.models import utcnow
 router = APIRouter(prefix="/api/v1/integrations/itglue")
 
 
-class ConnectBody(BaseModel):
-    region: str = Field(max_length=8)
-    api_key: str = Field(max_length=512)
+API_KEY_PATTERN = r"^[ \t]*[!-~]+[ \t]*$"
 
 
-class GenerateBody(BaseModel):
+class ConnectBody(Body):
+    region: Literal["us", "eu", "au"]
+    api_key: Annotated[str, documented_pattern(API_KEY_PATTERN)] = Field(max_length=512)
+
+    @field_validator("api_key")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        # It becomes an HTTP header to IT Glue: anything but visible ASCII cannot be sent
+        # (and is no IT Glue key), so it is refused here rather than failing there.
+        if value.strip() and not re.fullmatch(API_KEY_PATTERN, value):
+            raise ValueError("An IT Glue API key is letters, digits and punctuation "
+                             "(ITG.…); copy it again from IT Glue.")
+        return value
+
+
+class GenerateBody(Body):
     grace_hours: int = Field(0, ge=0, le=tokens.MAX_GRACE_HOURS)
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from qp_tenant.api.ids import MAX_ROW_ID
+from qp_tenant.api.bounds import MAX_ROW_ID
 
 
 # ------------------------------------------------------------------------------- errors
@@ -29,7 +29,8 @@ class ErrorEnvelope(BaseModel):
 
 
 _WHY = {
-    400: "The request cannot be read (a malformed value).",
+    400: "The request cannot be read: a body that is not JSON (`invalid_json`), or a "
+         "malformed value.",
     401: "Not signed in, or the credential is unknown, expired or revoked "
          "(`unauthorized`, `token_expired`, …).",
     403: "The signed-in user's role is below what this asks for (`forbidden`).",
@@ -279,13 +280,29 @@ def exact_integer_bounds(node: Any) -> Any:
     return fixed
 
 
+def with_body_errors(document: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that reads a JSON body may answer 400 (not JSON) and 422 (not valid)."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if "requestBody" not in operation:
+                continue
+            declared = operation.setdefault("responses", {})
+            for status in (400, 422):
+                declared.setdefault(str(status), {
+                    "description": _WHY[status],
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}})
+    return document
+
+
 def install_openapi(api: Any) -> None:
-    """Serve ``/openapi.json`` with :func:`exact_integer_bounds` applied (built once)."""
+    """Serve ``/openapi.json`` with :func:`exact_integer_bounds` and
+    :func:`with_body_errors` applied (built once)."""
     build = api.openapi
 
     def openapi() -> dict[str, Any]:
         if not getattr(api, "_qp_openapi_fixed", False):
-            api.openapi_schema = exact_integer_bounds(build())
+            api.openapi_schema = with_body_errors(exact_integer_bounds(build()))
             api._qp_openapi_fixed = True
         schema: dict[str, Any] = api.openapi_schema
         return schema

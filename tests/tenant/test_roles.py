@@ -31,6 +31,8 @@ from tests.support.processes import EmulatorProcess, TenantProcess
 from tests.tenant.conftest import Api, sign_in
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+# The first test also makes the module's template (four CLI runs, each an argon2 hash).
+pytestmark = pytest.mark.timeout(400)
 
 # The least role of every route. "public": no credential (or one of its own, in the body);
 # "agent": an agent credential (`qpag_…`), which is no user; "webhook": the token in the URL.
