@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,7 @@ from qp_tenant.api import integration as integration_routes
 from qp_tenant.api import microsoft365 as microsoft365_routes
 from qp_tenant.api.body_limit import BodySizeLimit
 from qp_tenant.api.hooks import HOOK_PREFIX, baseline_202, handle_hook
+from qp_tenant.api.responses import Health, answers, install_openapi
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto, load_or_create_master_key, load_previous_keys
 from qp_tenant.db import (
@@ -173,6 +175,10 @@ def create_api(state: AppState) -> FastAPI:
 
     @api.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            return JSONResponse({"error": {"code": "invalid_json",
+                                           "message": "The body is not valid JSON.",
+                                           "details": {}}}, status_code=400)
         problems = [
             {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
              "problem": err.get("msg", "")}
@@ -186,11 +192,19 @@ def create_api(state: AppState) -> FastAPI:
         )
 
     @api.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = str(exc.detail)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            code, message = "invalid_json", "The body is not valid JSON."
+        if exc.status_code == 405:
+            # Starlette names only the first route of the path; list every method it has.
+            headers["Allow"] = ", ".join(allowed_methods(api, request.url.path)
+                                         or [headers.get("Allow", "")])
         return JSONResponse(
-            error_body(code, str(exc.detail)),
-            status_code=exc.status_code, headers=getattr(exc, "headers", None),
+            error_body(code, message),
+            status_code=exc.status_code, headers=headers or None,
         )
 
     @api.exception_handler(Exception)
@@ -202,7 +216,7 @@ def create_api(state: AppState) -> FastAPI:
             status_code=500,
         )
 
-    @api.get("/healthz")
+    @api.get("/healthz", response_model=None, responses=answers(Health))
     async def healthz() -> dict[str, Any]:
         try:
             async with state.sessions() as session:
@@ -223,7 +237,36 @@ def create_api(state: AppState) -> FastAPI:
     api.include_router(agent_routes.agent_router)
     api.include_router(microsoft365_routes.router)
     api.include_router(microsoft365_routes.status_router)
+    install_openapi(api)
     return api
+
+
+def allowed_methods(api: FastAPI, path: str) -> list[str]:
+    """Every method the OpenAPI document lists for ``path``."""
+    methods: set[str] = set()
+    for pattern, operations in _path_patterns(api):
+        if pattern.fullmatch(path):
+            methods |= operations
+    return sorted(methods)
+
+
+def _path_patterns(api: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
+    cached: list[tuple[re.Pattern[str], set[str]]] | None = getattr(api, "_qp_path_patterns",
+                                                                   None)
+    if cached is not None:
+        return cached
+    cached = []
+    for template, operations in api.openapi()["paths"].items():
+        integer_params = {p["name"] for op in operations.values()
+                          for p in op.get("parameters", ())
+                          if p.get("in") == "path" and p.get("schema", {}).get("type") == "integer"}
+        parts = re.split(r"\{(\w+)\}", template)
+        regex = "".join(re.escape(part) if i % 2 == 0
+                        else ("[0-9]+" if part in integer_params else "[^/]+")
+                        for i, part in enumerate(parts))
+        cached.append((re.compile(regex), {m.upper() for m in operations}))
+    api._qp_path_patterns = cached  # type: ignore[attr-defined]
+    return cached
 
 
 class TenantApp:

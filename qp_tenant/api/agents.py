@@ -11,17 +11,32 @@ import contextlib
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import Field
 
+from qp_tenant.api.bounds import Body, NonBlank, RowId, documented_schema
 from qp_tenant.api.deps import (
+    AGENT_BEARER,
     AdminDep,
-    PrincipalDep,
     SessionDep,
     StateDep,
+    ViewerDep,
     bearer_token,
-    require_admin,
+)
+from qp_tenant.api.responses import (
+    ROLE,
+    USER,
+    AgentList,
+    AgentOut,
+    Enrolled,
+    EnrollmentCode,
+    HeartbeatOut,
+    JobOut,
+    JobResultOut,
+    answers,
+    errors,
 )
 from qp_tenant.domain import agents, jobs
 from qp_tenant.domain.events import rfc3339
@@ -35,28 +50,32 @@ agent_router = APIRouter(prefix="/api/v1/agent", tags=["agent API"])
 MAX_WAIT_SECONDS = 60
 
 
-class EnrollmentCodeBody(BaseModel):
-    name: str = Field(max_length=200)
-    customer_id: int | None = None
+class EnrollmentCodeBody(Body):
+    name: NonBlank = Field(max_length=200)
+    customer_id: RowId | None = None
 
 
-class AgentPatch(BaseModel):
-    customer_id: int | None
+class AgentPatch(Body):
+    customer_id: RowId | None
 
 
-class EnrollBody(BaseModel):
-    code: str = Field(max_length=100)
+class EnrollBody(Body):
+    code: NonBlank = Field(max_length=100)
     name: str = Field("", max_length=200)
     hostname: str = Field("", max_length=255)
 
 
-class ResultBody(BaseModel):
+class ResultBody(Body):
     ok: bool
     error: str | None = Field(None, max_length=10_000)
 
 
-class HeartbeatBody(BaseModel):
-    directories: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
+class HeartbeatBody(Body):
+    directories: list[Annotated[dict[str, Any], documented_schema(
+        required=["name"],
+        properties={"name": {"type": "string"},
+                    "kind": {"description": "openldap, active_directory or local"}})]] = Field(
+        default_factory=list, max_length=100)
 
 
 def _pipeline(state: AppState) -> ResetPipeline:
@@ -64,7 +83,10 @@ def _pipeline(state: AppState) -> ResetPipeline:
     return state.pipeline
 
 
-async def get_agent(request: Request, session: SessionDep) -> Agent:
+async def get_agent(
+    request: Request, session: SessionDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(AGENT_BEARER)] = None,
+) -> Agent:
     return await agents.authenticate_agent(session, bearer_token(request))
 
 
@@ -72,11 +94,11 @@ AgentDep = Annotated[Agent, Depends(get_agent)]
 
 
 # ----------------------------------------------------------------------- technicians
-@router.post("/enrollment-codes", status_code=201)
-async def create_enrollment_code(body: EnrollmentCodeBody, principal: PrincipalDep,
+@router.post("/enrollment-codes", status_code=201, response_model=None,
+             responses=answers(EnrollmentCode, *ROLE, 422, status=201))
+async def create_enrollment_code(body: EnrollmentCodeBody, principal: AdminDep,
                                  state: StateDep, session: SessionDep) -> dict[str, Any]:
     """A single-use code (one hour) for ``qp-agent enroll --code``."""
-    require_admin(principal)
     code, expires_at = await agents.create_enrollment_code(
         session, principal.tenant.id, name=body.name, created_by=principal.user.id,
         ttl_seconds=state.settings.agent_enrollment_code_ttl_seconds,
@@ -85,16 +107,19 @@ async def create_enrollment_code(body: EnrollmentCodeBody, principal: PrincipalD
     return {"code": code, "expires_at": rfc3339(expires_at)}
 
 
-@router.get("")
-async def list_agents(principal: PrincipalDep, session: SessionDep,
+@router.get("", response_model=None, responses=answers(AgentList, *USER, 422))
+async def list_agents(principal: ViewerDep, session: SessionDep,
                       include_revoked: bool = False) -> dict[str, Any]:
     """Live agents; ``include_revoked=true`` adds revoked ones (``status: "revoked"``)."""
     rows = await agents.list_agents(session, principal.tenant.id, include_revoked)
     return {"agents": [agents.agent_to_dict(a) for a in rows]}
 
 
-@router.patch("/{agent_id}")
-async def patch_agent(agent_id: int, body: AgentPatch, principal: AdminDep, state: StateDep,
+
+
+@router.patch("/{agent_id:int}", response_model=None,
+              responses=answers(AgentOut, *ROLE, 404, 422))
+async def patch_agent(agent_id: RowId, body: AgentPatch, principal: AdminDep, state: StateDep,
                       session: SessionDep) -> dict[str, Any]:
     """Assign the agent to the customer whose directories it serves."""
     agent = await agents.assign_customer(session, principal.tenant.id, agent_id,
@@ -103,8 +128,8 @@ async def patch_agent(agent_id: int, body: AgentPatch, principal: AdminDep, stat
     return agents.agent_to_dict(agent)
 
 
-@router.delete("/{agent_id}", status_code=204)
-async def revoke_agent(agent_id: int, principal: AdminDep, state: StateDep,
+@router.delete("/{agent_id:int}", status_code=204, responses=errors(*ROLE, 404, 422))
+async def revoke_agent(agent_id: RowId, principal: AdminDep, state: StateDep,
                        session: SessionDep) -> Response:
     """Refuse the agent's credential from now on; its unfinished jobs go to another agent."""
     await agents.revoke_agent(session, principal.tenant.id, agent_id, principal.user.email)
@@ -116,7 +141,8 @@ async def revoke_agent(agent_id: int, principal: AdminDep, state: StateDep,
 
 
 # -------------------------------------------------------------------------- the agent
-@agent_router.post("/enroll", status_code=201)
+@agent_router.post("/enroll", status_code=201, response_model=None,
+                   responses=answers(Enrolled, 400, 409, 410, 422, status=201))
 async def enroll(body: EnrollBody, state: StateDep, session: SessionDep) -> dict[str, Any]:
     agent, token = await agents.enroll(session, code=body.code, name=body.name,
                                        hostname=body.hostname)
@@ -124,7 +150,8 @@ async def enroll(body: EnrollBody, state: StateDep, session: SessionDep) -> dict
     return {"agent_id": agent.id, "agent_token": token}
 
 
-@agent_router.post("/heartbeat")
+@agent_router.post("/heartbeat", response_model=None,
+                   responses=answers(HeartbeatOut, 401, 422))
 async def heartbeat(body: HeartbeatBody, agent: AgentDep, state: StateDep,
                     session: SessionDep) -> dict[str, Any]:
     if await agents.mark_seen(session, agent, body.directories):
@@ -132,7 +159,10 @@ async def heartbeat(body: HeartbeatBody, agent: AgentDep, state: StateDep,
     return {"status": "ok", "agent_id": agent.id}
 
 
-@agent_router.get("/jobs", response_model=None)
+@agent_router.get("/jobs", response_model=None, responses={
+    **answers(JobOut, 401, 422),
+    204: {"description": "No job came during the wait."},
+})
 async def next_job(request: Request, agent: AgentDep, state: StateDep, session: SessionDep,
                    wait: int = Query(30, ge=0, le=MAX_WAIT_SECONDS)) -> Response | dict[str, Any]:
     """Long poll: the next job at once if one is queued, else wait up to ``wait`` seconds."""
@@ -172,8 +202,9 @@ async def _wait_for_job(request: Request, state: AppState, agent: Agent,
             waiter.cancel()
 
 
-@agent_router.post("/jobs/{job_id}/result")
-async def job_result(job_id: int, body: ResultBody, agent: AgentDep, state: StateDep,
+@agent_router.post("/jobs/{job_id:int}/result", response_model=None,
+                   responses=answers(JobResultOut, 401, 404, 409, 422))
+async def job_result(job_id: RowId, body: ResultBody, agent: AgentDep, state: StateDep,
                      session: SessionDep) -> dict[str, Any]:
     job = await jobs.record_result(session, agent, job_id, ok=body.ok, error=body.error,
                                    crypto=state.crypto)

@@ -5,27 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep
+from qp_tenant.api.bounds import Body, ItGlueId, NonBlank
+from qp_tenant.api.deps import SessionDep, StateDep, TechnicianDep, ViewerDep
+from qp_tenant.api.responses import (
+    ROLE,
+    USER,
+    CustomerList,
+    CustomerOut,
+    ImportResult,
+    answers,
+)
 from qp_tenant.domain import accounts
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
 
-class CustomerBody(BaseModel):
-    name: str = Field(max_length=200)
-    itglue_organization_id: str | int | None = None
+class CustomerBody(Body):
+    name: NonBlank = Field(max_length=200)
+    itglue_organization_id: ItGlueId | None = None
 
 
-@router.get("")
-async def list_customers(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+@router.get("", response_model=None, responses=answers(CustomerList, *USER))
+async def list_customers(principal: ViewerDep, session: SessionDep) -> dict[str, Any]:
     rows = await accounts.list_customers(session, principal.tenant.id)
     return {"customers": [accounts.customer_to_dict(c) for c in rows]}
 
 
-@router.post("", status_code=201)
-async def create_customer(body: CustomerBody, principal: PrincipalDep,
+@router.post("", status_code=201, response_model=None,
+             responses=answers(CustomerOut, *ROLE, 409, 422, status=201))
+async def create_customer(body: CustomerBody, principal: TechnicianDep,
                           session: SessionDep) -> dict[str, Any]:
     customer = await accounts.create_customer(
         session, principal.tenant.id, name=body.name,
@@ -33,8 +43,9 @@ async def create_customer(body: CustomerBody, principal: PrincipalDep,
     return accounts.customer_to_dict(customer)
 
 
-@router.post("/import-itglue")
-async def import_itglue(principal: PrincipalDep, state: StateDep,
+@router.post("/import-itglue", response_model=None,
+             responses=answers(ImportResult, *ROLE, 409, 422, 502))
+async def import_itglue(principal: TechnicianDep, state: StateDep,
                         session: SessionDep) -> dict[str, Any]:
     """Create a customer for every IT Glue organization, or link one of the same name."""
     client = await accounts.itglue_client(session, state.crypto, state.http, principal.tenant.id,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.domain.auth import ROLES, Principal, authenticate, role_at_least
@@ -34,8 +35,17 @@ def bearer_token(request: Request) -> str:
     return value.strip()
 
 
+# Declared in the OpenAPI document only (auto_error=False): bearer_token() reads the header
+# and answers the contract's own 401.
+USER_BEARER = HTTPBearer(scheme_name="user", auto_error=False,
+                         description="A signed-in user's access token (`qpat_…`).")
+AGENT_BEARER = HTTPBearer(scheme_name="agent", auto_error=False,
+                          description="An enrolled agent's credential (`qpag_…`).")
+
+
 async def get_principal(
-    request: Request, session: Annotated[AsyncSession, Depends(get_session)]
+    request: Request, session: Annotated[AsyncSession, Depends(get_session)],
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(USER_BEARER)] = None,
 ) -> Principal:
     return await authenticate(session, bearer_token(request))
 
@@ -46,23 +56,28 @@ _ROLE_SENTENCE = {
 }
 
 
+def ensure_role(principal: Principal, minimum: str, **details: object) -> None:
+    """403 ``forbidden`` when the principal's role is below ``minimum``.
+
+    Routes name their least role as a dependency (below); a route whose least role depends on
+    the body (an account's source) calls this itself, so both answer the same refusal.
+    """
+    if not role_at_least(principal.user.role, minimum):
+        raise ApiError(403, "forbidden", _ROLE_SENTENCE.get(minimum, "You cannot do that."),
+                       details={"required_role": minimum, "role": principal.user.role,
+                                **details})
+
+
 def require_role(minimum: str) -> Callable[[Principal], Principal]:
     """A route dependency: the signed-in principal, or 403 ``forbidden`` below ``minimum``."""
     if minimum not in ROLES:
         raise ValueError(f"unknown role {minimum!r}")
 
     def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if not role_at_least(principal.user.role, minimum):
-            raise ApiError(403, "forbidden", _ROLE_SENTENCE.get(minimum, "You cannot do that."),
-                           details={"required_role": minimum, "role": principal.user.role})
+        ensure_role(principal, minimum)
         return principal
 
     return dependency
-
-
-def require_admin(principal: Principal) -> None:
-    if not role_at_least(principal.user.role, "admin"):
-        raise ApiError(403, "forbidden", _ROLE_SENTENCE["admin"])
 
 
 StateDep = Annotated[AppState, Depends(get_state)]

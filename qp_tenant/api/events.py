@@ -12,7 +12,9 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep
+from qp_tenant.api.bounds import MAX_ROW_ID, EventCursor, QueryText, RowId
+from qp_tenant.api.deps import SessionDep, StateDep, TechnicianDep, ViewerDep
+from qp_tenant.api.responses import ROLE, USER, EventOut, EventPage, Replay, answers, errors
 from qp_tenant.domain import events
 from qp_tenant.domain.stream import stream_chunks
 from qp_tenant.errors import ApiError, not_found
@@ -21,16 +23,16 @@ from qp_tenant.models import Event
 router = APIRouter(prefix="/api/v1/events")
 
 
-@router.get("")
+@router.get("", response_model=None, responses=answers(EventPage, *USER, 422))
 async def list_events(
-    principal: PrincipalDep,
+    principal: ViewerDep,
     session: SessionDep,
-    before_id: int | None = None,
-    after_id: int | None = None,
+    before_id: EventCursor | None = None,
+    after_id: EventCursor | None = None,
     limit: int = Query(100, ge=1, le=events.MAX_PAGE),
-    type: str | None = None,  # noqa: A002 - the contract's parameter name
-    severity: str | None = None,
-    q: str | None = Query(None, max_length=200),
+    type: QueryText | None = Query(None, max_length=200),  # noqa: A002 - the contract's name
+    severity: QueryText | None = Query(None, max_length=200),
+    q: QueryText | None = Query(None, max_length=200),
 ) -> dict[str, Any]:
     rows, next_before = await events.list_events(
         session, principal.tenant.id, before_id=before_id, after_id=after_id, limit=limit,
@@ -39,19 +41,24 @@ async def list_events(
     return {"events": [events.event_to_dict(r) for r in rows], "next_before_id": next_before}
 
 
-@router.get("/stream")
-async def stream(request: Request, principal: PrincipalDep, state: StateDep,
+_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Server-Sent Events: `id:` event id, `event:` type, `data:` Event "
+                         "JSON; a comment ping every 15 s.",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    **errors(*USER, 400, 422),
+}
+
+
+@router.get("/stream", response_class=EventSourceResponse, responses=_STREAM_RESPONSES)
+async def stream(request: Request, principal: ViewerDep, state: StateDep,
                  session: SessionDep,
-                 last_event_id: str | None = Query(None)) -> EventSourceResponse:
+                 last_event_id: str | None = Query(None, max_length=40)
+                 ) -> EventSourceResponse:
     """Replay every event after ``Last-Event-ID`` from the database, then stream live."""
-    raw = request.headers.get("last-event-id") or last_event_id
+    raw = (request.headers.get("last-event-id") or last_event_id or "").strip()
     tenant_id = principal.tenant.id
     if raw:
-        try:
-            start = int(raw)
-        except ValueError:
-            raise ApiError(400, "invalid_last_event_id",
-                           "Last-Event-ID must be an event id (a whole number).") from None
+        start = _event_cursor(raw)
     else:
         start = await events.last_event_id(session, tenant_id)
     await session.close()
@@ -89,6 +96,18 @@ class _CountedStream(EventSourceResponse):
             await super().__call__(scope, receive, send)
         finally:
             self._release()
+
+
+def _event_cursor(raw: str) -> int:
+    """``Last-Event-ID`` as an event-log position (0 .. 2^63-1), or 400."""
+    try:
+        start = int(raw)
+    except ValueError:
+        start = -1
+    if not 0 <= start <= MAX_ROW_ID:
+        raise ApiError(400, "invalid_last_event_id",
+                       "Last-Event-ID must be an event id (a whole number).")
+    return start
 
 
 class _Farewell:
@@ -135,16 +154,17 @@ async def _event_source(request: Request, state: Any, tenant_id: int,
     yield ServerSentEvent(retry=500, comment="server shutting down")
 
 
-@router.get("/{event_id}")
-async def get_event(event_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+@router.get("/{event_id:int}", response_model=None, responses=answers(EventOut, *USER, 404, 422))
+async def get_event(event_id: RowId, principal: ViewerDep, session: SessionDep) -> dict[str, Any]:
     row = await session.get(Event, event_id)
     if row is None or row.tenant_id != principal.tenant.id:
         raise not_found("That event")
     return events.event_to_dict(row)
 
 
-@router.post("/{event_id}/replay", status_code=202)
-async def replay_event(event_id: int, principal: PrincipalDep, state: StateDep,
+@router.post("/{event_id:int}/replay", status_code=202, response_model=None,
+             responses=answers(Replay, *ROLE, 404, 422, 503, status=202))
+async def replay_event(event_id: RowId, principal: TechnicianDep, state: StateDep,
                        session: SessionDep) -> dict[str, Any]:
     """Run the reset pipeline again for a stored ``workflow_trigger.received`` event.
 

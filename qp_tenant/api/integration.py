@@ -2,37 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import Field, field_validator
 
-from qp_tenant.api.deps import PrincipalDep, SessionDep, StateDep, require_admin
+from qp_tenant.api.bounds import Body, documented_pattern
+from qp_tenant.api.deps import AdminDep, SessionDep, StateDep, TechnicianDep, ViewerDep
+from qp_tenant.api.responses import (
+    ROLE,
+    USER,
+    GeneratedToken,
+    IntegrationOut,
+    RevealedUrl,
+    answers,
+    errors,
+)
 from qp_tenant.domain import integration, tokens
 from qp_tenant.models import utcnow
 
 router = APIRouter(prefix="/api/v1/integrations/itglue")
 
 
-class ConnectBody(BaseModel):
-    region: str = Field(max_length=8)
-    api_key: str = Field(max_length=512)
+API_KEY_PATTERN = r"^[ \t]*[!-~]+[ \t]*$"
 
 
-class GenerateBody(BaseModel):
+class ConnectBody(Body):
+    region: Literal["us", "eu", "au"]
+    api_key: Annotated[str, documented_pattern(API_KEY_PATTERN)] = Field(max_length=512)
+
+    @field_validator("api_key")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        # It becomes an HTTP header to IT Glue: anything but visible ASCII cannot be sent
+        # (and is no IT Glue key), so it is refused here rather than failing there.
+        if value.strip() and not re.fullmatch(API_KEY_PATTERN, value):
+            raise ValueError("An IT Glue API key is letters, digits and punctuation "
+                             "(ITG.…); copy it again from IT Glue.")
+        return value
+
+
+class GenerateBody(Body):
     grace_hours: int = Field(0, ge=0, le=tokens.MAX_GRACE_HOURS)
 
 
-@router.get("")
-async def get_integration(principal: PrincipalDep, state: StateDep,
+@router.get("", response_model=None, responses=answers(IntegrationOut, *USER))
+async def get_integration(principal: ViewerDep, state: StateDep,
                           session: SessionDep) -> dict[str, Any]:
     return await integration.integration_view(session, principal.tenant.id, state.public_url)
 
 
-@router.put("")
-async def put_integration(body: ConnectBody, principal: PrincipalDep, state: StateDep,
+@router.put("", response_model=None, responses=answers(IntegrationOut, *ROLE, 422, 502))
+async def put_integration(body: ConnectBody, principal: AdminDep, state: StateDep,
                           session: SessionDep) -> dict[str, Any]:
-    require_admin(principal)
     try:
         await integration.connect(session, state.crypto, state.http, principal.tenant.id,
                                   region=body.region, api_key=body.api_key,
@@ -42,19 +65,18 @@ async def put_integration(body: ConnectBody, principal: PrincipalDep, state: Sta
     return await integration.integration_view(session, principal.tenant.id, state.public_url)
 
 
-@router.delete("", status_code=204)
-async def delete_integration(principal: PrincipalDep, state: StateDep,
+@router.delete("", status_code=204, responses=errors(*ROLE))
+async def delete_integration(principal: AdminDep, state: StateDep,
                              session: SessionDep) -> Response:
-    require_admin(principal)
     await integration.disconnect(session, principal.tenant.id)
     state.broker.notify(principal.tenant.id)
     return Response(status_code=204)
 
 
-@router.post("/workflow-token", status_code=201)
-async def generate(principal: PrincipalDep, state: StateDep, session: SessionDep,
+@router.post("/workflow-token", status_code=201, response_model=None,
+             responses=answers(GeneratedToken, *ROLE, 422, status=201))
+async def generate(principal: AdminDep, state: StateDep, session: SessionDep,
                    body: GenerateBody | None = None) -> dict[str, Any]:
-    require_admin(principal)
     body = body or GenerateBody()
     made = await tokens.generate_token(
         session, state.crypto, principal.tenant.id,
@@ -67,8 +89,9 @@ async def generate(principal: PrincipalDep, state: StateDep, session: SessionDep
             "url": tokens.webhook_url(state.public_url, made.plaintext)}
 
 
-@router.post("/workflow-token/reveal")
-async def reveal(principal: PrincipalDep, state: StateDep, session: SessionDep) -> dict[str, Any]:
+@router.post("/workflow-token/reveal", response_model=None,
+             responses=answers(RevealedUrl, *ROLE, 404))
+async def reveal(principal: TechnicianDep, state: StateDep, session: SessionDep) -> dict[str, Any]:
     token, plaintext = await tokens.reveal_token(session, state.crypto, principal.tenant.id,
                                                  principal.user.id, principal.user.email)
     await session.commit()
@@ -76,9 +99,8 @@ async def reveal(principal: PrincipalDep, state: StateDep, session: SessionDep) 
     return {"url": tokens.webhook_url(state.public_url, plaintext)}
 
 
-@router.delete("/workflow-token", status_code=204)
-async def revoke(principal: PrincipalDep, state: StateDep, session: SessionDep) -> Response:
-    require_admin(principal)
+@router.delete("/workflow-token", status_code=204, responses=errors(*ROLE))
+async def revoke(principal: AdminDep, state: StateDep, session: SessionDep) -> Response:
     await tokens.revoke_tokens(session, principal.tenant.id, principal.user.email)
     await session.commit()
     state.broker.notify(principal.tenant.id)

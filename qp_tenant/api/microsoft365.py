@@ -5,23 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from qp_tenant.api.bounds import Body, NonBlank, RowId
 from qp_tenant.api.deps import AdminDep, SessionDep, StateDep, TechnicianDep, ViewerDep
+from qp_tenant.api.responses import ROLE, USER, answers, errors
 from qp_tenant.domain import accounts, microsoft365
 from qp_tenant.errors import ApiError
 from qp_tenant.itglue.client import ITGlueError
 from qp_tenant.state import AppState
 
-router = APIRouter(prefix="/api/v1/customers/{customer_id}/microsoft365",
+router = APIRouter(prefix="/api/v1/customers/{customer_id:int}/microsoft365",
                    tags=["microsoft365"])
 status_router = APIRouter(prefix="/api/v1/microsoft365", tags=["microsoft365"])
 
 
-class LinkBody(BaseModel):
-    tenant_id: str = Field(min_length=1, max_length=64)
-    client_id: str = Field(min_length=1, max_length=64)
-    client_secret: str = Field(min_length=1, max_length=512, repr=False)
+class LinkBody(Body):
+    tenant_id: NonBlank = Field(min_length=1, max_length=64)
+    client_id: NonBlank = Field(min_length=1, max_length=64)
+    client_secret: NonBlank = Field(min_length=1, max_length=512, repr=False)
 
 
 def _m365(state: AppState) -> microsoft365.Microsoft365:
@@ -31,14 +33,14 @@ def _m365(state: AppState) -> microsoft365.Microsoft365:
     return state.m365
 
 
-@router.get("")
-async def get_link(customer_id: int, principal: ViewerDep,
+@router.get("", response_model=None, responses=answers(None, *USER, 404, 422))
+async def get_link(customer_id: RowId, principal: ViewerDep,
                    session: SessionDep) -> dict[str, Any]:
     return await microsoft365.link_view(session, principal.tenant.id, customer_id)
 
 
-@router.put("")
-async def put_link(customer_id: int, body: LinkBody, principal: AdminDep, state: StateDep,
+@router.put("", response_model=None, responses=answers(None, *ROLE, 404, 422, 502, 503))
+async def put_link(customer_id: RowId, body: LinkBody, principal: AdminDep, state: StateDep,
                    session: SessionDep) -> dict[str, Any]:
     """Verify the app registration with Microsoft (a token, one users read), then save it."""
     link = await microsoft365.put_link(
@@ -48,15 +50,16 @@ async def put_link(customer_id: int, body: LinkBody, principal: AdminDep, state:
     return microsoft365.link_to_dict(link)
 
 
-@router.delete("", status_code=204)
-async def delete_link(customer_id: int, principal: AdminDep, session: SessionDep) -> Response:
+@router.delete("", status_code=204, responses=errors(*ROLE, 404, 422))
+async def delete_link(customer_id: RowId, principal: AdminDep, session: SessionDep) -> Response:
     await microsoft365.delete_link(session, principal.tenant.id, customer_id,
                                    principal.user.email)
     return Response(status_code=204)
 
 
-@router.post("/sync", status_code=202)
-async def sync(customer_id: int, principal: TechnicianDep, state: StateDep,
+@router.post("/sync", status_code=202, response_model=None,
+             responses=answers(None, *ROLE, 404, 409, 422, 502, 503, status=202))
+async def sync(customer_id: RowId, principal: TechnicianDep, state: StateDep,
                session: SessionDep) -> dict[str, Any]:
     """Read the tenant's users into accounts now, then automatch them with IT Glue passwords.
 
@@ -71,7 +74,9 @@ async def sync(customer_id: int, principal: TechnicianDep, state: StateDep,
     try:
         client = await accounts.itglue_client(session, state.crypto, state.http, tenant_id,
                                               state.settings.itglue_base_url)
-        matched = await accounts.automatch(session, tenant_id, customer_id, client)
+        matched = await accounts.automatch(session, tenant_id, customer_id, client,
+                                           accounts.Actor(principal.user.email,
+                                                          principal.user.id))
         body["matched"] = len(matched)
     except ApiError as exc:
         body["automatch_error"] = exc.message
@@ -80,7 +85,8 @@ async def sync(customer_id: int, principal: TechnicianDep, state: StateDep,
     return body
 
 
-@status_router.get("/prerequisites")
+@status_router.get("/prerequisites", response_model=None,
+                   responses=answers(None, *USER, 409, 502))
 async def prerequisites(principal: ViewerDep, state: StateDep,
                         session: SessionDep) -> dict[str, Any]:
     """Customers whose IT Glue passwords are in cloud categories, and whether each is linked
