@@ -67,6 +67,8 @@ async def sync(customer_id: RowId, principal: TechnicianDep, state: StateDep,
     ``automatch_error`` says why) when IT Glue could not be asked.
     """
     tenant_id = principal.tenant.id
+    # Read before the sync commits: the principal's rows expire with that commit.
+    actor = accounts.Actor(principal.user.email, principal.user.id)
     result = await microsoft365.sync_users(session, state.crypto, _m365(state), tenant_id,
                                            customer_id)
     body: dict[str, Any] = {"status": "synced", **result.to_dict(), "matched": None,
@@ -74,9 +76,7 @@ async def sync(customer_id: RowId, principal: TechnicianDep, state: StateDep,
     try:
         client = await accounts.itglue_client(session, state.crypto, state.http, tenant_id,
                                               state.settings.itglue_base_url)
-        matched = await accounts.automatch(session, tenant_id, customer_id, client,
-                                           accounts.Actor(principal.user.email,
-                                                          principal.user.id))
+        matched = await accounts.automatch(session, tenant_id, customer_id, client, actor)
         body["matched"] = len(matched)
     except ApiError as exc:
         body["automatch_error"] = exc.message

@@ -199,6 +199,10 @@ def _bodies(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/integrations/itglue/workflow-token"): {"grace_hours": 0},
         ("PUT", "/api/v1/alerts"): {"recipients": ["ops@acme.test"]},
         ("POST", "/api/v1/agents/enrollment-codes"): {"name": "dc2"},
+        ("PATCH", "/api/v1/agents/{id}"): {"customer_id": world.linked_customer},
+        ("PUT", "/api/v1/customers/{id}/microsoft365"): {
+            "tenant_id": "contoso.onmicrosoft.com", "client_id": "role-walk-app",
+            "client_secret": "role-walk-secret"},
         ("POST", "/api/v1/agent/heartbeat"): {"directories": []},
         ("POST", "/api/v1/agent/jobs/{id}/result"): {"ok": False, "error": "role walk"},
         ("POST", "/api/v1/agent/enroll"): {"code": "QPE-NOT-A-CODE", "hostname": "h"},
