@@ -1,5 +1,5 @@
-"""``qp-tenant``: serve, migrate, create-tenant, create-user, rotate-key (see DESIGN.md,
-Command lines)."""
+"""``qp-tenant``: serve, migrate, create-tenant, create-user, rotate-key, revoke-agent (the
+flags and ``QP_*`` variables are listed in README.md)."""
 
 from __future__ import annotations
 

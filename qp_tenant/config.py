@@ -15,7 +15,7 @@ def default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    """Settings of one tenant process (see DESIGN.md, "Command lines")."""
+    """Settings of one tenant process (the flags and QP_* variables in README.md)."""
 
     model_config = SettingsConfigDict(env_prefix="QP_", extra="ignore")
 

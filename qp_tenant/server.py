@@ -41,7 +41,7 @@ class GracefulServer(uvicorn.Server):
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: otherwise asyncio never sets TCP_NODELAY on accepted connections and
-    # every response waits ~40 ms for Nagle + delayed ACK (see STACK-NOTES.md).
+    # every response waits ~40 ms for Nagle + delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))

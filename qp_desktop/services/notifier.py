@@ -107,8 +107,8 @@ URGENCY = {"info": 1, "warning": 1, "error": 2}  # low=0, normal=1, critical=2
 class DbusNotifier(NotificationAdapter):
     """``org.freedesktop.Notifications`` through jeepney on the asyncio (qasync) loop.
 
-    WORKAROUND: PySide6 QtDBus marshals ``Notify``'s ``susssasa{sv}i`` arguments wrongly (see
-    STACK-NOTES.md), so the message is built with jeepney.
+    WORKAROUND: PySide6 QtDBus marshals ``Notify``'s ``susssasa{sv}i`` arguments wrongly
+    (seen with PySide6 6.11), so the message is built with jeepney.
 
     Actions are offered only when the server announces the ``actions`` capability; the
     ``ActionInvoked`` signal calls back (the "default" action, a click on the bubble, counts

@@ -1,6 +1,6 @@
 """The steps of the IT Glue workflow setup, in the order the technician does them.
 
-Texts are ours (see DOMAIN.md, "The workflow the technician sets up"). ``check`` says who
+Texts are ours, written from IT Glue's public documentation of workflows. ``check`` says who
 ticks a step: ``live`` (the tenant's state), ``event`` (a trigger arriving on the event
 stream) or ``manual`` (the technician, after doing it in IT Glue).
 """

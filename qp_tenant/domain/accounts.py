@@ -3,7 +3,7 @@
 Customers come from IT Glue organizations (import, idempotent) or are created by hand.
 Automatch pairs an account with the IT Glue password whose username is the account's
 identity, sAMAccountName or userPrincipalName, and whose category (if any) names a source of
-the same type (DOMAIN.md, "Account matching").
+the same type (docs/api.md, accounts).
 """
 
 from __future__ import annotations

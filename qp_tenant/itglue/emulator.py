@@ -2,7 +2,7 @@
 
 IT Glue cannot be reached from CI or a laptop demo, so this small ASGI app answers the
 documented endpoints (organizations, passwords, their nested routes) with IT Glue's JSON:API
-shapes, errors (403, 404, 415, 422, 429) and rate limit, as described in DOMAIN.md. Run it by
+shapes, errors (403, 404, 415, 422, 429) and rate limit, as IT Glue documents them. Run it by
 hand with ``python -m qp_tenant.itglue.emulator --port 0 --api-key ITG.demo-key --seed-demo``.
 
 Everything under ``/_emulator/`` is emulator-only plumbing (no auth) that real IT Glue does not

@@ -304,7 +304,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 class FakeTenant:
-    """The tenant's agent API, faithful to DESIGN.md's contract, with inspection queues."""
+    """The tenant's agent API, faithful to the contract in docs/api.md, with inspection queues."""
 
     def __init__(self) -> None:
         self.results: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()

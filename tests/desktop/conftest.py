@@ -1,6 +1,6 @@
 """Fixtures for the desktop tests: one qasync loop per test on the pytest-qt QApplication.
 
-See ../shared/STACK-NOTES.md ("qasync and pytest-qt") for why teardown looks like this.
+qasync under pytest-qt: teardown must not stop the loop (see the fixture for why).
 """
 
 from __future__ import annotations
