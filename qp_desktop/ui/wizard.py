@@ -578,6 +578,9 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         """Done as the checklist shows it (live steps are computed, others remembered)."""
         if key == W.PREREQUISITES:
             connected = bool(self.integration and self.integration.connected)
+            # Microsoft 365 links are checked live and shown with their own mark, so they have
+            # no box to tick; an unlinked customer does not hold up the rest of the setup
+            # (its cloud passwords are simply not reset until it is linked).
             return (connected and not self._contradicted()
                     and all(self.progress.is_confirmed(k) for k, _ in W.CONFIRMATIONS))
         if key == W.TOKEN:

@@ -81,7 +81,6 @@ URL_STEPS = tuple(step.key for step in STEPS if step.uses_url)
 # Prerequisites the tenant cannot know: the technician confirms them.
 CONFIRMATIONS: tuple[tuple[str, str], ...] = (
     ("agent", "The agent runs on the servers whose accounts change"),
-    ("azure", "Office 365 / Azure customers are linked (if you have any)"),
     ("matched", "Accounts are matched to their IT Glue passwords"),
     ("itglue_admin", "You have an IT Glue admin login that may use Workflows"),
 )

@@ -118,7 +118,7 @@ async def list_agents(principal: ViewerDep, session: SessionDep,
 
 
 @router.patch("/{agent_id:int}", response_model=None,
-              responses=answers(AgentOut, *ROLE, 404, 422))
+              responses=answers(AgentOut, *ROLE, 404, 409, 422))
 async def patch_agent(agent_id: RowId, body: AgentPatch, principal: AdminDep, state: StateDep,
                       session: SessionDep) -> dict[str, Any]:
     """Assign the agent to the customer whose directories it serves."""

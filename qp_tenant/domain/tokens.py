@@ -121,7 +121,9 @@ async def generate_token(
             until = min(now + timedelta(hours=grace_hours), old.expires_at)
             old.grace_until = until
             old.revoked_at = until
-            summary = f"Previous workflow token stays valid until {rfc3339(until)} (grace period)"
+            # A person reads the summary: a plain date, not RFC 3339 (details keep that).
+            summary = ("Previous workflow token stays valid until "
+                       f"{until.day} {until:%b %Y, %H:%M} UTC (grace period)")
         else:
             old.revoked_at = now
             old.grace_until = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import ITGLUE_KEY
 from tests.support.processes import TenantProcess
 from tests.tenant.conftest import Api
@@ -101,6 +103,10 @@ def test_grace_period_keeps_the_old_url_working(api: Api) -> None:
     assert r.status_code == 202
     revoked = [e for e in api.events(type="token.revoked")]
     assert revoked and revoked[0]["details"]["grace_hours"] == 24
+    # The summary is for a person: a plain date and time, not an RFC 3339 stamp.
+    summary = revoked[0]["summary"]
+    assert re.search(r"until \d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC", summary), summary
+    assert "T" not in summary.split("until", 1)[1].split("UTC")[0]
 
 
 def test_grace_hours_out_of_range_is_refused(api: Api) -> None:

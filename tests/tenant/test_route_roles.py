@@ -218,7 +218,8 @@ def _concrete(world: World, path: str) -> str:
     for prefix, value in world.ids.items():
         if path.startswith(prefix):
             return re.sub(r"\{[^}]*\}", str(value), path, count=1)
-    raise AssertionError(f"test_roles.py names no row for {path}: add its prefix to World.ids")
+    raise AssertionError(f"test_route_roles.py names no row for {path}: "
+                         "add its prefix to World.ids")
 
 
 def _call(world: World, who: str, method: str, path: str) -> httpx.Response:
