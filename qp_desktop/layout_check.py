@@ -159,6 +159,14 @@ async def check_main_window(app: Any, size_pass: SizePass, size_name: str,
                 await page.create_enrollment_code(dialog)
                 await size_pass.record("dialog-add-agent", dialog, size_name)
                 dialog.reject()
+                # Microsoft 365… opens for the chosen customer.
+                page.customer_combo.setCurrentIndex(min(1, page.customer_combo.count() - 1))
+                page.m365_button.click()
+                m365 = page.m365_dialog
+                assert m365 is not None
+                await _until_idle(m365)
+                await size_pass.record("dialog-m365-link", m365, size_name)
+                m365.reject()
         generate = GenerateTokenDialog(window)
         generate.open()
         await size_pass.record("dialog-generate-token", generate, size_name)
