@@ -19,6 +19,7 @@ from collections.abc import Sequence
 CHILD_MODULES = {
     "qp_tenant": "qp_tenant.cli:main",
     "qp_tenant.itglue.emulator": "qp_tenant.itglue.emulator:main",
+    "qp_tenant.m365.emulator": "qp_tenant.m365.emulator:main",
 }
 
 
