@@ -68,6 +68,19 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+
+def take_from_window(hits: collections.deque[float], now: float, limit: int,
+                     window_seconds: float) -> float | None:
+    """A sliding-window rate limit (what both emulators enforce): count one request made at
+    ``now`` in ``hits``, or return the seconds to wait when ``limit`` are already in the
+    window."""
+    while hits and hits[0] <= now - window_seconds:
+        hits.popleft()
+    if len(hits) >= limit:
+        return max(hits[0] + window_seconds - now, 0.0)
+    hits.append(now)
+    return None
+
 @dataclass
 class EmulatorUser:
     """An IT Glue user, enough for ``include=updater``."""
@@ -357,14 +370,8 @@ class EmulatorState:
     # ----------------------------------------------------------------------------- rate limit
     def _take_rate_token(self, key: str) -> float | None:
         """Count one request for ``key``; return seconds to wait if over the limit, else None."""
-        hits = self._hits.setdefault(key, collections.deque())
-        now = self.clock()
-        while hits and hits[0] <= now - self.rate_window_seconds:
-            hits.popleft()
-        if len(hits) >= self.rate_limit:
-            return max(hits[0] + self.rate_window_seconds - now, 0.0)
-        hits.append(now)
-        return None
+        return take_from_window(self._hits.setdefault(key, collections.deque()), self.clock(),
+                                self.rate_limit, self.rate_window_seconds)
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able view of the state for ``GET /_emulator/state`` (no key, no values)."""

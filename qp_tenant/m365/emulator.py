@@ -54,6 +54,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from qp_tenant.itglue.emulator import take_from_window
 from qp_tenant.m365.client import DIRECTORY_ROLE_IDS, GRAPH_PERMISSION
 
 logger = logging.getLogger(__name__)
@@ -230,14 +231,8 @@ class M365EmulatorState:
         """Count one Graph request; seconds to wait if over the limit, else None."""
         if self.rate_limit <= 0:
             return None
-        hits = self._hits.setdefault(key, collections.deque())
-        now = self.clock()
-        while hits and hits[0] <= now - self.rate_window_seconds:
-            hits.popleft()
-        if len(hits) >= self.rate_limit:
-            return max(hits[0] + self.rate_window_seconds - now, 0.0)
-        hits.append(now)
-        return None
+        return take_from_window(self._hits.setdefault(key, collections.deque()), self.clock(),
+                                self.rate_limit, self.rate_window_seconds)
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able view (no secret, no password) for ``GET /_emulator/state``."""
