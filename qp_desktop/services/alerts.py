@@ -9,7 +9,6 @@ icon and the window banner show.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from qp_desktop.services.notifier import (
     Notifier,
 )
 from qp_desktop.services.settings import Preferences
+from qp_desktop.services.tasks import TaskSet
 from qp_desktop.services.tenant_client import TenantClient, TenantError, WorkflowToken
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class AlertCenter(QObject):
         self.min_gap = policy.MIN_GAP
         self.signed_in = False
         self._stream: EventStream | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = TaskSet()
         self._expiry_token_key: str | None = None
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)
@@ -120,8 +120,7 @@ class AlertCenter(QObject):
             self._stream = None
         self._refresh_timer.stop()
         self._flush_timer.stop()
-        for task in list(self._tasks):
-            task.cancel()
+        self.tasks.cancel_all()
         was_signed_in = self.signed_in
         self.signed_in = False
         self.token = None
@@ -129,21 +128,9 @@ class AlertCenter(QObject):
         if was_signed_in:
             self._emit_status()
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            log.error("alert task failed", exc_info=exc)
-
     @property
     def busy(self) -> bool:
-        return bool(self._tasks)
+        return self.tasks.busy
 
     # -- memory -------------------------------------------------------------------------------
 
@@ -161,7 +148,7 @@ class AlertCenter(QObject):
 
     def request_refresh(self) -> None:
         if self.signed_in:
-            self._spawn(self.refresh())
+            self.tasks.start(self.refresh())
 
     async def refresh(self) -> WorkflowToken | None:
         """Fetch the token from the tenant, then notify what is due."""
@@ -213,7 +200,7 @@ class AlertCenter(QObject):
             return
         token_events = [e for e in events if e.get("type") in TOKEN_EVENTS]
         if token_events:
-            self._spawn(self._on_token_events(token_events))
+            self.tasks.start(self._on_token_events(token_events))
         window = policy.add_failures(self.failures, events, self.clock())
         if window is not self.failures:
             self.failures = window
@@ -254,14 +241,14 @@ class AlertCenter(QObject):
             resets_enabled=self.prefs.get(S.NOTIFY_RESET_FAILED),
             rejected_enabled=self.prefs.get(S.NOTIFY_TRIGGER_REJECTED))
         if notice is not None:
-            self._spawn(self.notifier.notify(failure_notification(notice)))
+            self.tasks.start(self.notifier.notify(failure_notification(notice)))
 
     def acknowledge_failures(self) -> None:
         """The technician is looking at the event monitor."""
         if self.failures.total or self.failures.pending:
             self.failures = policy.acknowledge(self.failures)
             self._flush_timer.stop()
-            self._spawn(self.notifier.withdraw(FAILURES_KEY))
+            self.tasks.start(self.notifier.withdraw(FAILURES_KEY))
             self._emit_status()
 
     # -- actions and status -------------------------------------------------------------------

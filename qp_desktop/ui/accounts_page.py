@@ -45,10 +45,10 @@ from qp_desktop.services.tenant_client import (
 )
 from qp_desktop.ui import roles
 from qp_desktop.ui.m365_dialog import Microsoft365Dialog, link_button_for
-from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
+from qp_desktop.ui.page import Page
 from qp_desktop.ui.theme import DARK, LIGHT, Colours, monospace_font
 from qp_desktop.ui.timefmt import friendly, relative
-from qp_desktop.ui.widgets import Banner, BusyBar, CopyButton, FittedTable
+from qp_desktop.ui.widgets import Banner, CopyButton, FittedTable
 
 log = logging.getLogger(__name__)
 
@@ -432,7 +432,7 @@ class AddAgentDialog(QDialog):
 M = AccountsTableModel
 
 
-class AccountsPage(TenantCallsMixin, QWidget):
+class AccountsPage(Page):
     """The accounts the tenant resets, their IT Glue match, and the agents.
 
     Every call runs in the background with a busy bar; failures show the tenant's sentence.
@@ -440,19 +440,15 @@ class AccountsPage(TenantCallsMixin, QWidget):
 
     def __init__(self, client: TenantClient, clipboard: SecretClipboard,
                  parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("accounts_page")
+        super().__init__("accounts_page", parent)
         self.client = client
         self.clipboard = clipboard
-        self.tasks = TaskSet()
         self.customers: list[Customer] = []
         self.agents: list[Agent] = []
         self.loaded = False
         self.add_agent_dialog: AddAgentDialog | None = None
         self.role: str | None = None  # the signed-in user's; None: not known, nothing gated
         self.m365_dialog: Microsoft365Dialog | None = None
-        self._busy = 0
-        self._closed = False
         self.model = AccountsTableModel(self)
         self.proxy = AccountsFilter(self)
         self.proxy.setSourceModel(self.model)
@@ -466,27 +462,11 @@ class AccountsPage(TenantCallsMixin, QWidget):
         root.setContentsMargins(28, 22, 28, 28)
         root.setSpacing(14)
 
-        top = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.setSpacing(2)
-        title = QLabel("Accounts")
-        title.setProperty("role", "title")
-        titles.addWidget(title)
-        subtitle = QLabel("The accounts the tenant resets, the IT Glue password each one "
-                          "follows, and how its last reset went.")
-        subtitle.setProperty("role", "muted")
-        subtitle.setWordWrap(True)
-        titles.addWidget(subtitle)
-        top.addLayout(titles, 1)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setObjectName("accounts_refresh_button")
-        self.refresh_button.clicked.connect(self.activate)
-        top.addWidget(self.refresh_button, 0, Qt.AlignmentFlag.AlignTop)
-        root.addLayout(top)
-        self.busy_bar = BusyBar("accounts_busy")
-        root.addWidget(self.busy_bar)
-        self.banner = Banner("accounts_banner")
-        root.addWidget(self.banner)
+        self.build_header(root, "Accounts",
+                          "The accounts the tenant resets, the IT Glue password each one "
+                          "follows, and how its last reset went.", wrap_subtitle=True,
+                          refresh="accounts_refresh_button", busy="accounts_busy",
+                          banner="accounts_banner")
 
         box = QFrame()
         box.setObjectName("accounts_box")
@@ -850,12 +830,15 @@ class AccountsPage(TenantCallsMixin, QWidget):
 
     def shutdown(self) -> None:
         """The window is going away: stop background work and drop any shown code."""
-        self._closed = True
-        self.tasks.cancel_all()
-        if self.add_agent_dialog is not None:
-            self.add_agent_dialog.forget()
+        super().shutdown()
+        self.forget_secrets()
         if self.m365_dialog is not None:
             self.m365_dialog.reject()
+
+    def forget_secrets(self) -> None:
+        """Sign-out: drop an enrollment code the add-agent dialog shows."""
+        if self.add_agent_dialog is not None:
+            self.add_agent_dialog.forget()
 
 
 def _escape(text: str) -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,12 +31,11 @@ from qp_desktop.services.tenant_client import (
     WorkflowToken,
 )
 from qp_desktop.ui import roles
-from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
+from qp_desktop.ui.page import Page
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.timefmt import friendly
 from qp_desktop.ui.widgets import (
     Banner,
-    BusyBar,
     ClipboardNote,
     CopyButton,
     SecretField,
@@ -127,29 +125,23 @@ class GenerateTokenDialog(QDialog):
         return self.grace_hours.value() if self.grace.isChecked() else 0
 
 
-class ITGluePage(TenantCallsMixin, QWidget):
+class ITGluePage(Page):
     """The IT Glue integration page. Every call runs in the background with a busy bar."""
 
     def __init__(self, client: TenantClient, clipboard: SecretClipboard,
                  parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("itglue_page")
+        super().__init__("itglue_page", parent)
         self.client = client
         self.clipboard = clipboard
-        self.tasks = TaskSet()
         self.integration: ITGlueIntegration | None = None
         self._full_url: str | None = None  # the workflow URL while known; never logged
         self._url_token_id: str | None = None  # which token ``_full_url`` belongs to
-        self._busy = 0
-        self._closed = False
         self.generate_dialog: GenerateTokenDialog | None = None
         self.disconnect_dialog: QMessageBox | None = None
         self.role: str | None = None  # the signed-in user's; None: not known, nothing gated
         self._build()
         self._render()
-        self._timer = QTimer(self)
-        self._timer.setInterval(REFRESH_INTERVAL_MS)
-        self._timer.timeout.connect(self._periodic_refresh)
+        self.refresh_periodically(REFRESH_INTERVAL_MS)
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -158,25 +150,9 @@ class ITGluePage(TenantCallsMixin, QWidget):
         root.setContentsMargins(28, 22, 28, 28)
         root.setSpacing(16)
 
-        top = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.setSpacing(2)
-        title = QLabel("IT Glue")
-        title.setProperty("role", "title")
-        titles.addWidget(title)
-        subtitle = QLabel("Connect IT Glue and give its password workflow a URL to call.")
-        subtitle.setProperty("role", "muted")
-        titles.addWidget(subtitle)
-        top.addLayout(titles, 1)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setObjectName("refresh_button")
-        self.refresh_button.clicked.connect(self.activate)
-        top.addWidget(self.refresh_button, 0, Qt.AlignmentFlag.AlignTop)
-        root.addLayout(top)
-        self.busy_bar = BusyBar("itglue_busy")
-        root.addWidget(self.busy_bar)
-        self.banner = Banner("itglue_banner")
-        root.addWidget(self.banner)
+        self.build_header(root, "IT Glue",
+                          "Connect IT Glue and give its password workflow a URL to call.",
+                          refresh="refresh_button", busy="itglue_busy", banner="itglue_banner")
 
         for box in (self._build_connection(), self._build_token(), self._build_payload()):
             # Never squeeze a group below its natural height: the scroll area scrolls instead
@@ -483,10 +459,6 @@ class ITGluePage(TenantCallsMixin, QWidget):
             self._render()
         return await self._run(load)
 
-    def _periodic_refresh(self) -> None:
-        if self._busy == 0 and self.isVisible():
-            self.activate()
-
     def _connect_clicked(self) -> None:
         self.tasks.start(self.connect_itglue())
 
@@ -599,9 +571,7 @@ class ITGluePage(TenantCallsMixin, QWidget):
 
     def shutdown(self) -> None:
         """The window is going away: stop background work and forget the URL."""
-        self._closed = True
-        self._timer.stop()
-        self.tasks.cancel_all()
+        super().shutdown()
         self._full_url = self._url_token_id = None
 
     def forget_secrets(self) -> None:
@@ -610,7 +580,3 @@ class ITGluePage(TenantCallsMixin, QWidget):
         self._set_revealed(False)
         self.integration = None
         self._render()
-
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt naming
-        self._timer.start()
-        super().showEvent(event)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from qp_desktop.services.clipboard import SecretClipboard
+from qp_desktop.services.tasks import TaskSet
 from qp_desktop.services.tenant_client import (
     CloudPrerequisite,
     Customer,
@@ -31,7 +32,7 @@ from qp_desktop.services.tenant_client import (
     TenantClient,
 )
 from qp_desktop.ui import roles
-from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
+from qp_desktop.ui.tasks import TenantCallsMixin
 from qp_desktop.ui.timefmt import friendly
 from qp_desktop.ui.widgets import Banner, BusyBar, CopyButton, SecretField
 

@@ -1,12 +1,14 @@
 """The main window: header with the signed-in user, navigation on the left, pages on the right.
 
-Later pages (Events, Setup) plug in with :meth:`MainWindow.add_page`. A page may define
-``activate()``; it is called whenever the page is shown, so it can refresh itself.
+Pages plug in with :meth:`MainWindow.add_page`, which checks each one against
+:class:`qp_desktop.ui.page.PageProtocol`: ``activate()`` runs whenever the page is shown,
+``forget_secrets()`` then ``shutdown()`` when the window goes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
 from qp_desktop.services.clipboard import SecretClipboard
 from qp_desktop.services.session import Session
 from qp_desktop.ui.alert_banner import AlertBanner
+from qp_desktop.ui.page import PageProtocol, check_page
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.widgets import Banner
 
@@ -134,7 +137,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("QP Desktop")
         self.session = session
         self.clipboard = clipboard
-        self._pages: dict[str, QWidget] = {}
+        self._pages: dict[str, QWidget] = {}  # what the stack holds (maybe a scroll area)
+        self._page_widgets: dict[str, PageProtocol] = {}
         self._sections: dict[str, QListWidgetItem] = {}
 
         central = QWidget()
@@ -248,7 +252,11 @@ class MainWindow(QMainWindow):
 
         Returns:
             The widget.
+
+        Raises:
+            TypeError: ``widget`` lacks a method of the page protocol.
         """
+        check_page(widget)
         if section and section not in self._sections:
             header = QListWidgetItem(section.upper())
             header.setFlags(Qt.ItemFlag.NoItemFlags)
@@ -270,6 +278,7 @@ class MainWindow(QMainWindow):
             holder = area
         self.stack.addWidget(holder)
         self._pages[key] = holder
+        self._page_widgets[key] = cast(PageProtocol, widget)
         if self.navigation.currentItem() is None:
             self.navigation.setCurrentItem(item)
         return widget
@@ -300,23 +309,21 @@ class MainWindow(QMainWindow):
         if key not in self._pages:
             return
         self.stack.setCurrentWidget(self._pages[key])
-        activate = getattr(self.page(key), "activate", None)
-        if callable(activate) and self.isVisible():
-            activate()
+        if self.isVisible():
+            self._page_widgets[key].activate()
 
     def activate_current(self) -> None:
         key = self.current_page_key()
         if key:
-            activate = getattr(self.page(key), "activate", None)
-            if callable(activate):
-                activate()
+            self._page_widgets[key].activate()
 
     def shutdown_pages(self) -> None:
-        """Call each page's ``shutdown()`` (stop timers and tasks) before the window goes."""
-        for key in self._pages:
-            shutdown = getattr(self.page(key), "shutdown", None)
-            if callable(shutdown):
-                shutdown()
+        """Before the window goes: every page forgets its secrets, then stops its timers and
+        tasks."""
+        for page in self._page_widgets.values():
+            page.forget_secrets()
+        for page in self._page_widgets.values():
+            page.shutdown()
 
     # -- clipboard notes ----------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ HTTP of its own.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import logging
@@ -55,6 +54,7 @@ from qp_desktop.services.event_stream import (
     EventPage,
     EventStream,
 )
+from qp_desktop.services.tasks import TaskSet
 from qp_desktop.ui.event_model import (
     CATEGORIES,
     COL_ACCOUNT,
@@ -102,13 +102,6 @@ PROGRESS_THRESHOLD = 5000  # exports larger than this run in steps behind a prog
 # events/s the stream's 50 ms batches would repaint 20 times a second. A quiet stream's first
 # event is still shown on the next turn of the event loop.
 LIVE_COALESCE_MS = 150
-
-
-def _loop() -> asyncio.AbstractEventLoop:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:  # called outside a callback of the (qasync) loop
-        return asyncio.get_event_loop()
 
 
 def _dot(color: QColor, size: int = 12) -> QPixmap:
@@ -182,7 +175,7 @@ class MonitorWindow(QWidget):
         self._page_size = page_size
         self.model = EventTableModel(self)
         self.view_model = EventFilterModel(self.model, newest_first=newest_first, parent=self)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = TaskSet()
         self._initial_loaded = False
         self._early_events: list[dict[str, Any]] = []  # stream events before history arrived
         # Live events as stored rows (built on arrival, see event_rows): held while paused,
@@ -433,32 +426,31 @@ class MonitorWindow(QWidget):
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         """Load the newest history page, then follow the live stream from there."""
-        self._spawn(self._load_initial())
+        self.tasks.start(self._load_initial())
 
     def stop(self) -> None:
         """Cancel this window's work; stops the stream only if this window started it."""
         self._flush_timer.stop()
-        for task in list(self._tasks):
-            task.cancel()
+        self.tasks.cancel_all()
         if self._stream is not None and self._started_stream:
             self._stream.stop()
             self._started_stream = False
+
+    # The main window's page protocol (qp_desktop.ui.page.PageProtocol).
+    def activate(self) -> None:
+        """Shown: nothing to fetch, the live stream keeps the table current."""
+
+    def shutdown(self) -> None:
+        """Signed out or quitting: stop this window's work."""
+        self.stop()
+
+    def forget_secrets(self) -> None:
+        """Events hold no secrets (the tenant redacts them before storing)."""
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802
         if self.parent() is None:
             self.stop()
         super().closeEvent(event)
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = _loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("monitor task failed", exc_info=task.exception())
 
     async def _load_initial(self) -> None:
         if self._fetch_history is not None:
@@ -503,7 +495,7 @@ class MonitorWindow(QWidget):
         self._loading_older = True
         self.load_older_button.setEnabled(False)
         self.load_older_button.setText("Loading…")
-        self._spawn(self._load_older())
+        self.tasks.start(self._load_older())
 
     async def _load_older(self) -> None:
         assert self._fetch_history is not None

@@ -26,7 +26,7 @@ from qp_desktop.services.autostart import Autostart, AutostartError
 from qp_desktop.services.clipboard import SecretClipboard
 from qp_desktop.services.notifier import Notification, Notifier
 from qp_desktop.services.settings import Preferences, Setting
-from qp_desktop.ui.tasks import TaskSet
+from qp_desktop.ui.page import Page
 from qp_desktop.ui.widgets import Banner
 
 log = logging.getLogger(__name__)
@@ -45,28 +45,22 @@ def _muted(text: str) -> QLabel:
     return label
 
 
-class PreferencesPage(QWidget):
+class PreferencesPage(Page):
     """Every change is saved at once; there is no OK button."""
 
     def __init__(self, prefs: Preferences, clipboard: SecretClipboard, autostart: Autostart,
                  notifier: Notifier | None = None, parent: QWidget | None = None,
                  local_url: str = ""):
-        super().__init__(parent)
-        self.setObjectName("preferences_page")
+        super().__init__("preferences_page", parent)
         self.prefs = prefs
         self.clipboard = clipboard
         self.autostart = autostart
         self.notifier = notifier
         self.local_url = local_url  # the tenant on this computer, when it runs
-        self.tasks = TaskSet()
         root = QVBoxLayout(self)
         root.setContentsMargins(28, 22, 28, 28)
         root.setSpacing(16)
-        title = QLabel("Preferences")
-        title.setProperty("role", "title")
-        root.addWidget(title)
-        self.banner = Banner("preferences_banner")
-        root.addWidget(self.banner)
+        self.build_header(root, "Preferences", banner="preferences_banner")
         for box in (self._build_notifications(), self._build_clipboard(),
                     self._build_startup(), self._build_local_tenant()):
             box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
@@ -237,6 +231,3 @@ class PreferencesPage(QWidget):
                 await self.notifier.start()
                 self._show_backend()
             self.tasks.start(describe())
-
-    def shutdown(self) -> None:
-        self.tasks.cancel_all()

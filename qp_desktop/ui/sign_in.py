@@ -28,8 +28,8 @@ from qp_desktop.services import settings as S
 from qp_desktop.services.local_tenant import ChildServerError, LocalTenant, PortTakenError
 from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences
+from qp_desktop.services.tasks import TaskSet
 from qp_desktop.services.tenant_client import TenantError
-from qp_desktop.ui.tasks import TaskSet
 from qp_desktop.ui.timefmt import wait_text
 from qp_desktop.ui.widgets import Banner, BusyBar, SecretField
 

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from qp_common.wire import token_url_usable
 from qp_desktop.services.alert_policy import STATE_ERROR, STATE_OK, STATE_WARNING, AlertStatus
+from qp_desktop.services.tasks import TaskSet
 from qp_desktop.services.tenant_client import SessionExpired, TenantError
 from qp_desktop.ui.roles import ADMIN, TECHNICIAN, gate
-from qp_desktop.ui.tasks import TaskSet
 
 if TYPE_CHECKING:
     from qp_desktop.app import DesktopApp

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPen, QPixmap, QShowEvent
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -60,11 +60,11 @@ from qp_desktop.ui import wizard_steps as W
 from qp_desktop.ui.itglue_page import URL_LABEL
 from qp_desktop.ui.layout_audit import KEEP_IN_VIEW
 from qp_desktop.ui.m365_dialog import cloud_prerequisite_text
+from qp_desktop.ui.page import Page
 from qp_desktop.ui.roles import ADMIN, TECHNICIAN, gate
-from qp_desktop.ui.tasks import TaskSet, TenantCallsMixin
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.timefmt import friendly
-from qp_desktop.ui.widgets import Banner, BusyBar, ClipboardNote, CopyField, StatusBadge
+from qp_desktop.ui.widgets import Banner, ClipboardNote, CopyField, StatusBadge
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class StepView:
     reopened: Banner
 
 
-class SetupWizardPage(TenantCallsMixin, QWidget):
+class SetupWizardPage(Page):
     """The IT Glue workflow checklist (page key ``setup``).
 
     Signals:
@@ -198,8 +198,7 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
     def __init__(self, client: TenantClient, clipboard: SecretClipboard, prefs: Preferences,
                  session: Session, http: httpx.AsyncClient,
                  event_stream: EventStream | None = None, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("setup_wizard")
+        super().__init__("setup_wizard", parent)
         self.setStyleSheet(PAGE_STYLE)
         self.client = client
         self.clipboard = clipboard
@@ -207,7 +206,6 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.session = session
         self.http = http
         self.event_stream = event_stream
-        self.tasks = TaskSet()
         tenant_id = session.tenant.id if session.tenant else ""
         self.progress = WizardProgress(prefs.qsettings, scope_for(session.tenant_key, tenant_id))
         self.integration: ITGlueIntegration | None = None
@@ -215,8 +213,6 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self._loaded = False
         self._full_url: str | None = None  # never logged, never stored
         self._url_token_id: str | None = None
-        self._busy = 0
-        self._closed = False
         self._seen: set[int] = set()
         self._deferred: list[dict[str, Any]] = []
         self._refreshing = False
@@ -234,9 +230,7 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self._build()
         self._render()
         self.go_to(self.first_open_step())
-        self._timer = QTimer(self)
-        self._timer.setInterval(REFRESH_INTERVAL_MS)
-        self._timer.timeout.connect(self._periodic_refresh)
+        self.refresh_periodically(REFRESH_INTERVAL_MS)
         if event_stream is not None:
             event_stream.events_received.connect(self._on_events)
             event_stream.state_changed.connect(self._on_stream_state)
@@ -249,16 +243,8 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         root.setContentsMargins(28, 22, 28, 22)
         root.setSpacing(12)
 
-        top = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.setSpacing(2)
-        title = QLabel("IT Glue workflow")
-        title.setProperty("role", "title")
-        titles.addWidget(title)
         subtitle = _label("Keep IT Glue open in your browser and follow the steps. Steps "
                           "with a live check tick themselves.", role="muted")
-        titles.addWidget(subtitle)
-        top.addLayout(titles, 1)
         side = QVBoxLayout()
         side.setSpacing(4)
         self.start_over_button = _button("Start &over\u2026", "start_over_button")
@@ -271,13 +257,9 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self.stream_label = _label(name="stream_state", role="muted")
         self.stream_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         side.addWidget(self.stream_label)
-        top.addLayout(side)
-        root.addLayout(top)
-
-        self.busy_bar = BusyBar("wizard_busy")
-        root.addWidget(self.busy_bar)
-        self.banner = Banner("wizard_banner")  # failures of the page's own calls
-        root.addWidget(self.banner)
+        # The banner shows failures of the page's own calls.
+        self.build_header(root, "IT Glue workflow", subtitle, side=side, busy="wizard_busy",
+                          banner="wizard_banner")
         rejection_row = QHBoxLayout()
         rejection_row.setSpacing(8)
         self.rejection_banner = Banner("rejection_banner")
@@ -1334,9 +1316,7 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
 
     def shutdown(self) -> None:
         """The window is going away: stop listening and forget the URL."""
-        self._closed = True
-        self._timer.stop()
-        self.tasks.cancel_all()
+        super().shutdown()
         self._full_url = self._url_token_id = None
         if self.event_stream is not None:
             for signal, slot in ((self.event_stream.events_received, self._on_events),
@@ -1348,10 +1328,6 @@ class SetupWizardPage(TenantCallsMixin, QWidget):
         self._full_url = self._url_token_id = None
         self._set_revealed(False)
         self._render_url()
-
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt naming
-        self._timer.start()
-        super().showEvent(event)
 
 
 def _newer(token_id: str, current: str) -> bool:
