@@ -19,11 +19,15 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
 from qp_desktop.services.local_tenant import ChildServer, ChildServerError
+
+if TYPE_CHECKING:
+    from qp_desktop.ui.monitor import MonitorWindow
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +86,31 @@ async def _integration_shot(ctx: ScreenshotContext) -> QWidget:
     return window
 
 
+def populate_for_screenshot(window: MonitorWindow, events: list[dict[str, Any]] | None = None,
+                            *, select_type: str = "password_reset.failed") -> None:
+    """Fill ``window`` with a realistic mix of events, show it as live and select a failure.
+
+    For ``qp-desktop --screenshot``: ``window.grab().save("monitor.png")`` afterwards.
+    """
+    from qp_desktop.services.event_stream import STATE_LIVE
+    from qp_desktop.ui.monitor_demo import demo_events
+
+    events = events if events is not None else demo_events(400)
+    window.model.prepend_older(events)
+    window._set_history_cursor(min((int(e["id"]) for e in events), default=1) - 1 or None)
+    window._initial_loaded = True
+    window.show_connection_state(STATE_LIVE, "")
+    window.jump_to_latest()
+    newest = list(reversed(window.model.records))[:14]
+    chosen = next((r for r in newest if r.type == select_type),
+                  next((r for r in newest if r.severity != "info"),
+                       newest[0] if newest else None))
+    if chosen is not None:
+        window._select_event(chosen.id)  # among the top rows: no scrolling needed
+
+
 async def _monitor_shot(ctx: ScreenshotContext) -> QWidget:
-    from qp_desktop.ui.monitor import MonitorWindow, populate_for_screenshot
+    from qp_desktop.ui.monitor import MonitorWindow
 
     window = MonitorWindow()
     window.resize(1280, 760)

@@ -917,25 +917,3 @@ def render_detail_html(record: EventRecord, palette: QPalette | None = None) -> 
             f"<td width='42%' valign='top' style='padding-left:16px'>"
             f"<div style='color:{muted}'>Details</div>"
             f"<pre style='margin-top:2px'>{esc(details)}</pre></td></tr></table>")
-
-
-def populate_for_screenshot(window: MonitorWindow, events: list[dict[str, Any]] | None = None,
-                            *, select_type: str = "password_reset.failed") -> None:
-    """Fill ``window`` with a realistic mix of events, show it as live and select a failure.
-
-    For ``qp-desktop --screenshot``: ``window.grab().save("monitor.png")`` afterwards.
-    """
-    from qp_desktop.ui.monitor_demo import demo_events
-
-    events = events if events is not None else demo_events(400)
-    window.model.prepend_older(events)
-    window._set_history_cursor(min((int(e["id"]) for e in events), default=1) - 1 or None)
-    window._initial_loaded = True
-    window.show_connection_state(STATE_LIVE, "")
-    window.jump_to_latest()
-    newest = list(reversed(window.model.records))[:14]
-    chosen = next((r for r in newest if r.type == select_type),
-                  next((r for r in newest if r.severity != "info"),
-                       newest[0] if newest else None))
-    if chosen is not None:
-        window._select_event(chosen.id)  # among the top rows: no scrolling needed
