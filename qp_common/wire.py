@@ -19,7 +19,7 @@ EVENT_TYPES = (
     "workflow_trigger.received", "workflow_trigger.test", "workflow_trigger.rejected",
     "workflow_trigger.replayed",
     "password_reset.queued", "password_reset.waiting", "password_reset.succeeded",
-    "password_reset.skipped", "password_reset.failed",
+    "password_reset.skipped", "password_reset.failed", "password_reset.requested",
     "token.generated", "token.revealed", "token.revoked", "token.expiring", "token.expired",
     "integration.connected", "integration.disconnected", "integration.error",
     "agent.enrollment_code_created", "agent.enrolled", "agent.online", "agent.offline",

@@ -22,11 +22,13 @@ from qp_tenant.api.responses import (
     AccountList,
     AccountOut,
     Matched,
+    Retry,
     answers,
     errors,
 )
 from qp_tenant.domain import accounts
 from qp_tenant.domain.auth import Principal
+from qp_tenant.errors import ApiError
 from qp_tenant.models import Account
 from qp_tenant.state import AppState
 
@@ -166,6 +168,19 @@ async def patch_account(account_id: RowId, body: AccountPatch, principal: Techni
                                             _actor(principal))
     _changed(state, principal.tenant.id)
     return accounts.account_to_dict(account)
+
+
+@router.post("/{account_id:int}/reset", status_code=202, response_model=None,
+             responses=answers(Retry, *ROLE, 404, 409, 422, 503, status=202))
+async def reset_account(account_id: RowId, principal: TechnicianDep, state: StateDep,
+                        session: SessionDep) -> dict[str, Any]:
+    """"Reset again from IT Glue": run the reset pipeline for the account's matched password
+    with the value IT Glue holds now (after a failed reset, even if it is the last applied)."""
+    if state.pipeline is None:
+        raise ApiError(503, "pipeline_unavailable", "The reset pipeline is not running.")
+    event_id, job_id = await state.pipeline.retry_account(session, principal.tenant.id,
+                                                          account_id, principal.user.email)
+    return {"event_id": event_id, "job_id": job_id}
 
 
 @router.delete("/{account_id:int}", status_code=204, responses=errors(*ROLE, 404, 422))

@@ -169,6 +169,11 @@ class Replay(BaseModel):
     status: Literal["started", "in_progress"]
 
 
+class Retry(BaseModel):
+    event_id: int = Field(description="the password_reset.requested event of this request")
+    job_id: int
+
+
 # ----------------------------------------------------------------------------- alerts
 class AlertsOut(BaseModel):
     recipients: list[str]
