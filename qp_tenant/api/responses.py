@@ -215,9 +215,28 @@ class AccountOut(BaseModel):
     source: SourceOut
     state: Literal["present", "gone"] = "present"
     itglue_password_id: str | None
+    itglue_password_name: str | None = Field(
+        None, description="the matched IT Glue password's name (null until known)")
     last_reset_at: str | None
     last_reset_by: str | None
     last_result: str | None
+
+
+class ITGluePasswordOut(BaseModel):
+    id: str
+    name: str
+    username: str | None
+    category: str | None
+    matched_account_id: int | None
+
+
+class ITGluePasswordMeta(BaseModel):
+    total: int
+
+
+class ITGluePasswordList(BaseModel):
+    data: list[ITGluePasswordOut]
+    meta: ITGluePasswordMeta
 
 
 class AccountList(BaseModel):
