@@ -62,7 +62,6 @@ async def itglue_passwords(
                                    description="case-insensitive part of the name, "
                                                "username or category")) -> dict[str, Any]:
     """The customer's IT Glue passwords for the Match dialog: names, never values."""
-    client = await accounts.itglue_client(session, state.crypto, state.http, principal.tenant.id,
-                                          state.settings.itglue_base_url)
-    return await matching.customer_passwords(session, principal.tenant.id, customer_id, client,
-                                             search)
+    return await matching.customer_passwords(
+        session, state.crypto, state.http, state.settings.itglue_base_url, principal.tenant.id,
+        customer_id, search)

@@ -175,10 +175,18 @@ class Retry(BaseModel):
 
 
 # ----------------------------------------------------------------------------- alerts
+class AlertLimits(BaseModel):
+    max_recipients: int
+    max_expiry_warning_days: int
+    max_warning_day: int
+
+
 class AlertsOut(BaseModel):
     recipients: list[str]
-    expiry_warning_days: list[int]
+    expiry_warning_days: list[int] = Field(
+        description="the thresholds in use, largest first: the tenant's defaults until set")
     smtp_configured: bool
+    limits: AlertLimits
 
 
 # -------------------------------------------------------------- customers and accounts

@@ -37,9 +37,9 @@ def matches_search(password: Password, search: str) -> bool:
                for text in (password.name, password.username, password.category_name))
 
 
-async def customer_passwords(session: AsyncSession, tenant_id: int, customer_id: int,
-                             client: ITGlueClient, search: str | None = None
-                             ) -> dict[str, Any]:
+async def customer_passwords(session: AsyncSession, crypto: Crypto, http: httpx.AsyncClient,
+                             base_url_override: str | None, tenant_id: int, customer_id: int,
+                             search: str | None = None) -> dict[str, Any]:
     """The customer's IT Glue organization's passwords (every page), filtered by ``search``,
     each with the account it is matched to in this tenant, if any."""
     customer = await get_customer(session, tenant_id, customer_id)
@@ -48,6 +48,7 @@ async def customer_passwords(session: AsyncSession, tenant_id: int, customer_id:
                        f"Customer {customer.name} is not linked to an IT Glue organization, so "
                        "it has no IT Glue passwords to match. Import customers from IT Glue, "
                        "or link this one to its organization.")
+    client = await itglue_client(session, crypto, http, tenant_id, base_url_override)
     try:
         passwords = await client.list_passwords(customer.itglue_organization_id)
     except ITGlueError as exc:
