@@ -30,7 +30,9 @@ ldap_user = agent_fixtures.ldap_user
 
 DOMAIN_ADMIN = 5001  # the emulator's demo "Domain Admin" password in Northwind Traders
 
-pytestmark = pytest.mark.slapd
+# Two processes, slapd and two resets through the real agent: more than the default
+# per-test limit on a loaded machine.
+pytestmark = [pytest.mark.slapd, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
