@@ -19,7 +19,7 @@ EVENT_TYPES = (
     "workflow_trigger.received", "workflow_trigger.test", "workflow_trigger.rejected",
     "workflow_trigger.replayed",
     "password_reset.queued", "password_reset.waiting", "password_reset.succeeded",
-    "password_reset.skipped", "password_reset.failed",
+    "password_reset.skipped", "password_reset.failed", "password_reset.requested",
     "token.generated", "token.revealed", "token.revoked", "token.expiring", "token.expired",
     "integration.connected", "integration.disconnected", "integration.error",
     "agent.enrollment_code_created", "agent.enrolled", "agent.online", "agent.offline",
@@ -63,6 +63,44 @@ _LABEL_BY_PREFIX = {prefix.rstrip("."): CATEGORY_LABELS[key]
 def category_of(event_type: str) -> str:
     """The UI category of a dotted event type ("password_reset.failed" → "Workflow Trigger")."""
     return _LABEL_BY_PREFIX.get(event_type.partition(".")[0], CATEGORY_OTHER)
+
+
+# Every ``password_reset.failed`` event carries one of these in ``details.code`` (and
+# ``password_reset.waiting`` carries ``agent_revoked``): the code → what fixes it, so an app
+# can offer the action. "match": match the account to its IT Glue password (or another
+# account); "retry": reset again once the cause is gone; "agent": open the agent;
+# "itglue": reconnect or fix IT Glue; "microsoft365": fix the customer's Microsoft 365 link;
+# "directory": fix the account or its directory; "none": nothing the app can do.
+RESET_FAILURE_CODES: dict[str, str] = {
+    "no_matched_account": "match",
+    "account_gone": "match",
+    "no_agent": "agent",
+    "agent_revoked": "agent",
+    "agent_unavailable": "agent",
+    "lease_expired": "agent",
+    "directory_refused": "directory",
+    "itglue_not_connected": "itglue",
+    "itglue_key_rejected": "itglue",
+    "itglue_no_password_access": "itglue",
+    "itglue_password_unreachable": "itglue",
+    "itglue_password_empty": "itglue",
+    "itglue_unreachable": "retry",
+    "itglue_error": "retry",
+    "m365_not_linked": "microsoft365",
+    "m365_credentials_rejected": "microsoft365",
+    "m365_insufficient_privileges": "microsoft365",
+    "m365_user_not_found": "match",
+    "m365_on_premises_synced": "agent",
+    "m365_password_policy": "directory",
+    "m365_throttled": "retry",
+    "m365_unreachable": "retry",
+    "m365_graph_error": "retry",
+    "m365_unavailable": "retry",
+    "internal_error": "retry",
+}
+# ``password_reset.skipped`` events carry one of these: the value is already applied, or a
+# reset with the same value is already queued for or being applied by the agent.
+RESET_SKIP_CODES = ("already_applied", "in_progress")
 
 
 # -- workflow tokens ---------------------------------------------------------------------------

@@ -88,6 +88,7 @@ def build_state(settings: Settings) -> AppState:
         refusal_limit_per_minute=settings.webhook_refusal_limit_per_minute,
         max_batch=settings.webhook_max_batch,
         on_committed=on_committed, after_insert=pipeline.record_triggers,
+        after_repeat=pipeline.record_repeats,
         write_gate=write_gate, sqlite_engine=create_sqlite_writer_engine(settings),
     )
     pipeline.defer_while = ingest.busy

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -307,6 +308,8 @@ class Account(Base):
     directory: Mapped[str] = mapped_column(String(200), default="")
     identity: Mapped[str] = mapped_column(String(500))
     itglue_password_id: Mapped[str | None] = mapped_column(String(32))
+    # The matched password's name in IT Glue, for people (never its value).
+    itglue_password_name: Mapped[str | None] = mapped_column(String(255))
     last_reset_at: Mapped[datetime | None]
     last_reset_by: Mapped[str | None] = mapped_column(String(200))
     last_result: Mapped[str | None] = mapped_column(Text)
@@ -335,12 +338,18 @@ class ResetJob(Base):
         Index("ix_reset_jobs_state_next", "state", "next_attempt_at"),
         Index("ix_reset_jobs_agent_state", "agent_id", "state"),
         Index("ix_reset_jobs_trigger", "trigger_event_id"),
+        Index("ix_reset_jobs_password_state", "itglue_password_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     trigger_event_id: Mapped[int | None] = mapped_column(BigIntId)
     replay: Mapped[bool] = mapped_column(default=False)
+    # Why this check exists beyond its trigger: "repeat" (the trigger came again within the
+    # duplicate window), "retry" (a person asked on the account), or None.
+    origin: Mapped[str | None] = mapped_column(String(16))
+    # Apply even when the value is the one last applied (a retry after a failed reset).
+    force: Mapped[bool] = mapped_column(default=False, server_default=false())
     state: Mapped[str] = mapped_column(String(16), default="pending")
     itglue_password_id: Mapped[str] = mapped_column(String(32))
     itglue_organization_id: Mapped[str | None] = mapped_column(String(32))

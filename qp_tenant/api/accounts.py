@@ -22,11 +22,13 @@ from qp_tenant.api.responses import (
     AccountList,
     AccountOut,
     Matched,
+    Retry,
     answers,
     errors,
 )
-from qp_tenant.domain import accounts
+from qp_tenant.domain import accounts, matching
 from qp_tenant.domain.auth import Principal
+from qp_tenant.errors import ApiError
 from qp_tenant.models import Account
 from qp_tenant.state import AppState
 
@@ -55,6 +57,7 @@ class AccountBody(Body):
     display_name: NonBlank = Field(max_length=200)
     source: NewSourceBody
     itglue_password_id: ItGlueId | None = None
+    itglue_password_name: str | None = Field(None, max_length=255)
 
 
 class AccountPatch(Body):
@@ -63,6 +66,7 @@ class AccountPatch(Body):
     display_name: NonBlank | None = Field(None, max_length=200)
     source: SourceBody | None = None
     itglue_password_id: ItGlueId | None = None
+    itglue_password_name: str | None = Field(None, max_length=255)
 
 
 class AutomatchBody(Body):
@@ -71,6 +75,14 @@ class AutomatchBody(Body):
 
 def _actor(principal: Principal) -> accounts.Actor:
     return accounts.Actor(principal.user.email, principal.user.id)
+
+
+async def _with_password_name(changes: dict[str, Any], principal: Principal,
+                              session: SessionDep, state: AppState,
+                              customer_id: int) -> dict[str, Any]:
+    return await matching.with_password_name(
+        session, state.crypto, state.http, state.settings.itglue_base_url,
+        principal.tenant.id, customer_id, changes)
 
 
 def _changed(state: AppState, tenant_id: int) -> None:
@@ -92,8 +104,9 @@ async def list_accounts(principal: ViewerDep, session: SessionDep,
              responses=answers(AccountOut, *ROLE, 404, 409, 422, status=201))
 async def create_account(body: AccountBody, principal: AdminDep,
                          session: SessionDep, state: StateDep) -> dict[str, Any]:
-    account = await accounts.create_account(session, principal.tenant.id,
-                                            body.model_dump(exclude_unset=True),
+    changes = await _with_password_name(body.model_dump(exclude_unset=True), principal,
+                                        session, state, body.customer_id)
+    account = await accounts.create_account(session, principal.tenant.id, changes,
                                             _actor(principal))
     _changed(state, principal.tenant.id)
     return accounts.account_to_dict(account)
@@ -162,10 +175,28 @@ async def patch_account(account_id: RowId, body: AccountPatch, principal: Techni
     moved = source_changes(current, changes)
     if moved:
         ensure_role(principal, "admin", fields=moved)
+    if changes.get("itglue_password_id") is not None and str(
+            changes["itglue_password_id"]) == current.itglue_password_id:
+        changes.setdefault("itglue_password_name", current.itglue_password_name)
+    changes = await _with_password_name(changes, principal, session, state,
+                                        changes.get("customer_id", current.customer_id))
     account = await accounts.update_account(session, principal.tenant.id, account_id, changes,
                                             _actor(principal))
     _changed(state, principal.tenant.id)
     return accounts.account_to_dict(account)
+
+
+@router.post("/{account_id:int}/reset", status_code=202, response_model=None,
+             responses=answers(Retry, *ROLE, 404, 409, 422, 503, status=202))
+async def reset_account(account_id: RowId, principal: TechnicianDep, state: StateDep,
+                        session: SessionDep) -> dict[str, Any]:
+    """"Reset again from IT Glue": run the reset pipeline for the account's matched password
+    with the value IT Glue holds now (after a failed reset, even if it is the last applied)."""
+    if state.pipeline is None:
+        raise ApiError(503, "pipeline_unavailable", "The reset pipeline is not running.")
+    event_id, job_id = await state.pipeline.retry_account(session, principal.tenant.id,
+                                                          account_id, principal.user.email)
+    return {"event_id": event_id, "job_id": job_id}
 
 
 @router.delete("/{account_id:int}", status_code=204, responses=errors(*ROLE, 404, 422))

@@ -25,7 +25,8 @@ class AlertsBody(Body):
 
 
 def _view(state: Any, config: alerts.AlertConfig) -> dict[str, Any]:
-    return {**config.to_dict(), "smtp_configured": bool(state.settings.smtp_host.strip())}
+    return {**config.to_dict(), "smtp_configured": bool(state.settings.smtp_host.strip()),
+            "limits": alerts.limits()}
 
 
 @router.get("", response_model=None, responses=answers(AlertsOut, *USER))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import Field
 
-from qp_tenant.api.bounds import Body, ItGlueId, NonBlank
+from qp_tenant.api.bounds import Body, ItGlueId, NonBlank, RowId
 from qp_tenant.api.deps import SessionDep, StateDep, TechnicianDep, ViewerDep
 from qp_tenant.api.responses import (
     ROLE,
@@ -15,9 +15,10 @@ from qp_tenant.api.responses import (
     CustomerList,
     CustomerOut,
     ImportResult,
+    ITGluePasswordList,
     answers,
 )
-from qp_tenant.domain import accounts
+from qp_tenant.domain import accounts, matching
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
@@ -51,3 +52,16 @@ async def import_itglue(principal: TechnicianDep, state: StateDep,
     client = await accounts.itglue_client(session, state.crypto, state.http, principal.tenant.id,
                                           state.settings.itglue_base_url)
     return await accounts.import_itglue(session, principal.tenant.id, client)
+
+
+@router.get("/{customer_id:int}/itglue-passwords", response_model=None,
+            responses=answers(ITGluePasswordList, *USER, 404, 409, 422, 502))
+async def itglue_passwords(
+        customer_id: RowId, principal: ViewerDep, state: StateDep, session: SessionDep,
+        search: str | None = Query(None, max_length=matching.MAX_SEARCH,
+                                   description="case-insensitive part of the name, "
+                                               "username or category")) -> dict[str, Any]:
+    """The customer's IT Glue passwords for the Match dialog: names, never values."""
+    return await matching.customer_passwords(
+        session, state.crypto, state.http, state.settings.itglue_base_url, principal.tenant.id,
+        customer_id, search)

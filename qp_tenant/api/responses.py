@@ -169,11 +169,24 @@ class Replay(BaseModel):
     status: Literal["started", "in_progress"]
 
 
+class Retry(BaseModel):
+    event_id: int = Field(description="the password_reset.requested event of this request")
+    job_id: int
+
+
 # ----------------------------------------------------------------------------- alerts
+class AlertLimits(BaseModel):
+    max_recipients: int
+    max_expiry_warning_days: int
+    max_warning_day: int
+
+
 class AlertsOut(BaseModel):
     recipients: list[str]
-    expiry_warning_days: list[int]
+    expiry_warning_days: list[int] = Field(
+        description="the thresholds in use, largest first: the tenant's defaults until set")
     smtp_configured: bool
+    limits: AlertLimits
 
 
 # -------------------------------------------------------------- customers and accounts
@@ -210,9 +223,28 @@ class AccountOut(BaseModel):
     source: SourceOut
     state: Literal["present", "gone"] = "present"
     itglue_password_id: str | None
+    itglue_password_name: str | None = Field(
+        None, description="the matched IT Glue password's name (null until known)")
     last_reset_at: str | None
     last_reset_by: str | None
     last_result: str | None
+
+
+class ITGluePasswordOut(BaseModel):
+    id: str
+    name: str
+    username: str | None
+    category: str | None
+    matched_account_id: int | None
+
+
+class ITGluePasswordMeta(BaseModel):
+    total: int
+
+
+class ITGluePasswordList(BaseModel):
+    data: list[ITGluePasswordOut]
+    meta: ITGluePasswordMeta
 
 
 class AccountList(BaseModel):

@@ -250,6 +250,7 @@ def account_to_dict(account: Account) -> dict[str, Any]:
                       if account.source_type in AGENTLESS_SOURCES else {})},
         "state": account.state or "present",
         "itglue_password_id": account.itglue_password_id,
+        "itglue_password_name": account.itglue_password_name,
         "last_reset_at": rfc3339(account.last_reset_at),
         "last_reset_by": account.last_reset_by,
         "last_result": account.last_result,
@@ -280,6 +281,12 @@ def _password_id(value: Any) -> str | None:
                        "itglue_password_id must be the number of an IT Glue password (the last "
                        "part of its URL).")
     return text
+
+
+def _password_name(password_id: str | None, body: dict[str, Any]) -> str | None:
+    """The matched password's name as the body gives it (none without a match)."""
+    name = (body.get("itglue_password_name") or "").strip()[:255]
+    return name or None if password_id is not None else None
 
 
 async def _check_password_free(session: AsyncSession, tenant_id: int, password_id: str | None,
@@ -341,6 +348,7 @@ async def create_account(session: AsyncSession, tenant_id: int, body: dict[str, 
         "identity": (source.get("identity") or "").strip()[:500],
         "itglue_password_id": _password_id(body.get("itglue_password_id")),
     }
+    values["itglue_password_name"] = _password_name(values["itglue_password_id"], body)
     await _validate(session, tenant_id, values)
     await _check_password_free(session, tenant_id, values["itglue_password_id"], None)
     account = Account(tenant_id=tenant_id, **values)
@@ -368,6 +376,9 @@ async def update_account(session: AsyncSession, tenant_id: int, account_id: int,
                                if "itglue_password_id" in body
                                else account.itglue_password_id),
     }
+    values["itglue_password_name"] = (_password_name(values["itglue_password_id"], body)
+                                      if "itglue_password_id" in body
+                                      else account.itglue_password_name)
     await _validate(session, tenant_id, values)
     await _check_password_free(session, tenant_id, values["itglue_password_id"], account.id)
     # last_applied_hash survives a re-match or a new source on purpose: it is keyed by the

@@ -145,18 +145,30 @@ def validate_recipients(values: Sequence[str]) -> list[str]:
 
 
 def validate_warning_days(values: Iterable[int]) -> list[int]:
-    """Whole days between 0 and 365, de-duplicated, largest first."""
-    days = sorted(set(values), reverse=True)
-    bad = [d for d in days if not 0 <= d <= MAX_WARNING_DAY]
-    if bad:
+    """Distinct whole days between 0 and 365, largest first; each problem is refused with a
+    sentence naming the entry (the app shows it beside the field)."""
+    given = list(values)
+    for day in given:
+        if isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= MAX_WARNING_DAY:
+            raise ApiError(422, "invalid_expiry_warning_days",
+                           f"Expiry warning days must be whole days between 0 and "
+                           f"{MAX_WARNING_DAY}; {day} is not.", {"value": day})
+    repeated = next((day for n, day in enumerate(given) if day in given[:n]), None)
+    if repeated is not None:
         raise ApiError(422, "invalid_expiry_warning_days",
-                       f"Expiry warning days must be whole days between 0 and "
-                       f"{MAX_WARNING_DAY}; {bad[0]} is not.", {"value": bad[0]})
-    if len(days) > MAX_THRESHOLDS:
+                       f"Expiry warning day {repeated} is listed twice; list each day once.",
+                       {"value": repeated})
+    if len(given) > MAX_THRESHOLDS:
         raise ApiError(422, "invalid_expiry_warning_days",
                        f"At most {MAX_THRESHOLDS} expiry warning days are allowed; "
-                       f"{len(days)} were given.")
-    return days
+                       f"{len(given)} were given.", {"max": MAX_THRESHOLDS})
+    return sorted(given, reverse=True)
+
+
+def limits() -> dict[str, int]:
+    """The bounds the settings are checked against, so the app can check them as it edits."""
+    return {"max_recipients": MAX_RECIPIENTS, "max_expiry_warning_days": MAX_THRESHOLDS,
+            "max_warning_day": MAX_WARNING_DAY}
 
 
 async def get_alert_config(session: AsyncSession, tenant_id: int,

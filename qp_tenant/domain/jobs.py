@@ -49,6 +49,8 @@ def job_event(job: ResetJob, type_: str, severity: str, summary: str,
     }
     if job.replay:
         base["replay"] = True
+    if job.origin:  # "repeat" or "retry": see ResetJob.origin
+        base["origin"] = job.origin
     base.update(details)
     return NewEvent(type=type_, severity=severity, summary=summary,
                     resource_name=job.resource_name, resource_url=job.resource_url,

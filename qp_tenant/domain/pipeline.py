@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -47,7 +47,7 @@ from qp_tenant.itglue.client import (
     RateLimiter,
     base_url_for,
 )
-from qp_tenant.models import Account, Agent, Event, ResetJob, utcnow
+from qp_tenant.models import Account, Agent, Customer, Event, ResetJob, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +133,14 @@ class ResetPipeline:
     # --------------------------------------------------------------- trigger recording
     def record_triggers(self, connection: Connection,
                         rows: list[tuple[int, dict[str, Any]]]) -> None:
-        """The ingest hook: one pending job per accepted trigger, in the ingest's transaction."""
-        now = utcnow()
-        new = [_pending_row(event_id, row, now) for event_id, row in rows
-               if row.get("type") == "workflow_trigger.received"]
-        if new:
-            connection.execute(INSERT_JOBS, new)
+        """The ingest hook: accepted triggers become checks, in the ingest's transaction."""
+        schedule_checks(connection, rows)
+
+    def record_repeats(self, connection: Connection,
+                       rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """The ingest hook for a trigger seen again within the duplicate window (``rows``
+        pair the first event's id with the repeat's row): still a check of the password."""
+        schedule_checks(connection, rows, origin=ORIGIN_REPEAT)
 
     async def replay(self, session: AsyncSession, tenant_id: int, event_id: int,
                      requested_by: str) -> tuple[ResetJob, bool]:
@@ -182,9 +184,73 @@ class ResetPipeline:
             details={"trigger_event_id": event.id, "password_id": details.get("password_id")},
         ))
         await session.commit()
+        self._started(tenant_id)
+        return job, True
+
+    async def retry_account(self, session: AsyncSession, tenant_id: int, account_id: int,
+                            requested_by: str) -> tuple[int, int]:
+        """"Reset again from IT Glue" on an account: a check of its matched password with the
+        current IT Glue value, attributed to ``requested_by``. Returns (event id, job id).
+
+        Loop protection applies as to any check, except that after a failed reset the value
+        is applied even when it is the one last applied: the person asked for a real attempt.
+        A check of the password that is still waiting to run is reused (it reads the same
+        current value), so asking twice does not queue two resets. Commits.
+        """
+        account = await session.get(Account, account_id)
+        if account is None or account.tenant_id != tenant_id:
+            raise ApiError(404, "not_found", "That account was not found.")
+        if account.state == "gone":
+            raise ApiError(409, "account_gone",
+                           f"Account {account.display_name} is no longer in its directory, so "
+                           "it cannot be reset. Match the IT Glue password to the account "
+                           "that replaced it.")
+        if not account.itglue_password_id:
+            raise ApiError(409, "account_not_matched",
+                           f"Account {account.display_name} is not matched to an IT Glue "
+                           "password, so there is no value to apply. Match it to its IT Glue "
+                           "password first.")
+        after_failure = (account.last_result or "").startswith("failed")
+        customer = await session.get(Customer, account.customer_id)
+        name = account.itglue_password_name or f"IT Glue password {account.itglue_password_id}"
+        now = utcnow()
+        event = add_event(session, tenant_id, NewEvent(
+            type="password_reset.requested", severity="info",
+            summary=f"Reset again from IT Glue by {requested_by}: {account.display_name}",
+            resource_name=name, account=account.display_name,
+            details={"account_id": account.id, "itglue_password_id":
+                     account.itglue_password_id, "requested_by": requested_by,
+                     "after_failure": after_failure},
+        ), occurred_at=now)
+        await session.flush()
+        job = (await session.scalars(
+            select(ResetJob).where(*_waiting_check(tenant_id, account.itglue_password_id, now),
+                                   or_(ResetJob.account_id.is_(None),
+                                       ResetJob.account_id == account.id))
+            .order_by(ResetJob.id).limit(1)
+        )).first()
+        if job is None:
+            row = _pending_row(event.id, {
+                "tenant_id": tenant_id, "resource_name": name,
+                "details": {"password_id": account.itglue_password_id,
+                            "organization_id": customer.itglue_organization_id
+                            if customer is not None else None},
+            }, now)
+            job = ResetJob(**row)
+            job.origin = ORIGIN_RETRY
+            job.account_id = account.id
+            session.add(job)
+        job.force = job.force or after_failure
+        await session.flush()
+        event.details = {**(event.details or {}), "job_id": job.id}
+        await session.commit()
+        self._started(tenant_id)
+        return event.id, job.id
+
+    def _started(self, tenant_id: int) -> None:
+        """After the commit of a new check: wake the event stream and the pipeline."""
         self.broker.notify(tenant_id)
         self.wake()
-        return job, True
 
     # ---------------------------------------------------------------------- the loop
     async def _run(self) -> None:
@@ -293,9 +359,11 @@ class ResetPipeline:
             job = await session.get(ResetJob, job_id)
             if job is None or job.state != "pending":
                 return None
+            # A retry names its account; a trigger finds the account matched to its password.
+            by_account = (Account.id == job.account_id if job.account_id is not None
+                          else Account.itglue_password_id == job.itglue_password_id)
             account = (await session.scalars(
-                select(Account).where(Account.tenant_id == job.tenant_id,
-                                      Account.itglue_password_id == job.itglue_password_id)
+                select(Account).where(Account.tenant_id == job.tenant_id, by_account)
                 .order_by(Account.id).limit(1)
             )).first()
             agent = (await session.get(Agent, account.agent_id)
@@ -488,6 +556,7 @@ class ResetPipeline:
             job.updated_at = now
             online = agent.status == "online"
             summary = f"Reset of {account.display_name} queued for agent {agent.name}"
+            summary += _origin_note(job)
             if not online:
                 summary += " (the agent is offline; the job waits for it)"
             add_event(session, job.tenant_id, jobs.job_event(
@@ -501,30 +570,47 @@ class ResetPipeline:
     async def _skipped(self, session: AsyncSession, job: ResetJob, account: Account,
                        value_hashes: list[str], updater: str | None, now: Any) -> bool:
         """Loop protection: end the job as skipped (and commit) when its value is already
-        applied or being applied to the account. Returns whether it did."""
-        fresh = await session.get(Account, account.id)
+        applied or being applied to the account. Returns whether it did.
+
+        The account's row is locked first, so two checks of one account (a repeat racing
+        the reset it repeats, or two tenant processes) decide one after the other: the
+        second sees the first's queued job (its value hash) or its applied value.
+        """
+        fresh = (await session.scalars(
+            select(Account).where(Account.id == account.id).with_for_update()
+            .execution_options(populate_existing=True))).first()
         skip_reason = None
-        if fresh is not None and fresh.last_applied_hash in value_hashes:
+        code = "already_applied"
+        if fresh is not None and fresh.last_applied_hash in value_hashes and not job.force:
             if updater and updater == self.settings.itglue_api_user_name:
                 skip_reason = ("IT Glue's change was written by this tenant's own API key "
                                "with the value already applied to the account")
             else:
                 skip_reason = "the value in IT Glue is already applied to the account"
         else:
-            # A pending job holds a value hash only while a cloud reset is being applied.
+            # Any job of the account that holds the same value: queued or leased to an agent,
+            # or a pending cloud reset while Graph is being called.
             same = (await session.scalars(select(ResetJob.id).where(
                 ResetJob.account_id == account.id, ResetJob.id != job.id,
                 ResetJob.state.in_(jobs.ACTIVE_STATES),
                 ResetJob.password_hash.in_(value_hashes)).limit(1))).first()
             if same is not None:
+                code = "in_progress"
                 skip_reason = f"a reset with the same value is already in progress (job {same})"
         if skip_reason is None:
             return False
         jobs.end_job(job, "skipped", skip_reason, now=now)
+        name = account.display_name
+        if job.origin == ORIGIN_REPEAT:
+            summary = f"Triggered again; the value in IT Glue is unchanged ({name}): {skip_reason}"
+        elif job.origin == ORIGIN_RETRY and code == "already_applied":
+            summary = (f"Reset again from IT Glue for {name}: the value in IT Glue is already "
+                       "applied; nothing to do")
+        else:
+            summary = f"Reset of {name} skipped: {skip_reason}{_origin_note(job)}"
         add_event(session, job.tenant_id, jobs.job_event(
-            job, "password_reset.skipped", "info",
-            f"Reset of {account.display_name} skipped: {skip_reason}",
-            reason=skip_reason, updated_by=updater))
+            job, "password_reset.skipped", "info", summary,
+            reason=skip_reason, code=code, updated_by=updater))
         await session.commit()
         self.broker.notify(job.tenant_id)
         return True
@@ -664,10 +750,72 @@ def _snapshot(job: ResetJob, account: Account) -> None:
     job.kind = account.source_type
 
 
-def _pending_row(event_id: int, row: dict[str, Any], now: Any) -> dict[str, Any]:
+ORIGIN_REPEAT = "repeat"
+ORIGIN_RETRY = "retry"
+_ORIGIN_NOTES = {ORIGIN_REPEAT: " (IT Glue triggered this password again)",
+                 ORIGIN_RETRY: " (reset again from IT Glue on request)"}
+
+
+def _origin_note(job: ResetJob) -> str:
+    return _ORIGIN_NOTES.get(job.origin or "", "")
+
+
+def _waiting_check(tenant_id: Any, password_id: Any, now: Any) -> tuple[Any, ...]:
+    """Conditions of a check of the password that waits unclaimed: it has not read IT Glue
+    yet, so it will read whatever the password holds when it runs."""
+    return (JOBS.c.tenant_id == tenant_id, JOBS.c.itglue_password_id == password_id,
+            JOBS.c.state == "pending",
+            or_(JOBS.c.claimed_until.is_(None), JOBS.c.claimed_until < now))
+
+
+FIND_WAITING_CHECKS = (
+    select(JOBS.c.tenant_id, JOBS.c.itglue_password_id)
+    .where(JOBS.c.itglue_password_id.in_(bindparam("password_ids", expanding=True)),
+           JOBS.c.state == "pending",
+           or_(JOBS.c.claimed_until.is_(None),
+               JOBS.c.claimed_until < bindparam("now", type_=JOBS.c.claimed_until.type)))
+)
+
+
+def schedule_checks(connection: Connection, triggers: list[tuple[int, dict[str, Any]]], *,
+                    origin: str | None = None) -> int:
+    """Accepted triggers become checks of their passwords: THE coalescing rule, for the
+    webhook receiver and anything else that learns a password changed.
+
+    ``triggers`` pair the id of the trigger's event with its row (``tenant_id``,
+    ``details.password_id`` …; rows of another type than ``workflow_trigger.received`` are
+    ignored). At most one check per tenant and IT Glue password waits unclaimed: a trigger
+    whose password already has one adds nothing, because that check reads the password from
+    IT Glue when it runs and so applies this change too. A check already claimed (reading IT
+    Glue or being applied) may have read the value before this change, so one new check
+    waits behind it; a burst of triggers therefore makes one check, not one per trigger.
+    Runs in the caller's transaction; returns how many checks it added.
+    """
+    now = utcnow()
+    candidates = [_pending_row(event_id, row, now, origin=origin) for event_id, row in triggers
+                  if row.get("type") == "workflow_trigger.received"]
+    if not candidates:
+        return 0
+    waiting = {(r.tenant_id, r.itglue_password_id) for r in connection.execute(
+        FIND_WAITING_CHECKS,
+        {"password_ids": list({c["itglue_password_id"] for c in candidates}), "now": now})}
+    new = []
+    for job in candidates:
+        key = (job["tenant_id"], job["itglue_password_id"])
+        if key not in waiting:
+            waiting.add(key)
+            new.append(job)
+    if new:
+        connection.execute(INSERT_JOBS, new)
+    return len(new)
+
+
+def _pending_row(event_id: int, row: dict[str, Any], now: Any, origin: str | None = None
+                 ) -> dict[str, Any]:
     details = row.get("details") or {}
     return {
         "tenant_id": row["tenant_id"], "trigger_event_id": event_id, "replay": False,
+        "origin": origin, "force": False,
         "state": "pending", "itglue_password_id": str(details.get("password_id")),
         "itglue_organization_id": (str(details["organization_id"])
                                    if details.get("organization_id") else None),

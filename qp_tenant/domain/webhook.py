@@ -294,6 +294,7 @@ class TriggerIngest:
                  rate_limit_per_minute: int, refusal_limit_per_minute: int = 600,
                  max_batch: int = 256,
                  on_committed: Any = None, after_insert: Any = None,
+                 after_repeat: Any = None,
                  write_gate: Any = None, sqlite_engine: Engine | None = None):
         # A batch is one synchronous function on a Core connection (see _write): on SQLite it
         # runs on a dedicated writer thread with its own connection (``sqlite_engine``), so
@@ -318,6 +319,9 @@ class TriggerIngest:
         # the reset pipeline record its work durably with the same commit that makes the 202
         # true. Synchronous, like the rest of the batch.
         self._after_insert = after_insert
+        # Likewise for triggers seen again within the duplicate window, with (the first
+        # event's id, the repeat's row): a repeat is answered "duplicate" but still checked.
+        self._after_repeat = after_repeat
         # Webhook batches enter the SQLite write gate ahead of the reset pipeline.
         self._write_gate = write_gate.priority if write_gate is not None else contextlib.nullcontext
         self.batches = 0
@@ -444,6 +448,7 @@ class TriggerIngest:
         new_rows: list[tuple[dict[str, Any], str, int | None]] = []  # row, status, batch idx
         in_batch_dups: list[tuple[int, int]] = []  # (batch idx, new_rows idx of the original)
         dup_targets: dict[int, int] = defaultdict(int)
+        repeats: list[tuple[int, dict[str, Any]]] = []  # (first event id, the repeat's row)
         used_tokens: dict[int, datetime] = {}
         tenants: set[int] = set()
         refusals: dict[tuple[int, str], _Refused] = {}  # (token id, code) -> what to log
@@ -500,6 +505,8 @@ class TriggerIngest:
                 used_tokens[tok.id] = t.received_at
             if key in originals:
                 dup_targets[originals[key]] += 1
+                if self._after_repeat is not None:
+                    repeats.append((originals[key], self._accepted_row(tok, t, bh)[0]))
                 results[i] = (202, {"event_id": originals[key], "status": "duplicate"}, {})
             elif key in pending_dups:
                 new_rows[pending_dups[key]][0]["duplicates"] += 1
@@ -525,6 +532,8 @@ class TriggerIngest:
         if dup_targets:
             conn.execute(COUNT_DUPLICATES,
                          [{"eid": eid, "n": n} for eid, n in dup_targets.items()])
+        if repeats:
+            self._after_repeat(conn, repeats)
         # One multi-row INSERT. Rows are unique by (token, body hash) within a batch (refusal
         # rows by (token, "refused:" + code)), so RETURNING is matched on that instead of
         # asking for parameter order (which would make SQLAlchemy fall back to one INSERT per

@@ -355,13 +355,16 @@ class ITGlueClient:
         password_id: str | int,
         org_id: str | int | None = None,
         include_updater: bool = True,
+        show_password: bool = True,
     ) -> Password:
-        """One password with its value (``password`` is None if the key lacks Password Access).
+        """One password with its value (``password`` is None if the key lacks Password Access),
+        or without it when ``show_password`` is false (all that is wanted is its name).
 
         With ``org_id`` the nested route is used, so a password of another organization is a
         404 rather than a surprise.
         """
-        params = {"show_password": "true"}
+        # IT Glue shows the value by default when one password is read: say no explicitly.
+        params = {"show_password": "true" if show_password else "false"}
         if include_updater:
             params["include"] = "updater"
         body = await self._request("GET", self._password_path(password_id, org_id), params=params)

@@ -123,3 +123,16 @@ def test_importing_qp_common_loads_no_third_party_module() -> None:
     outside = [m for m in loaded if m not in sys.stdlib_module_names
                and m not in ("qp_common", "__main__") and not m.startswith("_")]
     assert not outside, outside
+
+
+def test_every_reset_failure_code_is_documented_with_its_fix() -> None:
+    from pathlib import Path
+
+    from qp_common.wire import RESET_FAILURE_CODES, RESET_SKIP_CODES
+
+    api_md = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    for code, fix in RESET_FAILURE_CODES.items():
+        assert f"| `{code}` |" in api_md, code
+        assert fix in ("match", "retry", "agent", "itglue", "microsoft365", "directory")
+    for code in RESET_SKIP_CODES:
+        assert f"`{code}`" in api_md

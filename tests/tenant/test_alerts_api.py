@@ -63,11 +63,13 @@ def test_alert_settings_default_validate_and_persist(api: Api) -> None:
     r = api.get("/api/v1/alerts")
     assert r.status_code == 200, r.text
     assert r.json() == {"recipients": [], "expiry_warning_days": [30, 7, 1],
-                        "smtp_configured": False}
+                        "smtp_configured": False,
+                        "limits": {"max_recipients": 10, "max_expiry_warning_days": 10,
+                                   "max_warning_day": 365}}
 
     r = api.put("/api/v1/alerts", json={
         "recipients": [" Ops@Acme.test ", "boss@acme.test", "ops@acme.test", ""],
-        "expiry_warning_days": [1, 14, 30, 14]})
+        "expiry_warning_days": [1, 14, 30]})
     assert r.status_code == 200, r.text
     assert r.json()["recipients"] == ["Ops@acme.test", "boss@acme.test"]
     assert r.json()["expiry_warning_days"] == [30, 14, 1]
@@ -86,6 +88,13 @@ def test_alert_settings_default_validate_and_persist(api: Api) -> None:
     ({"expiry_warning_days": [30, 400]}, "invalid_expiry_warning_days",
      "between 0 and 365; 400 is not"),
     ({"expiry_warning_days": [-1]}, "invalid_expiry_warning_days", "-1 is not"),
+    ({"expiry_warning_days": [30, 14, 30]}, "invalid_expiry_warning_days",
+     "Expiry warning day 30 is listed twice; list each day once."),
+    ({"expiry_warning_days": list(range(1, 12))}, "invalid_expiry_warning_days",
+     "At most 10 expiry warning days are allowed; 11 were given."),
+    ({"expiry_warning_days": [7.5]}, "invalid_request", ""),
+    ({"recipients": ["ops@acme.test", "ops at acme.test"]}, "invalid_recipient",
+     '"ops at acme.test" is not a valid email address'),
 ])
 def test_invalid_alert_settings_are_refused_with_a_sentence(
         api: Api, body: dict[str, Any], code: str, words: str) -> None:

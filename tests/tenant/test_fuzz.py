@@ -79,6 +79,14 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404",
 include-path-regex = "/microsoft365"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
 
+# "Reset again from IT Glue" on an account that is not matched or gone from its directory
+# (409 account_not_matched / account_gone); the Match dialog's list for a customer not linked
+# to an IT Glue organization (409 customer_not_linked).
+[[operations]]
+include-name = ["POST /api/v1/accounts/{{account_id}}/reset",
+                "GET /api/v1/customers/{{customer_id}}/itglue-passwords"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+
 [[operations]]
 include-path = "/api/v1/agent/enroll"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404", "409", "410"]

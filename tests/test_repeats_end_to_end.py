@@ -1,0 +1,152 @@
+"""End to end: two changes of one IT Glue password inside the duplicate window both reach a
+real OpenLDAP directory, and the same delivery sent again is not applied twice.
+
+IT Glue's workflow posts the same body (``resourceUrl`` + ``resourceName``) for every change
+of a password, so the second change's webhook is answered ``duplicate``; the tenant still
+reads the current value and the real ``qp-agent`` writes it to slapd.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.agent import conftest as agent_fixtures
+from tests.agent.conftest import AGENT_DN, AGENT_PASSWORD, PEOPLE_DN, LdapUser, Slapd
+from tests.conftest import ITGLUE_KEY
+from tests.support.pipeline import connect_itglue, start_tenant, wait_for
+from tests.support.processes import EmulatorProcess
+from tests.tenant.conftest import Api, sign_in
+
+slapd = agent_fixtures.slapd
+ldap_user = agent_fixtures.ldap_user
+
+DOMAIN_ADMIN = 5001  # the emulator's demo "Domain Admin" password in Northwind Traders
+
+# Two processes, slapd and two resets through the real agent: more than the default
+# per-test limit on a loaded machine.
+pytestmark = [pytest.mark.slapd, pytest.mark.timeout(300)]
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorProcess]:
+    emu = EmulatorProcess(api_key=ITGLUE_KEY)
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def _hook(workflow_url: str, body: dict[str, str]) -> dict[str, Any]:
+    hook = httpx.post(workflow_url, json=body)
+    assert hook.status_code == 202, hook.text
+    return dict(hook.json())
+
+
+def _change_and_hook(emulator: EmulatorProcess, workflow_url: str, password: str
+                     ) -> dict[str, Any]:
+    """The technician's change in IT Glue, then the workflow's webhook for it."""
+    changed = httpx.post(f"{emulator.url}/_emulator/passwords/{DOMAIN_ADMIN}/change",
+                         json={"password": password, "updated_by": "Dana Whitfield"})
+    assert changed.status_code == 200, changed.text
+    return _hook(workflow_url, {"resourceUrl": changed.json()["resource_url"],
+                                "resourceName": changed.json()["resource_name"]})
+
+
+def _succeeded(api: Api) -> list[dict[str, Any]]:
+    return api.events(type="password_reset.succeeded", limit=500)
+
+
+def test_two_changes_within_the_window_both_reach_ldap_and_a_redelivery_applies_once(
+        tmp_path: Path, tenant_template: Path, emulator: EmulatorProcess, slapd: Slapd,
+        ldap_user: LdapUser) -> None:
+    tenant = start_tenant(tmp_path, tenant_template, emulator.url)
+    agent: subprocess.Popen[str] | None = None
+    try:
+        with httpx.Client(base_url=tenant.url, timeout=10) as http:
+            api = sign_in(http)
+            connect_itglue(api)
+            assert api.post("/api/v1/customers/import-itglue").status_code == 200
+            northwind = next(c["id"] for c in api.get("/api/v1/customers").json()["customers"]
+                             if c["name"] == "Northwind Traders")
+            workflow_url = api.generate()
+            code = api.post("/api/v1/agents/enrollment-codes", json={"name": "ldap-1"})
+            assert code.status_code == 201, code.text
+            credential = tmp_path / "agent-credential.json"
+            enrolled = subprocess.run(
+                [sys.executable, "-m", "qp_agent", "enroll", "--tenant", tenant.url,
+                 "--code", code.json()["code"], "--credential-file", str(credential),
+                 "--no-keyring"],
+                capture_output=True, text=True, timeout=60)
+            assert enrolled.returncode == 0, enrolled.stderr
+            config = tmp_path / "agent.toml"
+            config.write_text(
+                f'credential_file = "{credential}"\n'
+                "heartbeat_seconds = 1\n\n"
+                "[[directory]]\n"
+                'name = "corp-ldap"\n'
+                'kind = "openldap"\n'
+                f'url = "{slapd.url}"\n'
+                f'bind_dn = "{AGENT_DN}"\n'
+                'bind_password_env = "QP_E2E_LDAP_BIND"\n'
+                f'base_dn = "{PEOPLE_DN}"\n')
+            agent = subprocess.Popen(
+                [sys.executable, "-m", "qp_agent", "run", "--config", str(config)],
+                env={**os.environ, "QP_E2E_LDAP_BIND": AGENT_PASSWORD},
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            agent_id = wait_for(
+                lambda: next((a["id"] for a in api.get("/api/v1/agents").json()["agents"]
+                              if a["status"] == "online" and a["directories"]), None),
+                30, "the agent online with its directory")
+            account = api.post("/api/v1/accounts", json={
+                "customer_id": northwind, "kind": "administrator",
+                "display_name": "Northwind directory admin",
+                "source": {"type": "openldap", "agent_id": agent_id,
+                           "directory": "corp-ldap", "identity": ldap_user.dn},
+                "itglue_password_id": DOMAIN_ADMIN,
+            })
+            assert account.status_code == 201, account.text
+
+            first = _change_and_hook(emulator, workflow_url, "Morning-Tide-2031!")
+            assert first["status"] == "accepted"
+            wait_for(lambda: len(_succeeded(api)) == 1, 60, "the first change applied")
+            assert slapd.can_bind(ldap_user.dn, "Morning-Tide-2031!")
+
+            # Thirty seconds later (inside the 10-minute window) the technician changes it
+            # again: IT Glue's body is identical, so the webhook is a "duplicate".
+            second = _change_and_hook(emulator, workflow_url, "Evening-Tide-2031!")
+            assert second == {"event_id": first["event_id"], "status": "duplicate"}
+            wait_for(lambda: len(_succeeded(api)) == 2, 60, "the second change applied")
+            assert slapd.can_bind(ldap_user.dn, "Evening-Tide-2031!")
+            assert not slapd.can_bind(ldap_user.dn, "Morning-Tide-2031!")
+
+            # IT Glue delivers the same webhook once more: checked, skipped, said so.
+            delivered = api.get(f"/api/v1/events/{first['event_id']}").json()
+            again = _hook(workflow_url, {"resourceUrl": delivered["resource_url"],
+                                         "resourceName": delivered["resource_name"]})
+            assert again == {"event_id": first["event_id"], "status": "duplicate"}
+            skipped = wait_for(lambda: api.events(type="password_reset.skipped"), 30,
+                               "the redelivery's skipped event")
+            assert skipped[0]["summary"].startswith(
+                "Triggered again; the value in IT Glue is unchanged")
+            assert len(_succeeded(api)) == 2
+            assert slapd.can_bind(ldap_user.dn, "Evening-Tide-2031!")
+    finally:
+        if agent is not None:
+            agent.terminate()
+            try:
+                output, _ = agent.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                output, _ = agent.communicate()
+            assert "Morning-Tide-2031!" not in output
+            assert "Evening-Tide-2031!" not in output
+        tenant.stop()
