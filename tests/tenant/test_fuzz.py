@@ -46,7 +46,7 @@ enabled = false
 # The agent's own routes take the agent's credential, not the admin's; the long poll may
 # wait at most a second here.
 [[operations]]
-include-path-regex = "^/api/v1/agent/(heartbeat|jobs)"
+include-path-regex = "^/api/v1/agent/(heartbeat|jobs|sync-request|accounts)"
 headers = {{ Authorization = "Bearer {agent_token}" }}
 parameters = {{ "query.wait" = 1 }}
 
@@ -70,7 +70,8 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "409",
 # A customer id in the body that names no customer of this tenant (422 unknown_customer);
 # assigning a revoked agent (409 agent_revoked: the run revokes agent 1 on its way).
 [[operations]]
-include-name = ["PATCH /api/v1/agents/{{agent_id}}", "POST /api/v1/agents/enrollment-codes"]
+include-name = ["PATCH /api/v1/agents/{{agent_id}}", "POST /api/v1/agents/enrollment-codes",
+                "POST /api/v1/agents/{{agent_id}}/sync"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
 
 # Linking Microsoft 365 asks Microsoft (here its TLS emulator) first: it refuses tenants
