@@ -92,6 +92,7 @@ def ad_backend(dc: samba.SambaDC, **overrides: Any) -> ActiveDirectoryBackend:
 
 
 @pytest.mark.samba
+@pytest.mark.timeout(samba.SAMBA_TIMEOUT)
 def test_active_directory_kinds_nested_admins_disabled_users_and_service_accounts(
         samba_dc: samba.SambaDC) -> None:
     base = samba.BASE_DN

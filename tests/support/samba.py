@@ -1,7 +1,9 @@
 """A real Active Directory for tests: a Samba 4 AD domain controller on its own loopback
 address, speaking LDAPS with a throw-away CA whose server certificate names that address.
 
-Provisioning takes seconds to minutes, so it happens once per session (:func:`provision`);
+Provisioning takes seconds to minutes, so it happens once per session (:func:`provision`;
+tests that use it allow :data:`SAMBA_TIMEOUT` seconds, since pytest-timeout counts a session
+fixture's setup against the first test that asks for it);
 each test or module gets a copy (:meth:`SambaDC.start`), whose only absolute paths (in
 ``etc/smb.conf``) are rewritten. LDAP's ports are fixed (389/636), so every copy listens on
 its own 127.0.X.Y: ``interfaces`` needs the ``/8`` to be accepted.
@@ -32,6 +34,7 @@ ADMIN_DN = f"CN=Administrator,CN=Users,{BASE_DN}"
 ADMIN_PASSWORD = "Adm1n-Pass-Word!"  # noqa: S105 - a throw-away test domain
 TEMPLATE_ADDRESS = "127.0.99.1"
 _addresses = itertools.count(2)
+SAMBA_TIMEOUT = 900
 
 
 def _options(folder: Path, address: str) -> list[str]:
@@ -40,6 +43,8 @@ def _options(folder: Path, address: str) -> list[str]:
         f"log file={folder}/log.%m", f"pid directory={folder}/run",
         f"ncalrpc dir={folder}/run/ncalrpc", f"winbindd socket directory={folder}/run/winbindd",
         f"ntp signd socket directory={folder}/run/ntp_signd", "unix password sync=no",
+        # A throw-away domain: no fsync per write (provisioning is several times faster).
+        "ldb:nosync=true",
         "tls enabled=yes", f"tls keyfile={folder}/tls/server-key.pem",
         f"tls certfile={folder}/tls/server.pem", f"tls cafile={folder}/tls/ca.pem",
     ]
@@ -52,7 +57,8 @@ def provision(folder: Path) -> Path:
                f"--realm={REALM}", f"--domain={DOMAIN}", "--server-role=dc",
                "--dns-backend=NONE", f"--adminpass={ADMIN_PASSWORD}", "--host-name=dc1",
                *(f"--option={o}" for o in _options(folder, TEMPLATE_ADDRESS))]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, "TDB_NO_FSYNC": "1"})
     if done.returncode != 0:
         raise RuntimeError(f"samba-tool domain provision failed:\n{done.stderr[-3000:]}")
     conf = folder / "etc" / "smb.conf"
@@ -98,6 +104,7 @@ class SambaDC:
     def start(self, timeout: float = 60.0) -> None:
         self.process = subprocess.Popen(
             ["samba", "-i", "-M", "single", "-s", str(self.conf)],
+            env={**os.environ, "TDB_NO_FSYNC": "1"},
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             stderr=open(self.folder / "samba.err", "wb"))  # noqa: SIM115 - the child owns it
         deadline = time.monotonic() + timeout
