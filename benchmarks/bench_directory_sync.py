@@ -25,9 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from _common import EMAIL, PASSWORD, emit, start_tenant
-
 import httpx
+from _common import EMAIL, PASSWORD, emit, start_tenant
 
 from qp_agent.backends.ldap import OpenLdapBackend
 from qp_agent.config import DirectoryConfig
