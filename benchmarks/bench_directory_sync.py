@@ -171,7 +171,7 @@ def main() -> int:
                              json={"name": "bench", "customer_id": customer}).json()["code"]
             idle = agent_process(folder, tenant.url, code, slapd_url, f"ou=empty,{BASE_DN}")
             agents.append(idle)
-            wait_for(directory, 120, "the idle agent's sync")
+            idle_sync = wait_for(directory, 120, "the idle agent's sync")
             idle_kib = vm_hwm_kib(idle.pid)
             stop(idle)
             agents.remove(idle)
@@ -189,7 +189,8 @@ def main() -> int:
             started = time.perf_counter()
             agent = agent_process(folder, tenant.url, code, slapd_url, f"ou=bench,{BASE_DN}")
             agents.append(agent)
-            first = wait_for(lambda: (d := directory()) and d["accounts"] == users and d, 1800,
+            first = wait_for(lambda: (d := directory()) and d["accounts"] == users
+                             and d["last_sync_at"] > idle_sync["last_sync_at"] and d, 1800,
                              "the first full sync")
             first_s = time.perf_counter() - started
             started = time.perf_counter()

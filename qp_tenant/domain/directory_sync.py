@@ -162,9 +162,11 @@ async def _upsert_page(session: AsyncSession, agent: Agent, row: DirectorySync, 
                 enabled=item.enabled, state="present", last_sync_id=sync_id,
                 last_reported_at=now, created_at=now, updated_at=now)
             session.add(account)
-            await session.flush()
             created += 1
-            await _log(session, agent, row, account, "account.created", _audited(None), actor)
+            if row.events < MAX_ACCOUNT_EVENTS_PER_SYNC:
+                await session.flush()  # the event names the new account's id
+                await _log(session, agent, row, account, "account.created", _audited(None),
+                           actor)
             continue
         before = _audited(account)
         manual = set(account.manual_fields or ())
