@@ -93,7 +93,14 @@ async def report_accounts(session: AsyncSession, agent: Agent, *, sync_id: str,
     if len(accounts) > MAX_PAGE_ACCOUNTS:
         raise ApiError(422, "too_many_accounts",
                        f"Report at most {MAX_PAGE_ACCOUNTS} accounts per page.")
+    if not sync_id.strip() or not directory.strip():
+        raise ApiError(422, "invalid_sync_report",
+                       "A report names its sync (sync_id) and the directory it lists.")
     for item in accounts:
+        if not item.identity.strip():
+            raise ApiError(422, "invalid_identity",
+                           "Every reported account needs its identity: the DN, or the local "
+                           "user name.")
         if item.kind not in ACCOUNT_KINDS:
             raise ApiError(422, "invalid_account_kind",
                            f"The account kind must be one of: {', '.join(ACCOUNT_KINDS)}.")

@@ -135,6 +135,21 @@ def test_an_account_missing_from_a_sync_is_gone_and_comes_back_when_reported_aga
     assert _accounts(api)["asmith"]["state"] == "present"
 
 
+def test_a_report_with_a_blank_identity_or_directory_is_refused(api: Api,
+                                                                http: httpx.Client) -> None:
+    customer = _customers(api)["Northwind Traders"]
+    _, headers = _enroll(api, http, customer)
+    for body, code in [
+        ({"directory": AD, "accounts": [{"identity": " "}]}, "invalid_identity"),
+        ({"directory": " ", "accounts": [_user("jdoe")]}, "invalid_sync_report"),
+        ({"directory": AD, "accounts": [{"identity": ""}], "error": ""}, "invalid_identity"),
+    ]:
+        r = http.post("/api/v1/agent/accounts", headers=headers, json={
+            "sync_id": "s1", "directory_kind": "active_directory", "final": True, **body})
+        assert r.status_code == 422 and r.json()["error"]["code"] == code, r.text
+    assert _accounts(api) == {}
+
+
 def test_a_directory_that_cannot_be_listed_marks_nothing_gone(api: Api,
                                                               http: httpx.Client) -> None:
     customer = _customers(api)["Northwind Traders"]
