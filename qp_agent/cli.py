@@ -198,6 +198,7 @@ async def _run_agent(
             AgentClient(http, credential.agent_token),
             backends,
             heartbeat_seconds=config.heartbeat_seconds,
+            sync_interval_seconds=config.sync_interval_seconds,
         )
         await runner.run(stop)
 

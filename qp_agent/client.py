@@ -185,6 +185,33 @@ class AgentClient:
         """Tell the tenant this agent is alive and which directories it serves."""
         await self._request("POST", "/api/v1/agent/heartbeat", json={"directories": directories})
 
+    async def report_accounts(
+        self,
+        *,
+        sync_id: str,
+        directory: str,
+        directory_kind: str,
+        accounts: list[dict[str, Any]],
+        final: bool,
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        """Send one page of a directory's accounts (at most 1000); ``final`` on the last."""
+        body: dict[str, Any] = {"sync_id": sync_id, "directory": directory,
+                                "directory_kind": directory_kind, "accounts": accounts,
+                                "final": final}
+        if error is not None:
+            body["error"] = error
+        response = await self._request("POST", "/api/v1/agent/accounts", json=body)
+        data = _json(response)
+        return data if isinstance(data, dict) else {}
+
+    async def next_sync_request(self, wait_seconds: int = DEFAULT_WAIT_SECONDS) -> bool:
+        """Long-poll for a "sync now" request; whether one came during the wait."""
+        response = await self._request(
+            "GET", "/api/v1/agent/sync-request", params={"wait": str(wait_seconds)}
+        )
+        return response.status_code == 200
+
     async def _request(
         self, method: str, path: str, *, authenticated: bool = True, **kwargs: Any
     ) -> httpx.Response:

@@ -19,15 +19,25 @@ LDAP_KINDS: tuple[DirectoryKind, ...] = ("openldap", "active_directory")
 
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 DEFAULT_LDAP_TIMEOUT_SECONDS = 15.0
+DEFAULT_SYNC_INTERVAL_SECONDS = 300.0
+DEFAULT_PAGE_SIZE = 500
+MAX_PAGE_SIZE = 1000
+# Debian's first regular user id (UID_MIN in login.defs): below it, system accounts.
+DEFAULT_MIN_UID = 1000
 
 _TOP_LEVEL_KEYS = frozenset(
-    {"tenant_url", "credential_file", "tenant_ca_file", "heartbeat_seconds", "directory"}
+    {"tenant_url", "credential_file", "tenant_ca_file", "heartbeat_seconds",
+     "sync_interval_seconds", "directory"}
 )
 _COMMON_KEYS = frozenset({"name", "kind"})
 _LDAP_KEYS = frozenset(
-    {"url", "bind_dn", "bind_password_env", "base_dn", "ca_file", "timeout_seconds"}
+    {"url", "bind_dn", "bind_password_env", "base_dn", "ca_file", "timeout_seconds",
+     "page_size"}
 )
-_LOCAL_KEYS = frozenset({"dry_run", "chpasswd", "allow_system_accounts"})
+_AD_KEYS = frozenset({"service_ou"})
+_LOCAL_KEYS = frozenset(
+    {"dry_run", "chpasswd", "allow_system_accounts", "min_uid", "passwd_file"}
+)
 _SECRET_KEYS = frozenset({"bind_password", "password", "bindpw"})
 
 
@@ -52,8 +62,15 @@ class DirectoryConfig:
     timeout_seconds: float = DEFAULT_LDAP_TIMEOUT_SECONDS
     dry_run: bool = False
     chpasswd: str | None = None
-    # Local system accounts (root, uid < 1000) the agent may change anyway, by name.
+    # Local system accounts (root, uid < min_uid) the agent may change anyway, by name.
     allow_system_accounts: tuple[str, ...] = ()
+    # Directory sync (docs/agent.md): entries per LDAP page; AD accounts under service_ou are
+    # service accounts; local users from uid min_uid, read from passwd_file if one is named
+    # (else the system's user database).
+    page_size: int = DEFAULT_PAGE_SIZE
+    service_ou: str | None = None
+    min_uid: int = DEFAULT_MIN_UID
+    passwd_file: Path | None = None
 
     def describe(self) -> dict[str, str]:
         """What the heartbeat tells the tenant about this directory (no secrets)."""
@@ -70,6 +87,7 @@ class AgentConfig:
     credential_file: Path | None = None
     tenant_ca_file: Path | None = None
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    sync_interval_seconds: float = DEFAULT_SYNC_INTERVAL_SECONDS
     by_name: Mapping[str, DirectoryConfig] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +139,12 @@ def parse_config(data: Mapping[str, Any], path: str | Path) -> AgentConfig:
     heartbeat = data.get("heartbeat_seconds", DEFAULT_HEARTBEAT_SECONDS)
     if isinstance(heartbeat, bool) or not isinstance(heartbeat, int | float) or heartbeat <= 0:
         raise fail("top level, key 'heartbeat_seconds'", "must be a positive number of seconds.")
+    sync_interval = data.get("sync_interval_seconds", DEFAULT_SYNC_INTERVAL_SECONDS)
+    if (isinstance(sync_interval, bool) or not isinstance(sync_interval, int | float)
+            or sync_interval <= 0):
+        raise fail("top level, key 'sync_interval_seconds'",
+                   "must be a positive number of seconds (how often the agent reports its "
+                   "directories' accounts).")
 
     tables = data.get("directory")
     if tables is None:
@@ -150,6 +174,7 @@ def parse_config(data: Mapping[str, Any], path: str | Path) -> AgentConfig:
         credential_file=credential_file,
         tenant_ca_file=tenant_ca_file,
         heartbeat_seconds=float(heartbeat),
+        sync_interval_seconds=float(sync_interval),
     )
 
 
@@ -177,6 +202,8 @@ def _parse_directory(
             f"must be one of {', '.join(DIRECTORY_KINDS)} (got {kind!r}).",
         )
     allowed = _COMMON_KEYS | (_LDAP_KEYS if kind in LDAP_KINDS else _LOCAL_KEYS)
+    if kind == "active_directory":
+        allowed |= _AD_KEYS
     for key in table:
         if key not in allowed:
             raise fail(f"{label}, key '{key}'", f"is not a setting of a {kind} directory.")
@@ -193,12 +220,18 @@ def _parse_directory(
                 f"{label}, key 'allow_system_accounts'",
                 'must be a list of user names, e.g. ["backup"].',
             )
+        min_uid = table.get("min_uid", DEFAULT_MIN_UID)
+        if isinstance(min_uid, bool) or not isinstance(min_uid, int) or min_uid < 1:
+            raise fail(f"{label}, key 'min_uid'",
+                       "must be a whole number of at least 1 (the first regular user id).")
         return DirectoryConfig(
             name=name,
             kind="local",
             dry_run=dry_run,
             chpasswd=_optional_str(table, "chpasswd", label, fail),
             allow_system_accounts=tuple(u.strip() for u in allowed_system),
+            min_uid=min_uid,
+            passwd_file=_optional_path(table, "passwd_file", label, fail, source),
         )
 
     # ldap3 cannot parse a port followed by a slash ("ldaps://dc1:636/").
@@ -221,6 +254,11 @@ def _parse_directory(
     timeout = table.get("timeout_seconds", DEFAULT_LDAP_TIMEOUT_SECONDS)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise fail(f"{label}, key 'timeout_seconds'", "must be a positive number of seconds.")
+    page_size = table.get("page_size", DEFAULT_PAGE_SIZE)
+    if (isinstance(page_size, bool) or not isinstance(page_size, int)
+            or not 1 <= page_size <= MAX_PAGE_SIZE):
+        raise fail(f"{label}, key 'page_size'",
+                   f"must be a whole number from 1 to {MAX_PAGE_SIZE} (entries per LDAP page).")
     return DirectoryConfig(
         name=name,
         kind=cast(DirectoryKind, kind),
@@ -230,6 +268,8 @@ def _parse_directory(
         base_dn=_required_str(table, "base_dn", label, fail),
         ca_file=_optional_path(table, "ca_file", label, fail, source),
         timeout_seconds=float(timeout),
+        page_size=page_size,
+        service_ou=_optional_str(table, "service_ou", label, fail),
     )
 
 

@@ -5,6 +5,11 @@ jitter, so a fleet of agents does not reconnect in step after a tenant restart. 
 (SIGTERM/SIGINT in the CLI) ends a waiting poll at once, but a job already being applied is
 finished and reported first: half-applying a password and then going silent would leave the
 tenant guessing.
+
+The directory sync runs beside the job loop too (so it never delays a reset): it reports
+every directory's accounts on start, every ``sync_interval_seconds``, and at once when a
+technician asks ("Sync now", delivered through its own long poll). Accounts go out in pages
+of :data:`SYNC_PAGE_ACCOUNTS` as the directory yields them, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -14,10 +19,18 @@ import contextlib
 import logging
 import random
 import traceback
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from qp_agent.backends import PasswordBackend, PasswordChangeFailed, scrub
+from qp_agent.backends import (
+    DirectoryAccount,
+    DirectoryListingFailed,
+    PasswordBackend,
+    PasswordChangeFailed,
+    scrub,
+)
 from qp_agent.client import (
     DEFAULT_WAIT_SECONDS,
     AgentClient,
@@ -30,6 +43,8 @@ from qp_agent.config import DEFAULT_HEARTBEAT_SECONDS, DirectoryConfig
 logger = logging.getLogger(__name__)
 
 RESULT_POST_ATTEMPTS = 5
+# Accounts per report: well under the tenant's 1 MiB body limit and its 1000 per page.
+SYNC_PAGE_ACCOUNTS = 500
 
 
 class AgentCredentialRefused(Exception):
@@ -87,12 +102,16 @@ class AgentRunner:
         heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
         wait_seconds: int = DEFAULT_WAIT_SECONDS,
         backoff: Backoff | None = None,
+        sync_interval_seconds: float | None = None,
     ) -> None:
         self.client = client
         self.backends = dict(backends)
         self.heartbeat_seconds = heartbeat_seconds
         self.wait_seconds = wait_seconds
         self.backoff = backoff or Backoff()
+        # None: no directory sync (a runner that only applies jobs).
+        self.sync_interval_seconds = sync_interval_seconds
+        self._sync_refusal: str | None = None  # said once, not at every page or sync
 
     @property
     def directories(self) -> list[dict[str, str]]:
@@ -174,6 +193,8 @@ class AgentRunner:
             AgentCredentialRefused: the tenant refused the agent token.
         """
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="qp-agent-heartbeat")
+        sync = (asyncio.create_task(self._sync_loop(stop), name="qp-agent-sync")
+                if self.sync_interval_seconds is not None else None)
         logger.info(
             "Agent running against %s with directories: %s",
             self.client.base_url,
@@ -209,9 +230,12 @@ class AgentRunner:
                 if job is not None:
                     await self.handle_job(job, stop)
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            for task in (heartbeat, sync):
+                if task is None:
+                    continue
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         logger.info("Agent stopped.")
 
     async def _post_result(self, outcome: JobOutcome, stop: asyncio.Event | None) -> None:
@@ -254,6 +278,123 @@ class AgentRunner:
             except (TenantUnreachable, TenantRejected) as exc:
                 logger.warning("Heartbeat failed: %s", exc)
             await _wait(stop, self.heartbeat_seconds)
+
+
+    # -------------------------------------------------------------------- directory sync
+    async def sync_directory(self, name: str) -> dict[str, int] | None:
+        """List one directory and report it to the tenant, page by page.
+
+        Returns the counts the tenant answered (summed over pages), or None when the sync
+        could not be completed (the reason is logged, and reported when it was the
+        directory's fault).
+
+        Raises:
+            TenantUnreachable, TenantRejected: the tenant could not take a page (other than
+                the refusal of an agent without a customer, which is logged once).
+        """
+        backend = self.backends[name]
+        lister = getattr(backend, "list_accounts", None)
+        if lister is None:
+            return None
+        directory = backend.directory
+        sync_id = uuid.uuid4().hex
+        totals = {"received": 0, "created": 0, "updated": 0, "gone": 0}
+        accounts: Iterator[DirectoryAccount] = lister()
+        try:
+            while True:
+                try:
+                    page = await asyncio.to_thread(_take, accounts, SYNC_PAGE_ACCOUNTS)
+                except DirectoryListingFailed as exc:
+                    logger.warning("Directory sync of %r failed: %s", name, exc.reason)
+                    await self.client.report_accounts(
+                        sync_id=sync_id, directory=name, directory_kind=directory.kind,
+                        accounts=[], final=True, error=exc.reason)
+                    return None
+                final = len(page) < SYNC_PAGE_ACCOUNTS
+                answer = await self.client.report_accounts(
+                    sync_id=sync_id, directory=name, directory_kind=directory.kind,
+                    accounts=[a.to_json() for a in page], final=final)
+                for key in totals:
+                    value = answer.get(key)
+                    totals[key] += value if isinstance(value, int) else 0
+                if final:
+                    break
+        except TenantRejected as exc:
+            if exc.code != "agent_has_no_customer":
+                raise
+            if self._sync_refusal != exc.message:
+                logger.warning("Directory sync: %s", exc.message)
+                self._sync_refusal = exc.message
+            return None
+        finally:
+            close = getattr(accounts, "close", None)
+            if close is not None:
+                await asyncio.to_thread(close)  # ends the LDAP connection if cut short
+        self._sync_refusal = None
+        logger.info("Directory %r synced: %d accounts (%d new, %d changed, %d gone)",
+                    name, totals["received"], totals["created"], totals["updated"],
+                    totals["gone"])
+        return totals
+
+    async def sync_all(self) -> None:
+        """Report every directory; a failure of one does not stop the others."""
+        for name in sorted(self.backends):
+            try:
+                await self.sync_directory(name)
+            except (TenantUnreachable, TenantRejected) as exc:
+                logger.warning("Directory sync of %r could not reach the tenant: %s", name, exc)
+            except Exception as exc:  # a bug in one lister must not kill the agent
+                logger.error("Directory sync of %r failed unexpectedly: %s: %s",
+                             name, type(exc).__name__, exc)
+
+    async def _sync_loop(self, stop: asyncio.Event) -> None:
+        assert self.sync_interval_seconds is not None
+        requested = asyncio.Event()
+        watcher = asyncio.create_task(self._watch_sync_requests(stop, requested),
+                                      name="qp-agent-sync-requests")
+        try:
+            while not stop.is_set():
+                requested.clear()  # a request that comes during this sync runs another
+                await self.sync_all()
+                waits = [asyncio.create_task(stop.wait()), asyncio.create_task(requested.wait())]
+                try:
+                    await asyncio.wait(waits, timeout=self.sync_interval_seconds,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for task in waits:
+                        task.cancel()
+                if requested.is_set():
+                    logger.info("The tenant asked for a directory sync now.")
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _watch_sync_requests(self, stop: asyncio.Event, requested: asyncio.Event) -> None:
+        backoff = Backoff(base=self.backoff.base, cap=self.backoff.cap, rng=self.backoff.rng)
+        while not stop.is_set():
+            try:
+                if await self.client.next_sync_request(self.wait_seconds):
+                    requested.set()
+                backoff.reset()
+            except TenantRejected as exc:
+                if exc.status == 404:
+                    logger.info("This tenant does not offer sync requests; the agent syncs "
+                                "every %g s.", self.sync_interval_seconds)
+                    return
+                await _wait(stop, backoff.next_delay())
+            except TenantUnreachable:
+                await _wait(stop, backoff.next_delay())
+
+
+def _take(items: Iterator[Any], count: int) -> list[Any]:
+    """Up to ``count`` next items of ``items`` (run in a worker thread: it may block)."""
+    page = []
+    for item in items:
+        page.append(item)
+        if len(page) >= count:
+            break
+    return page
 
 
 async def _wait(stop: asyncio.Event | None, seconds: float) -> None:

@@ -23,7 +23,8 @@ EVENT_TYPES = (
     "token.generated", "token.revealed", "token.revoked", "token.expiring", "token.expired",
     "integration.connected", "integration.disconnected", "integration.error",
     "agent.enrollment_code_created", "agent.enrolled", "agent.online", "agent.offline",
-    "agent.revoked", "agent.updated", "account.created", "account.updated", "account.deleted",
+    "agent.revoked", "agent.updated", "agent.synced", "account.created", "account.updated",
+    "account.deleted",
     "alert.sent", "alert.failed",
 )
 

@@ -262,6 +262,8 @@ class Agent(Base):
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True
     )
+    # A technician asked for a directory sync that the agent has not picked up yet.
+    sync_requested_at: Mapped[datetime | None]
 
 
 class AgentEnrollmentCode(Base):
@@ -292,7 +294,8 @@ class Account(Base):
     """A source account (AD, LDAP, local) matched to an IT Glue password."""
 
     __tablename__ = "accounts"
-    __table_args__ = (Index("ix_accounts_tenant_password", "tenant_id", "itglue_password_id"),)
+    __table_args__ = (Index("ix_accounts_tenant_password", "tenant_id", "itglue_password_id"),
+                      Index("ix_accounts_agent_directory", "agent_id", "directory"))
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -321,8 +324,43 @@ class Account(Base):
     # from an on-premises Active Directory (then only the agent can reset it).
     external_id: Mapped[str | None] = mapped_column(String(64))
     on_premises_sync: Mapped[bool | None]
+    # Reported by an agent's directory sync (docs/agent.md): the names the account signs in
+    # with (sAMAccountName, userPrincipalName, uid; automatch compares these), whether the
+    # directory has it enabled, and the sync that last reported it and when.
+    login_names: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    enabled: Mapped[bool | None]
+    last_sync_id: Mapped[str | None] = mapped_column(String(64))
+    last_reported_at: Mapped[datetime | None]
+    # Fields a person set ("kind", "display_name"): a directory sync leaves them alone.
+    manual_fields: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DirectorySync(Base):
+    """Where an agent's sync of one of its directories stands (one row per agent+directory).
+
+    ``reported``/``created``/``updated``/``events`` count the sync in progress (``sync_id``);
+    the final page turns them into one summary event and starts afresh.
+    """
+
+    __tablename__ = "directory_syncs"
+    __table_args__ = (UniqueConstraint("agent_id", "directory",
+                                       name="uq_directory_syncs_agent_directory"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    directory: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    sync_id: Mapped[str | None] = mapped_column(String(64))
+    reported: Mapped[int] = mapped_column(default=0, server_default="0")
+    created: Mapped[int] = mapped_column(default=0, server_default="0")
+    updated: Mapped[int] = mapped_column(default=0, server_default="0")
+    events: Mapped[int] = mapped_column(default=0, server_default="0")
+    started_at: Mapped[datetime | None]
+    last_sync_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class ResetJob(Base):

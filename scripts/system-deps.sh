@@ -13,6 +13,9 @@ if [ "$purpose" = "test" ]; then
   # desktop-file and AppStream validators.
   packages+=(dbus dbus-x11 gnome-keyring slapd ldap-utils postgresql nginx-light
              desktop-file-utils appstream)
+  # A real Active Directory: a Samba 4 AD domain controller (provisioning needs the
+  # samba-ad-provision files), ldb-tools to look inside one.
+  packages+=(samba samba-ad-dc samba-ad-provision ldb-tools)
   # The real-window layer: an X server, a window manager, xprop to see it is up.
   packages+=(xvfb openbox x11-utils)
 fi

@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +111,24 @@ def tenant_proc(tmp_path: Path, tenant_template: Path,
         yield tenant
     finally:
         tenant.stop()
+
+
+@pytest.fixture(scope="session")
+def samba_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Samba AD domain provisioned once per session (tests/support/samba.py)."""
+    from tests.support import samba
+
+    return samba.provision(tmp_path_factory.mktemp("samba") / "template")
+
+
+@pytest.fixture
+def samba_dc(samba_template: Path, tmp_path: Path) -> Iterator[Any]:
+    """A running copy of the session's domain controller, on its own loopback address."""
+    from tests.support.samba import SambaDC
+
+    dc = SambaDC.copy_of(samba_template, tmp_path / "samba-dc")
+    dc.start()
+    try:
+        yield dc
+    finally:
+        dc.stop()

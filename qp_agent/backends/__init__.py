@@ -3,19 +3,61 @@
 Every backend offers one coroutine, ``set_password(identity, password)``, which returns a
 short human summary on success and raises :class:`PasswordChangeFailed` with the
 directory's own reason otherwise. Reasons never contain the password.
+
+Each also lists its directory's accounts for the directory sync (``list_accounts``): a
+blocking generator of :class:`DirectoryAccount`, read page by page so a directory of any
+size is held in bounded memory (the runner drives it from a worker thread).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from qp_agent.config import DirectoryConfig
 
 
 class PasswordChangeFailed(Exception):
     """The directory did not take the new password; ``reason`` is safe to show and report."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DirectoryAccount:
+    """One account as the directory describes it (no secret: passwords are never read).
+
+    ``identity`` is what a reset names (the DN in LDAP/AD, the user name locally);
+    ``login_names`` what people sign in with (sAMAccountName, userPrincipalName, uid).
+    ``kind`` is administrator, service or end_user.
+    """
+
+    identity: str
+    display_name: str
+    login_names: tuple[str, ...]
+    enabled: bool = True
+    kind: str = "end_user"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"identity": self.identity, "display_name": self.display_name,
+                "login_names": list(self.login_names), "enabled": self.enabled,
+                "kind": self.kind}
+
+
+class AccountLister(Protocol):
+    """A backend that can list its directory's accounts."""
+
+    def list_accounts(self) -> Iterator[DirectoryAccount]:
+        """Every account of the directory (blocking; raises ``DirectoryListingFailed``)."""
+        ...
+
+
+class DirectoryListingFailed(Exception):
+    """The directory's accounts could not be listed; ``reason`` is safe to show."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -73,4 +115,5 @@ def build_backends(
     return backends
 
 
-__all__ = ["PasswordBackend", "PasswordChangeFailed", "build_backends", "scrub"]
+__all__ = ["AccountLister", "DirectoryAccount", "DirectoryListingFailed", "PasswordBackend",
+           "PasswordChangeFailed", "build_backends", "scrub"]

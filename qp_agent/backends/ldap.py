@@ -7,6 +7,16 @@ configured service account, whose password comes from an environment variable.
 
 ldap3 is blocking, so each change runs in a worker thread (``asyncio.to_thread``).
 
+The directory sync lists user entries under ``base_dn`` with the paged-results control
+(``page_size`` entries per round trip), yielding them one by one, so a directory of 50,000
+users is never held in memory at once. Every page's result is checked: a failed search ends
+the listing with :class:`DirectoryListingFailed`, never with a silently short list (which
+would mark the missing accounts gone). Active Directory: an administrator is a member,
+also through nested groups, of Domain Admins, Enterprise Admins or Administrators (the
+LDAP_MATCHING_RULE_IN_CHAIN filter, OID 1.2.840.113556.1.4.1941, against each group); a
+service account has a ``servicePrincipalName`` or sits under ``service_ou``; a disabled
+account has bit 0x2 of ``userAccountControl``.
+
 The agent only changes passwords of entries inside the directory's ``base_dn``: a DN outside
 it (``cn=Administrator,cn=Users,…`` when the base is ``ou=people,…``) is refused before the
 agent even connects, whatever the tenant asks.
@@ -17,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,7 +36,12 @@ from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
-from qp_agent.backends import PasswordChangeFailed, scrub
+from qp_agent.backends import (
+    DirectoryAccount,
+    DirectoryListingFailed,
+    PasswordChangeFailed,
+    scrub,
+)
 from qp_agent.config import DirectoryConfig
 from qp_common.urls import is_loopback_host
 
@@ -292,6 +307,100 @@ class _LdapBackend:
         return dns[0]
 
 
+    # ------------------------------------------------------------------ directory sync
+    list_filter = "(uid=*)"
+    list_attributes: tuple[str, ...] = ("uid", "cn")
+
+    def list_accounts(self) -> Iterator[DirectoryAccount]:
+        """Every user entry under ``base_dn``, page by page (blocking).
+
+        Raises:
+            DirectoryListingFailed: the bind or a page of the search failed.
+        """
+        try:
+            bind_password = self._bind_password()
+        except PasswordChangeFailed as exc:
+            raise DirectoryListingFailed(exc.reason) from None
+        try:
+            conn = self._connection_factory(self.directory, bind_password)
+        except LDAPException as exc:
+            raise DirectoryListingFailed(scrub(self._unreachable(exc), bind_password)) from None
+        try:
+            if not conn.bind():
+                raise DirectoryListingFailed(scrub(describe_ldap_result(
+                    conn.result,
+                    f"Signing in to directory '{self.directory.name}' as "
+                    f"{self.directory.bind_dn} to list its accounts"), bind_password))
+            yield from self._accounts(conn)
+        except LDAPException as exc:
+            raise DirectoryListingFailed(scrub(self._unreachable(exc), bind_password)) from None
+        finally:
+            try:
+                conn.unbind()
+            except LDAPException:
+                logger.debug("unbind from %r failed", self.directory.name, exc_info=True)
+
+    def paged(self, conn: ldap3.Connection, base: str, search_filter: str,
+              attributes: list[str]) -> Iterator[dict[str, Any]]:
+        """The entries of a subtree search, ``page_size`` per round trip; each page's result
+        is checked, so an error never looks like the end of the list."""
+        cookie: bytes | None = None
+        while True:
+            conn.search(base, search_filter, search_scope=ldap3.SUBTREE,
+                        attributes=attributes, paged_size=self.directory.page_size,
+                        paged_cookie=cookie)
+            if conn.result.get("result") != 0:
+                raise DirectoryListingFailed(describe_ldap_result(
+                    conn.result, f"Listing the accounts of directory '{self.directory.name}' "
+                                 f"under {base} with {search_filter}"))
+            for item in conn.response or []:
+                if item.get("type") == "searchResEntry":
+                    yield item
+            try:
+                cookie = conn.result["controls"]["1.2.840.113556.1.4.319"]["value"]["cookie"]
+            except (KeyError, TypeError):
+                cookie = None
+            if not cookie:
+                return
+
+    def _accounts(self, conn: ldap3.Connection) -> Iterator[DirectoryAccount]:
+        for item in self.paged(conn, self.directory.base_dn or "", self.list_filter,
+                               list(self.list_attributes)):
+            account = self._account(str(item["dn"]), item.get("attributes") or {})
+            if account is not None:
+                yield account
+
+    def _account(self, dn: str, attributes: Mapping[str, Any]) -> DirectoryAccount | None:
+        uid = _first(attributes.get("uid"))
+        if not uid:
+            return None
+        return DirectoryAccount(identity=dn, display_name=_first(attributes.get("cn")) or uid,
+                                login_names=(uid,))
+
+
+def _first(value: Any) -> str:
+    """The first value of an attribute as text ("" when absent)."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    return "" if value is None else str(value)
+
+
+# The groups whose members, also through nested groups, administer an Active Directory
+# domain: Administrators (builtin, well-known SID S-1-5-32-544), Domain Admins (RID 512),
+# Enterprise Admins (RID 519, in the forest root domain).
+ADMIN_GROUP_FILTER = ("(&(objectClass=group)(|(objectSid=S-1-5-32-544)"
+                      "(sAMAccountName=Domain Admins)(sAMAccountName=Enterprise Admins)))")
+IN_CHAIN = "1.2.840.113556.1.4.1941"
+ACCOUNTDISABLE = 0x2
+
+
+def domain_root(dn: str) -> str:
+    """The ``DC=…`` tail of a DN: the naming context its domain's groups live in."""
+    parts = [f"{a}={v}" for a, v, _ in parse_dn(dn, escape=True, strip=True)
+             if a.strip().casefold() == "dc"]
+    return ",".join(parts)
+
+
 class OpenLdapBackend(_LdapBackend):
     """Changes passwords in OpenLDAP with the Password Modify extended operation."""
 
@@ -341,3 +450,44 @@ class ActiveDirectoryBackend(_LdapBackend):
                     password,
                 )
             )
+
+    list_filter = "(&(objectCategory=person)(objectClass=user))"
+    list_attributes = ("sAMAccountName", "userPrincipalName", "displayName",
+                       "userAccountControl", "servicePrincipalName")
+
+    def _accounts(self, conn: ldap3.Connection) -> Iterator[DirectoryAccount]:
+        self._admins = self._administrators(conn)
+        yield from super()._accounts(conn)
+
+    def _administrators(self, conn: ldap3.Connection) -> set[str]:
+        """DNs (case-folded) of users under base_dn in an admin group, nested included."""
+        base = self.directory.base_dn or ""
+        root = domain_root(base) or base
+        groups = [str(g["dn"]) for g in self.paged(conn, root, ADMIN_GROUP_FILTER, ["cn"])]
+        admins: set[str] = set()
+        for group in groups:
+            chain = (f"(&{self.list_filter}"
+                     f"(memberOf:{IN_CHAIN}:={escape_filter_chars(group)}))")
+            admins.update(str(e["dn"]).casefold() for e in self.paged(conn, base, chain, []))
+        return admins
+
+    def _account(self, dn: str, attributes: Mapping[str, Any]) -> DirectoryAccount | None:
+        sam = _first(attributes.get("sAMAccountName"))
+        if not sam:
+            return None
+        upn = _first(attributes.get("userPrincipalName"))
+        try:
+            control = int(_first(attributes.get("userAccountControl")) or 0)
+        except ValueError:
+            control = 0
+        if dn.casefold() in getattr(self, "_admins", set()):
+            kind = "administrator"
+        elif attributes.get("servicePrincipalName") or (
+                self.directory.service_ou and dn_within(dn, self.directory.service_ou)):
+            kind = "service"
+        else:
+            kind = "end_user"
+        return DirectoryAccount(
+            identity=dn, display_name=_first(attributes.get("displayName")) or sam,
+            login_names=tuple(n for n in (sam, upn) if n),
+            enabled=not control & ACCOUNTDISABLE, kind=kind)

@@ -5,10 +5,12 @@ The command is built by :func:`chpasswd_call` and run through an injectable runn
 can check exactly what would run; ``dry_run = true`` in the configuration checks that the
 user exists and reports the command without running it.
 
-System accounts (``root``, and every uid below :data:`FIRST_REGULAR_UID` or above
-:data:`LAST_REGULAR_UID`, e.g. ``nobody``) are refused unless the directory names them in
-``allow_system_accounts``: a tenant that was tricked into pointing an account at ``root``
-must not get the machine's root password changed.
+System accounts (``root``, and every uid below the directory's ``min_uid`` (default
+:data:`FIRST_REGULAR_UID`) or above :data:`LAST_REGULAR_UID`, e.g. ``nobody``) are refused
+unless the directory names them in ``allow_system_accounts``: a tenant that was tricked into
+pointing an account at ``root`` must not get the machine's root password changed. The same
+rule (:func:`is_refused_system_account`) decides which users the directory sync reports,
+together with a login shell (``nologin`` and ``false`` are none).
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ import asyncio
 import logging
 import pwd
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
-from qp_agent.backends import PasswordChangeFailed, scrub
+from qp_agent.backends import (
+    DirectoryAccount,
+    DirectoryListingFailed,
+    PasswordChangeFailed,
+    scrub,
+)
 from qp_agent.config import DirectoryConfig
 
 logger = logging.getLogger(__name__)
@@ -47,6 +55,52 @@ class CommandResult:
 
     returncode: int
     stderr: str
+
+
+NO_LOGIN_SHELLS = frozenset({"nologin", "false"})
+
+
+def is_refused_system_account(directory: DirectoryConfig, name: str, uid: int) -> bool:
+    """Whether ``name`` (uid ``uid``) is a system account this directory does not allow:
+    ``root``, or a uid outside ``min_uid`` .. :data:`LAST_REGULAR_UID`, unless named in
+    ``allow_system_accounts``."""
+    system = name == "root" or not directory.min_uid <= uid <= LAST_REGULAR_UID
+    return system and name not in directory.allow_system_accounts
+
+
+def has_login_shell(shell: str) -> bool:
+    """An empty shell field means /bin/sh; ``nologin`` and ``false`` refuse logins."""
+    return PurePosixPath(shell.strip() or "/bin/sh").name not in NO_LOGIN_SHELLS
+
+
+@dataclass(frozen=True)
+class PasswdEntry:
+    """The fields of one passwd line the sync reads."""
+
+    name: str
+    uid: int
+    gecos: str
+    shell: str
+
+
+def read_passwd_file(path: str) -> Iterator[PasswdEntry]:
+    """Entries of a passwd(5) file; malformed lines are skipped."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            fields = line.rstrip("\n").split(":")
+            if len(fields) < 7 or not fields[0] or fields[0].startswith(("#", "+", "-")):
+                continue
+            try:
+                uid = int(fields[2])
+            except ValueError:
+                continue
+            yield PasswdEntry(fields[0], uid, fields[4], fields[6])
+
+
+def system_passwd() -> Iterator[PasswdEntry]:
+    """The system's user database (NSS: /etc/passwd and any directory service)."""
+    for entry in pwd.getpwall():
+        yield PasswdEntry(entry.pw_name, entry.pw_uid, entry.pw_gecos, entry.pw_shell)
 
 
 CommandRunner = Callable[[ChpasswdCall], CommandResult]
@@ -124,8 +178,7 @@ class LocalAccountBackend:
                 f"There is no local user {identity!r} on this machine."
             ) from None
         uid = int(entry.pw_uid)
-        system = identity == "root" or not FIRST_REGULAR_UID <= uid <= LAST_REGULAR_UID
-        if system and identity not in self.directory.allow_system_accounts:
+        if is_refused_system_account(self.directory, identity, uid):
             raise PasswordChangeFailed(
                 f"The agent refused: {identity!r} (uid {uid}) is a system account of this "
                 f"machine, and directory '{self.directory.name}' does not allow it. To let "
@@ -156,3 +209,26 @@ class LocalAccountBackend:
             )
         logger.info("Password changed for local user %r", identity)
         return f"password changed for local user '{identity}'"
+
+    def list_accounts(self) -> Iterator[DirectoryAccount]:
+        """Users with a login shell that are not refused system accounts (blocking)."""
+        source = self.directory.passwd_file
+        try:
+            entries = read_passwd_file(str(source)) if source else system_passwd()
+            seen: set[str] = set()
+            for entry in entries:
+                if entry.name in seen or not has_login_shell(entry.shell):
+                    continue
+                if is_refused_system_account(self.directory, entry.name, entry.uid):
+                    continue
+                seen.add(entry.name)
+                full_name = entry.gecos.split(",", 1)[0].strip()
+                yield DirectoryAccount(
+                    identity=entry.name, display_name=full_name or entry.name,
+                    login_names=(entry.name,),
+                    kind="administrator" if entry.uid == 0 else "end_user")
+        except OSError as exc:
+            raise DirectoryListingFailed(
+                f"Could not read the users of directory '{self.directory.name}' from "
+                f"{source}: {exc.strerror or exc}."
+            ) from None

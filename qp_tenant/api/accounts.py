@@ -94,8 +94,14 @@ def _changed(state: AppState, tenant_id: int) -> None:
 
 @router.get("", response_model=None, responses=answers(AccountList, *USER, 422))
 async def list_accounts(principal: ViewerDep, session: SessionDep,
-                        customer_id: RowId | None = None) -> dict[str, Any]:
-    rows = await accounts.list_accounts(session, principal.tenant.id, customer_id)
+                        customer_id: RowId | None = None, agent_id: RowId | None = None,
+                        state: Literal["present", "gone"] | None = None,
+                        kind: Literal["administrator", "service", "end_user"] | None = None,
+                        matched: bool | None = None) -> dict[str, Any]:
+    """The tenant's accounts; each filter given narrows the list."""
+    rows = await accounts.list_accounts(session, principal.tenant.id, customer_id,
+                                        agent_id=agent_id, state=state, kind=kind,
+                                        matched=matched)
     return {"accounts": [accounts.account_to_dict(a) for a in rows]}
 
 
@@ -116,13 +122,16 @@ async def create_account(body: AccountBody, principal: AdminDep,
              responses=answers(Matched, *ROLE, 404, 409, 422, 502))
 async def automatch(body: AutomatchBody, principal: TechnicianDep, state: StateDep,
                     session: SessionDep) -> dict[str, Any]:
-    """Match unmatched accounts of a customer to IT Glue passwords with the same username."""
+    """Match unmatched accounts of a customer to IT Glue passwords with the same username;
+    report what stayed unmatched on both sides, with the reason."""
     client = await accounts.itglue_client(session, state.crypto, state.http, principal.tenant.id,
                                           state.settings.itglue_base_url)
-    matched = await accounts.automatch(session, principal.tenant.id, body.customer_id, client,
-                                       _actor(principal))
+    result = await accounts.automatch(session, principal.tenant.id, body.customer_id, client,
+                                      _actor(principal))
     _changed(state, principal.tenant.id)
-    return {"matched": [accounts.account_to_dict(a) for a in matched]}
+    return {"matched": [accounts.account_to_dict(a) for a in result.matched],
+            "unmatched_accounts": result.unmatched_accounts,
+            "unmatched_passwords": result.unmatched_passwords}
 
 
 @router.get("/{account_id:int}", response_model=None,

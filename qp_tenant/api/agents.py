@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.responses import JSONResponse
@@ -22,12 +22,14 @@ from qp_tenant.api.deps import (
     AdminDep,
     SessionDep,
     StateDep,
+    TechnicianDep,
     ViewerDep,
     bearer_token,
 )
 from qp_tenant.api.responses import (
     ROLE,
     USER,
+    AccountsReported,
     AgentList,
     AgentOut,
     Enrolled,
@@ -35,10 +37,12 @@ from qp_tenant.api.responses import (
     HeartbeatOut,
     JobOut,
     JobResultOut,
+    SyncRequested,
+    SyncRequestOut,
     answers,
     errors,
 )
-from qp_tenant.domain import agents, jobs
+from qp_tenant.domain import agents, directory_sync, jobs
 from qp_tenant.domain.events import rfc3339
 from qp_tenant.domain.pipeline import ResetPipeline
 from qp_tenant.models import Agent
@@ -112,7 +116,10 @@ async def list_agents(principal: ViewerDep, session: SessionDep,
                       include_revoked: bool = False) -> dict[str, Any]:
     """Live agents; ``include_revoked=true`` adds revoked ones (``status: "revoked"``)."""
     rows = await agents.list_agents(session, principal.tenant.id, include_revoked)
-    return {"agents": [agents.agent_to_dict(a) for a in rows]}
+    status = await directory_sync.directory_status(session, principal.tenant.id)
+    return {"agents": [{**agents.agent_to_dict(a),
+                        "directories": directory_sync.directories_with_status(a, status)}
+                       for a in rows]}
 
 
 
@@ -212,3 +219,86 @@ async def job_result(job_id: RowId, body: ResultBody, agent: AgentDep, state: St
     return {"status": "recorded", "job_id": job.id, "state": job.state}
 
 
+# ------------------------------------------------------------- directory sync (accounts)
+class ReportedAccountBody(Body):
+    identity: NonBlank = Field(max_length=500, description="the DN (LDAP/AD) or user name")
+    display_name: str = Field("", max_length=200)
+    login_names: list[Annotated[str, Field(max_length=320)]] = Field(
+        default_factory=list, max_length=10,
+        description="sAMAccountName, userPrincipalName, uid or the local user name")
+    enabled: bool = True
+    kind: Literal["administrator", "service", "end_user"] = "end_user"
+
+
+class AccountsReportBody(Body):
+    sync_id: NonBlank = Field(max_length=64, description="the same for every page of a sync")
+    directory: NonBlank = Field(max_length=200)
+    directory_kind: Literal["openldap", "active_directory", "local"]
+    accounts: list[ReportedAccountBody] = Field(
+        default_factory=list, max_length=directory_sync.MAX_PAGE_ACCOUNTS)
+    final: bool = False
+    error: str | None = Field(None, max_length=2000,
+                              description="the directory could not be listed (ends the sync, "
+                                          "marks nothing gone)")
+
+
+@router.post("/{agent_id:int}/sync", status_code=202, response_model=None,
+             responses=answers(SyncRequested, *ROLE, 404, 409, 422, status=202))
+async def request_sync(agent_id: RowId, principal: TechnicianDep, state: StateDep,
+                       session: SessionDep) -> dict[str, Any]:
+    """Ask the agent to report its directories' accounts now."""
+    await directory_sync.request_sync(session, principal.tenant.id, agent_id)
+    if state.pipeline is not None:
+        state.pipeline.job_broker.notify(agent_id)  # wakes its sync-request poll
+    return {"status": "requested", "agent_id": agent_id}
+
+
+@agent_router.get("/sync-request", response_model=None, responses={
+    **answers(SyncRequestOut, 401, 422),
+    204: {"description": "No sync was asked for during the wait."},
+})
+async def next_sync_request(request: Request, agent: AgentDep, state: StateDep,
+                            session: SessionDep,
+                            wait: int = Query(30, ge=0, le=MAX_WAIT_SECONDS)
+                            ) -> Response | dict[str, Any]:
+    """Long poll: answers as soon as a technician asks this agent to sync (``Sync now``)."""
+    agent_id = agent.id
+    await session.close()  # no connection is held while waiting
+    deadline = time.monotonic() + wait
+    while True:
+        waiter = _pipeline(state).job_broker.waiter(agent_id)
+        try:
+            if await request.is_disconnected():
+                return Response(status_code=204)
+            async with state.sessions() as poll_session:
+                requested = await directory_sync.take_sync_request(poll_session, agent_id)
+            if requested is not None:
+                return {"sync": True, "requested_at": rfc3339(requested)}
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or state.shutting_down:
+                return Response(status_code=204)
+            # The fallback poll catches requests made through another tenant process.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.shield(waiter),
+                    min(remaining, state.settings.agent_poll_fallback_seconds))
+        finally:
+            waiter.cancel()
+
+
+@agent_router.post("/accounts", response_model=None,
+                   responses=answers(AccountsReported, 401, 409, 422))
+async def report_accounts(body: AccountsReportBody, agent: AgentDep, state: StateDep,
+                          session: SessionDep) -> dict[str, Any]:
+    """One page of a directory's accounts (at most 1000); the last page says ``final``."""
+    result = await directory_sync.report_accounts(
+        session, agent, sync_id=body.sync_id.strip(), directory=body.directory.strip(),
+        directory_kind=body.directory_kind,
+        accounts=[directory_sync.ReportedAccount(
+            identity=a.identity.strip(), display_name=a.display_name,
+            login_names=tuple(n.strip() for n in a.login_names), enabled=a.enabled,
+            kind=a.kind) for a in body.accounts],
+        final=body.final, error=body.error)
+    if result["created"] or result["updated"] or result["gone"] or body.final:
+        state.broker.notify(agent.tenant_id)
+    return result

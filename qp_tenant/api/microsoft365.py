@@ -77,7 +77,7 @@ async def sync(customer_id: RowId, principal: TechnicianDep, state: StateDep,
         client = await accounts.itglue_client(session, state.crypto, state.http, tenant_id,
                                               state.settings.itglue_base_url)
         matched = await accounts.automatch(session, tenant_id, customer_id, client, actor)
-        body["matched"] = len(matched)
+        body["matched"] = len(matched.matched)
     except ApiError as exc:
         body["automatch_error"] = exc.message
     except ITGlueError as exc:

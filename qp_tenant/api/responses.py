@@ -222,6 +222,14 @@ class AccountOut(BaseModel):
     display_name: str
     source: SourceOut
     state: Literal["present", "gone"] = "present"
+    enabled: bool | None = Field(None, description="as the directory reports it; null when "
+                                 "no sync reported the account")
+    login_names: list[str] = Field(default_factory=list,
+                                   description="sAMAccountName, userPrincipalName, uid: "
+                                   "what automatch compares")
+    last_reported_at: str | None = None
+    manual_fields: list[str] = Field(default_factory=list,
+                                     description="fields set by a person, kept by syncs")
     itglue_password_id: str | None
     itglue_password_name: str | None = Field(
         None, description="the matched IT Glue password's name (null until known)")
@@ -251,8 +259,23 @@ class AccountList(BaseModel):
     accounts: list[AccountOut]
 
 
+class UnmatchedAccount(BaseModel):
+    id: int
+    display_name: str
+    reason: str
+
+
+class UnmatchedPassword(BaseModel):
+    id: str
+    name: str
+    username: str | None
+    reason: str
+
+
 class Matched(BaseModel):
     matched: list[AccountOut]
+    unmatched_accounts: list[UnmatchedAccount]
+    unmatched_passwords: list[UnmatchedPassword]
 
 
 # ----------------------------------------------------------------------------- agents
@@ -262,8 +285,17 @@ class AgentOut(BaseModel):
     hostname: str
     status: Literal["online", "offline", "revoked"]
     last_seen_at: str | None
-    directories: list[dict[str, Any]]
+    directories: list[DirectoryOut]
     customer_id: int | None = None
+
+
+class DirectoryOut(BaseModel):
+    name: str
+    kind: str
+    last_sync_at: str | None = None
+    accounts: int = Field(0, description="present accounts reported from it")
+    gone: int = 0
+    last_error: str | None = None
 
 
 class AgentList(BaseModel):
@@ -287,6 +319,25 @@ class HeartbeatOut(BaseModel):
 
 class JobOut(BaseModel):
     job: dict[str, Any]
+
+
+class SyncRequested(BaseModel):
+    status: Literal["requested"]
+    agent_id: int
+
+
+class SyncRequestOut(BaseModel):
+    sync: Literal[True]
+    requested_at: str
+
+
+class AccountsReported(BaseModel):
+    status: Literal["ok"]
+    sync_id: str
+    received: int
+    created: int
+    updated: int
+    gone: int
 
 
 class JobResultOut(BaseModel):

@@ -160,7 +160,7 @@ AUDITED_FIELDS = (
     ("customer_id", "customer_id"), ("kind", "kind"), ("display_name", "display_name"),
     ("source.type", "source_type"), ("source.agent_id", "agent_id"),
     ("source.directory", "directory"), ("source.identity", "identity"),
-    ("itglue_password_id", "itglue_password_id"),
+    ("itglue_password_id", "itglue_password_id"), ("state", "state"), ("enabled", "enabled"),
 )
 # A change of any of these on a matched account points an IT Glue password at another real
 # account: it is mailed to the alert recipients, not only logged.
@@ -249,6 +249,10 @@ def account_to_dict(account: Account) -> dict[str, Any]:
                        "on_premises_sync": bool(account.on_premises_sync)}
                       if account.source_type in AGENTLESS_SOURCES else {})},
         "state": account.state or "present",
+        "enabled": account.enabled,
+        "login_names": list(account.login_names or []),
+        "last_reported_at": rfc3339(account.last_reported_at),
+        "manual_fields": list(account.manual_fields or []),
         "itglue_password_id": account.itglue_password_id,
         "itglue_password_name": account.itglue_password_name,
         "last_reset_at": rfc3339(account.last_reset_at),
@@ -258,10 +262,22 @@ def account_to_dict(account: Account) -> dict[str, Any]:
 
 
 async def list_accounts(session: AsyncSession, tenant_id: int,
-                        customer_id: int | None = None) -> list[Account]:
+                        customer_id: int | None = None, *, agent_id: int | None = None,
+                        state: str | None = None, kind: str | None = None,
+                        matched: bool | None = None) -> list[Account]:
+    """The tenant's accounts, narrowed by any filter given."""
     stmt = select(Account).where(Account.tenant_id == tenant_id)
     if customer_id is not None:
         stmt = stmt.where(Account.customer_id == customer_id)
+    if agent_id is not None:
+        stmt = stmt.where(Account.agent_id == agent_id)
+    if state is not None:
+        stmt = stmt.where(Account.state == state)
+    if kind is not None:
+        stmt = stmt.where(Account.kind == kind)
+    if matched is not None:
+        stmt = stmt.where(Account.itglue_password_id.is_not(None) if matched
+                          else Account.itglue_password_id.is_(None))
     return list((await session.scalars(stmt.order_by(Account.display_name, Account.id))).all())
 
 
@@ -351,7 +367,9 @@ async def create_account(session: AsyncSession, tenant_id: int, body: dict[str, 
     values["itglue_password_name"] = _password_name(values["itglue_password_id"], body)
     await _validate(session, tenant_id, values)
     await _check_password_free(session, tenant_id, values["itglue_password_id"], None)
-    account = Account(tenant_id=tenant_id, **values)
+    # A person chose the kind and the name: a directory sync reporting the same identity
+    # later leaves them alone.
+    account = Account(tenant_id=tenant_id, manual_fields=["display_name", "kind"], **values)
     session.add(account)
     await session.flush()
     await _log_account_change(session, tenant_id, account, "account.created", _audited(None),
@@ -384,6 +402,9 @@ async def update_account(session: AsyncSession, tenant_id: int, account_id: int,
     # last_applied_hash survives a re-match or a new source on purpose: it is keyed by the
     # account, and clearing it would let a replayed old trigger apply its value again.
     before = _audited(account)
+    overridden = {f for f in ("kind", "display_name") if values[f] != getattr(account, f)}
+    if overridden:  # set by a person: later directory syncs keep the person's value
+        account.manual_fields = sorted(set(account.manual_fields or ()) | overridden)
     for key, value in values.items():
         setattr(account, key, value)
     account.updated_at = utcnow()
@@ -422,9 +443,129 @@ def category_allows(category: str | None, source_type: str) -> bool:
     return allowed is None or source_type in allowed
 
 
+def username_keys(username: str) -> set[str]:
+    """The names an IT Glue username stands for: as written, and ``DOMAIN\\user``'s user."""
+    text = username.strip()
+    keys = {text}
+    if "\\" in text:
+        keys.add(text.rsplit("\\", 1)[1].strip())
+    return {k.casefold() for k in keys if k}
+
+
+def account_keys(account: Account) -> set[str]:
+    """The names automatch compares: the login names a directory sync reported
+    (sAMAccountName, userPrincipalName, uid, local user name), else the identity's."""
+    if account.login_names:
+        keys: set[str] = set()
+        for name in account.login_names:
+            keys |= username_keys(name)
+        return keys
+    return identity_keys(account.identity)
+
+
+@dataclass
+class AutomatchResult:
+    """What automatch paired, and why the rest of each side was left alone."""
+
+    matched: list[Account]
+    unmatched_accounts: list[dict[str, Any]]
+    unmatched_passwords: list[dict[str, Any]]
+
+
+def _names(items: list[Account]) -> str:
+    shown = ", ".join(a.display_name for a in items[:5])
+    return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+
+def _pw_names(items: list[Password]) -> str:
+    shown = ", ".join(f"{p.name} (#{p.id})" for p in items[:5])
+    return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+
+def pair_accounts(accounts: list[Account], passwords: list[Password],
+                  taken: set[str]) -> tuple[list[tuple[Account, Password]],
+                                            list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pair unmatched accounts with free IT Glue passwords by user name, never guessing.
+
+    A pair is made only when the account's names fit exactly one password and that
+    password's username fits exactly that one account. Gone accounts are not paired.
+    Returns the pairs, and the unmatched accounts and passwords with a reason each.
+    """
+    free = [p for p in passwords if p.id not in taken]
+    usable = [p for p in free if p.username and p.username.strip() and not p.archived]
+    by_key: dict[str, list[Password]] = {}
+    for password in usable:
+        for key in username_keys(password.username or ""):
+            by_key.setdefault(key, []).append(password)
+    candidates: dict[int, list[Password]] = {}
+    wrong_category: dict[str, list[Account]] = {}
+    claims: dict[str, list[Account]] = {}
+    unmatched_accounts: list[dict[str, Any]] = []
+    for account in accounts:
+        if account.state == "gone":
+            unmatched_accounts.append({
+                "id": account.id, "display_name": account.display_name,
+                "reason": f"It no longer exists in {account.directory or 'its source'} "
+                          "(gone), so it is not matched."})
+            continue
+        found: dict[str, Password] = {}
+        for key in account_keys(account):
+            for password in by_key.get(key, ()):
+                if category_allows(password.category_name, account.source_type):
+                    found[password.id] = password
+                else:
+                    wrong_category.setdefault(password.id, []).append(account)
+        candidates[account.id] = list(found.values())
+        for password in found.values():
+            claims.setdefault(password.id, []).append(account)
+    pairs: list[tuple[Account, Password]] = []
+    for account in accounts:
+        if account.id not in candidates:
+            continue
+        found_list = candidates[account.id]
+        names = " or ".join(sorted(account_keys(account))) or "—"
+        if len(found_list) == 1 and len(claims[found_list[0].id]) == 1:
+            pairs.append((account, found_list[0]))
+            continue
+        if not found_list:
+            reason = f"No free IT Glue password of the customer has the username {names}."
+        elif len(found_list) > 1:
+            reason = (f"Several IT Glue passwords have its username: {_pw_names(found_list)}; "
+                      "match it by hand.")
+        else:
+            reason = (f"The username of IT Glue password {found_list[0].name} fits several "
+                      f"accounts: {_names(claims[found_list[0].id])}; match it by hand.")
+        unmatched_accounts.append({"id": account.id, "display_name": account.display_name,
+                                   "reason": reason})
+    paired = {p.id for _, p in pairs}
+    unmatched_passwords: list[dict[str, Any]] = []
+    for password in free:
+        if password.id in paired:
+            continue
+        if password.archived:
+            reason = "It is archived in IT Glue."
+        elif not (password.username or "").strip():
+            reason = "It has no username to compare."
+        elif len(claims.get(password.id, ())) > 1:
+            reason = (f"Its username fits several accounts: "
+                      f"{_names(claims[password.id])}; match one by hand.")
+        elif password.id in claims:
+            reason = ("Another IT Glue password has the same username, so the account's "
+                      "match is ambiguous; match it by hand.")
+        elif password.id in wrong_category:
+            reason = (f"Its category {password.category_name!r} names another kind of source "
+                      f"than the account {wrong_category[password.id][0].display_name}.")
+        else:
+            reason = "No unmatched account answers to its username."
+        unmatched_passwords.append({"id": password.id, "name": password.name,
+                                    "username": password.username, "reason": reason})
+    return pairs, unmatched_accounts, unmatched_passwords
+
+
 async def automatch(session: AsyncSession, tenant_id: int, customer_id: int,
-                    client: ITGlueClient, actor: Actor = SYSTEM) -> list[Account]:
-    """Match the customer's unmatched accounts to its IT Glue passwords by username."""
+                    client: ITGlueClient, actor: Actor = SYSTEM) -> AutomatchResult:
+    """Match the customer's unmatched accounts to its IT Glue passwords by username
+    (docs/api.md, automatch): each pair is logged as ``account.updated``."""
     customer = await get_customer(session, tenant_id, customer_id)
     if not customer.itglue_organization_id:
         raise ApiError(422, "customer_not_linked",
@@ -434,29 +575,19 @@ async def automatch(session: AsyncSession, tenant_id: int, customer_id: int,
         passwords = await client.list_passwords(customer.itglue_organization_id)
     except ITGlueError as exc:
         raise itglue_api_error(exc) from None
-    taken = set((await session.scalars(select(Account.itglue_password_id).where(
+    taken = {pid for pid in (await session.scalars(select(Account.itglue_password_id).where(
         Account.tenant_id == tenant_id, Account.itglue_password_id.is_not(None)
-    ))).all())
-    accounts = [a for a in await list_accounts(session, tenant_id, customer_id)
-                if a.itglue_password_id is None]
+    ))).all() if pid is not None}
+    accounts = await list_accounts(session, tenant_id, customer_id, matched=False)
+    pairs, unmatched_accounts, unmatched_passwords = pair_accounts(accounts, passwords, taken)
     matched: list[Account] = []
-    for account in accounts:
-        keys = identity_keys(account.identity)
-        candidates: list[Password] = [
-            p for p in passwords
-            if p.id not in taken and p.username and not p.archived
-            and identity_keys(p.username) & keys
-            and category_allows(p.category_name, account.source_type)
-        ]
-        if len(candidates) != 1:
-            continue  # none, or ambiguous: leave it to the technician
+    now = utcnow()
+    for account, password in pairs:
         before = _audited(account)
-        account.itglue_password_id = candidates[0].id
-        account.updated_at = utcnow()
+        account.itglue_password_id = password.id
+        account.updated_at = now
         await _log_account_change(session, tenant_id, account, "account.updated", before,
                                   _audited(account), actor)
-        taken.add(candidates[0].id)
         matched.append(account)
     await session.commit()
-    return matched
-
+    return AutomatchResult(matched, unmatched_accounts, unmatched_passwords)

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
 from qp_tenant.domain import agents as agent_domain
-from qp_tenant.domain import jobs, microsoft365
+from qp_tenant.domain import directory_sync, jobs, microsoft365
 from qp_tenant.domain.events import EventBroker, NewEvent, add_event
 from qp_tenant.domain.integration import get_integration
 from qp_tenant.errors import ApiError
@@ -395,6 +395,11 @@ class ResetPipeline:
             await self._finish(job_id, "failed", "no_matched_account",
                                f"No matched account for {r.name}",
                                summary=f"No matched account for {r.name}")
+            return
+        if account.state == "gone":
+            reporter = r.revoked_agent or r.agent
+            await self._finish(job_id, "failed", "account_gone", directory_sync.gone_reason(
+                account, reporter.name if reporter else None), account=account)
             return
         cloud = account.source_type == microsoft365.SOURCE_TYPE
         if not cloud and r.revoked_agent is not None and r.agent is None:

@@ -531,8 +531,8 @@ def _not_found(key: str) -> JSONResponse:
 
 
 # ------------------------------------------------------------------------- TLS for tests
-def make_test_ca(folder: Path) -> Path:
-    """Write a throw-away CA (``ca.pem``) and a server certificate for 127.0.0.1/localhost
+def make_test_ca(folder: Path, ip: str = "127.0.0.1") -> Path:
+    """Write a throw-away CA (``ca.pem``) and a server certificate for ``ip``/localhost
     (``server.pem``, ``server-key.pem``) into ``folder``; return the CA file's path."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -557,12 +557,12 @@ def make_test_ca(folder: Path) -> Path:
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
             .issuer_name(ca_name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=2))
             .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                x509.IPAddress(ipaddress.ip_address(ip)), x509.DNSName("localhost")]),
                 critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),

@@ -145,3 +145,37 @@ def test_invalid_toml_and_missing_files_name_the_file(tmp_path: Path) -> None:
     assert str(path) in str(caught.value)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_sync_settings_have_defaults_and_are_read_per_directory(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.sync_interval_seconds == 300
+    assert config.by_name["corp-ad"].page_size == 500
+    assert config.by_name["this-server"].min_uid == 1000
+    tuned = GOOD.replace("heartbeat_seconds = 10", "heartbeat_seconds = 10\n"
+                         "sync_interval_seconds = 60").replace(
+        'base_dn = "DC=corp,DC=example"',
+        'base_dn = "DC=corp,DC=example"\npage_size = 200\n'
+        'service_ou = "OU=Service Accounts,DC=corp,DC=example"').replace(
+        "dry_run = true", 'dry_run = true\nmin_uid = 500\npasswd_file = "passwd"')
+    config = load_config(write(tmp_path, tuned))
+    assert config.sync_interval_seconds == 60
+    ad = config.by_name["corp-ad"]
+    assert ad.page_size == 200 and ad.service_ou == "OU=Service Accounts,DC=corp,DC=example"
+    assert config.by_name["this-server"].min_uid == 500
+    assert config.by_name["this-server"].passwd_file == tmp_path / "passwd"
+
+
+@pytest.mark.parametrize(("change", "where"), [
+    (("heartbeat_seconds = 10", "heartbeat_seconds = 10\nsync_interval_seconds = 0"),
+     "key 'sync_interval_seconds'"),
+    (('base_dn = "DC=corp,DC=example"', 'base_dn = "DC=corp,DC=example"\npage_size = 5000'),
+     "key 'page_size'"),
+    (('base_dn = "dc=corp,dc=example"\n', 'base_dn = "dc=corp,dc=example"\nservice_ou = "x"\n'),
+     "('corp-ldap'), key 'service_ou'"),
+    (("dry_run = true", "dry_run = true\nmin_uid = 0"), "key 'min_uid'"),
+])
+def test_wrong_sync_settings_name_the_key(tmp_path: Path, change: tuple[str, str],
+                                          where: str) -> None:
+    with pytest.raises(ConfigError, match=where.replace("(", r"\(").replace(")", r"\)")):
+        load_config(write(tmp_path, GOOD.replace(*change, 1)))

@@ -119,8 +119,15 @@ def test_automatch_pairs_usernames_and_respects_the_password_category(
     # the Microsoft 365 password's category names another source, so it stays unmatched.
     assert matched == {"Domain admin": "5001", "Backup service": "5002",
                        "Reception PC admin": "5003"}
-    assert api.post("/api/v1/accounts/automatch",
-                    json={"customer_id": northwind}).json() == {"matched": []}
+    again = api.post("/api/v1/accounts/automatch", json={"customer_id": northwind}).json()
+    assert again["matched"] == []
+    # What stays unmatched is reported with the reason, on both sides.
+    reasons = {a["display_name"]: a["reason"] for a in again["unmatched_accounts"]}
+    assert set(reasons) == {"M365 admin", "Unknown"}
+    assert "admin@northwindtraders.onmicrosoft.com" in reasons["M365 admin"]
+    cloud = next(p for p in again["unmatched_passwords"]
+                 if p["username"] == "admin@northwindtraders.onmicrosoft.com")
+    assert "category" in cloud["reason"] and "M365 admin" in cloud["reason"]
     unlinked = api.post("/api/v1/customers", json={"name": "Walk-in"}).json()
     r = api.post("/api/v1/accounts/automatch", json={"customer_id": unlinked["id"]})
     assert r.status_code == 422 and r.json()["error"]["code"] == "customer_not_linked"

@@ -85,7 +85,11 @@ def test_heartbeats_bring_an_agent_online_and_silence_takes_it_offline(
                       headers=agent_headers(token))
         assert r.status_code == 200, r.text
         agent = api.get("/api/v1/agents").json()["agents"][0]
-        assert agent["status"] == "online" and agent["directories"] == directories
+        assert agent["status"] == "online"
+        assert [{"name": d["name"], "kind": d["kind"]} for d in agent["directories"]] == \
+            directories
+        assert agent["directories"][0]["accounts"] == 0  # no sync reported yet
+        assert agent["directories"][0]["last_sync_at"] is None
         assert agent["last_seen_at"]
         online = api.events(type="agent.online")
         assert [e["details"]["agent_id"] for e in online] == [agent_id]

@@ -46,9 +46,16 @@ enabled = false
 # The agent's own routes take the agent's credential, not the admin's; the long poll may
 # wait at most a second here.
 [[operations]]
-include-path-regex = "^/api/v1/agent/(heartbeat|jobs)"
+include-path-regex = "^/api/v1/agent/(heartbeat|jobs|sync-request)"
 headers = {{ Authorization = "Bearer {agent_token}" }}
 parameters = {{ "query.wait" = 1 }}
+
+# An agent reporting accounts: its customer may be unassigned by the run's PATCHes of agent 1
+# (409 agent_has_no_customer), or the agent revoked (401).
+[[operations]]
+include-name = ["POST /api/v1/agent/accounts"]
+headers = {{ Authorization = "Bearer {agent_token}" }}
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "409", "422"]
 
 # Schema-valid but refused by what the document cannot say, each with a domain code:
 # an agent that is not this tenant's (422 unknown_agent) or an agent without a directory
@@ -70,7 +77,8 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "409",
 # A customer id in the body that names no customer of this tenant (422 unknown_customer);
 # assigning a revoked agent (409 agent_revoked: the run revokes agent 1 on its way).
 [[operations]]
-include-name = ["PATCH /api/v1/agents/{{agent_id}}", "POST /api/v1/agents/enrollment-codes"]
+include-name = ["PATCH /api/v1/agents/{{agent_id}}", "POST /api/v1/agents/enrollment-codes",
+                "POST /api/v1/agents/{{agent_id}}/sync"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
 
 # Linking Microsoft 365 asks Microsoft (here its TLS emulator) first: it refuses tenants
@@ -125,6 +133,9 @@ def _seed(api: Api, http: httpx.Client) -> str:
     assert api.post("/api/v1/customers/import-itglue").status_code == 200
     customer = api.get("/api/v1/customers").json()["customers"][0]["id"]
     agent_id, agent_token = enroll_agent(api, http)
+    assigned = http.patch(f"/api/v1/agents/{agent_id}", headers=api.h(),
+                          json={"customer_id": customer})
+    assert assigned.status_code == 200, assigned.text
     r = api.post("/api/v1/accounts", json={
         "customer_id": customer, "kind": "service", "display_name": "Backup service",
         "itglue_password_id": "5002",

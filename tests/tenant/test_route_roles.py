@@ -65,6 +65,7 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/customers/{id}/microsoft365/sync"): "technician",
     ("POST", "/api/v1/accounts/automatch"): "technician",
     ("POST", "/api/v1/accounts/{id}/reset"): "technician",
+    ("POST", "/api/v1/agents/{id}/sync"): "technician",
     ("PATCH", "/api/v1/accounts/{id}"): "technician",  # admin when source/customer_id change
     ("POST", "/api/v1/integrations/itglue/workflow-token/reveal"): "technician",
     ("PUT", "/api/v1/integrations/itglue"): "admin",
@@ -82,6 +83,8 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/agent/heartbeat"): "agent",
     ("GET", "/api/v1/agent/jobs"): "agent",
     ("POST", "/api/v1/agent/jobs/{id}/result"): "agent",
+    ("GET", "/api/v1/agent/sync-request"): "agent",
+    ("POST", "/api/v1/agent/accounts"): "agent",
 }
 USER_ROLES = ("viewer", "technician", "admin")
 PASSWORD = "a long enough passphrase for tests"
@@ -208,10 +211,15 @@ def _bodies(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/agent/heartbeat"): {"directories": []},
         ("POST", "/api/v1/agent/jobs/{id}/result"): {"ok": False, "error": "role walk"},
         ("POST", "/api/v1/agent/enroll"): {"code": "QPE-NOT-A-CODE", "hostname": "h"},
+        ("POST", "/api/v1/agent/accounts"): {
+            "sync_id": "role-walk", "directory": "corp", "directory_kind": "active_directory",
+            "accounts": [{"identity": "CN=Role Walk,CN=Users,DC=nwt,DC=local",
+                          "login_names": ["rwalk"]}], "final": False},
     }
 
 
-PARAMS = {("GET", "/api/v1/agent/jobs"): {"wait": 0}}
+PARAMS = {("GET", "/api/v1/agent/jobs"): {"wait": 0},
+          ("GET", "/api/v1/agent/sync-request"): {"wait": 0}}
 
 
 def _concrete(world: World, path: str) -> str:
