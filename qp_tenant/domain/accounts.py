@@ -585,6 +585,7 @@ async def automatch(session: AsyncSession, tenant_id: int, customer_id: int,
     for account, password in pairs:
         before = _audited(account)
         account.itglue_password_id = password.id
+        account.itglue_password_name = (password.name or "").strip()[:255] or None
         account.updated_at = now
         await _log_account_change(session, tenant_id, account, "account.updated", before,
                                   _audited(account), actor)

@@ -260,6 +260,8 @@ def test_automatch_pairs_by_login_name_and_reports_both_sides(api: Api,
     result = r.json()
     pairs = {a["display_name"]: a["itglue_password_id"] for a in result["matched"]}
     assert pairs == {"Administrator": "5001", "svc-backup": "5002"}  # NWT\administrator too
+    # The app shows a paired account's IT Glue password by its name, never by its id.
+    assert all(a["itglue_password_name"] for a in result["matched"]), result["matched"]
     reasons = {a["display_name"]: a["reason"] for a in result["unmatched_accounts"]}
     assert "nobody-in-itglue" in reasons["nobody-in-itglue"]
     assert "gone" in reasons["gone-user"]
