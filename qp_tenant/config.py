@@ -72,7 +72,9 @@ class Settings(BaseSettings):
     webhook_refusal_limit_per_minute: int = Field(600, ge=1)
     # Live event streams one user may hold open at once on one process.
     streams_per_user: int = Field(8, ge=1)
-    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+    # SQLite runs in WAL mode, where NORMAL keeps every commit through a crash or kill -9 of
+    # this process (not through power loss or an OS crash: FULL); docs/webhook.md.
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
     stream_poll_seconds: float = Field(2.0, gt=0)
     sse_ping_seconds: float = Field(15.0, gt=0)
     # After SIGTERM: how long requests in flight may run before uvicorn cancels them (a
