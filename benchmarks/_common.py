@@ -127,23 +127,69 @@ def wrk(urls: list[str], *, seconds: float, connections: int = WRK_CONNECTIONS,
             "wrk_cpu": wrk_cpu / wall, "server_cpu": server_cpu / wall if servers else None}
 
 
-def compare(floor_urls: list[str], real_urls: list[str], *, runs: int, seconds: float,
-            floor_pids: list[int], real_pids: list[int], connections: int = WRK_CONNECTIONS
-            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``runs`` rounds of the floor then the real path, each driven by wrk the same way.
+def wait_quiet(pids: list[int], *, below: float = 0.05, deadline: float = 60.0) -> None:
+    """Wait until the processes together use less than ``below`` of a core over half a second
+    (what a previous round left them to do is done), or ``deadline`` seconds have passed."""
+    give_up = time.monotonic() + deadline
+    while time.monotonic() < give_up:
+        before = sum(process_cpu_seconds(p) for p in pids)
+        time.sleep(0.5)  # the measuring window itself, not a wait for a condition
+        if sum(process_cpu_seconds(p) for p in pids) - before < below * 0.5:
+            return
+    print(f"# servers {pids} still busy after {deadline:.0f} s; measuring anyway",
+          file=sys.stderr, flush=True)
 
-    Both are warmed for a second first. Every round uses fresh bodies (the wrk offset), so
-    nothing is folded as a duplicate. Returns the rounds' results: (floor, real).
+
+def warm_up(urls: list[str], requests: int = 20) -> None:
+    """A few unique webhooks per URL: first connections, caches and imports, little backlog."""
+    import httpx
+
+    with httpx.Client(timeout=30) as http:
+        for url in urls:
+            for n in range(requests):
+                http.post(url, json={
+                    "resourceUrl": f"https://acme.itglue.com/2412/passwords/{9_000_000_000 + n}",
+                    "resourceName": f"Warm-up {n}"})
+
+
+Servers = tuple[list[ServerProcess], list[str]]
+
+
+def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: float,
+            after_round: Callable[[list[ServerProcess], dict[str, Any]], None] | None = None
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``runs`` rounds of the floor, then the real path, each driven by wrk the same way.
+
+    ``start()`` starts fresh servers for every round and returns them with the URLs to load:
+    each accepted webhook queues a reset job that the tenant works through after the burst,
+    and that backlog would otherwise take CPU from the next round (the floor's included).
+    Each round waits until both sides are quiet. ``after_round(servers, result)`` runs once
+    the servers have stopped (to count rows). Returns the rounds' results: (floor, real).
     """
-    wrk(floor_urls, seconds=1, connections=connections, offset=900)
-    wrk(real_urls, seconds=1, connections=connections, offset=900)
-    floors, reals = [], []
-    for n in range(runs):
-        floors.append(wrk(floor_urls, seconds=seconds, connections=connections, offset=n,
-                          servers=floor_pids))
-        reals.append(wrk(real_urls, seconds=seconds, connections=connections, offset=n,
-                         servers=real_pids))
-    return floors, reals
+    floor_servers = [start_floor() for _ in range(floors)]
+    floor_urls = [f.url + "/" for f in floor_servers]
+    floor_pids = [f.proc.pid for f in floor_servers if f.proc is not None]
+    floor_runs: list[dict[str, Any]] = []
+    real_runs: list[dict[str, Any]] = []
+    try:
+        wrk(floor_urls, seconds=1, offset=900)
+        for n in range(runs):
+            servers, urls = start()
+            pids = [s.proc.pid for s in servers if s.proc is not None]
+            try:
+                warm_up(urls)
+                wait_quiet(pids + floor_pids)
+                floor_runs.append(wrk(floor_urls, seconds=seconds, offset=n, servers=floor_pids))
+                real_runs.append(wrk(urls, seconds=seconds, offset=n, servers=pids))
+            finally:
+                for server in servers:
+                    server.stop()
+            if after_round is not None:
+                after_round(servers, real_runs[-1])
+    finally:
+        for floor in floor_servers:
+            floor.stop()
+    return floor_runs, real_runs
 
 
 def emit_comparison(name: str, floors: list[dict[str, Any]], reals: list[dict[str, Any]],

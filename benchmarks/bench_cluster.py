@@ -24,6 +24,7 @@ from _common import (
     EMAIL,
     PASSWORD,
     Connection,
+    ServerProcess,
     compare,
     emit,
     emit_comparison,
@@ -32,7 +33,6 @@ from _common import (
     percentile,
     record_arrivals,
     sign_in_and_generate,
-    start_floor,
 )
 
 from tests.support import postgres
@@ -65,21 +65,20 @@ def start_nodes(count: int, database_url: str | None) -> list[TenantProcess]:
     return nodes
 
 
-def ingest(label: str, nodes: list[TenantProcess], seconds: float, runs: int) -> None:
+def ingest(label: str, count: int, server: postgres.PostgresServer | None, seconds: float,
+           runs: int) -> None:
     """wrk against the webhook on every process (the 16 connections split evenly), against as
-    many bare floor processes driven the same way (the honest floor of that process count)."""
-    _, url = sign_in_and_generate(nodes[0].url)
-    path = urlsplit(url).path
-    floors = [start_floor() for _ in nodes]
-    try:
-        floor_runs, real_runs = compare(
-            [f.url + "/" for f in floors], [n.url + path for n in nodes], runs=runs,
-            seconds=seconds, floor_pids=[f.proc.pid for f in floors if f.proc is not None],
-            real_pids=[n.proc.pid for n in nodes if n.proc is not None])
-    finally:
-        for floor in floors:
-            floor.stop()
-    emit_comparison(f"cluster_ingest_{label}", floor_runs, real_runs, processes=len(nodes),
+    many bare floor processes driven the same way (the honest floor of that process count).
+    Every round gets fresh processes on a fresh database."""
+
+    def start() -> tuple[list[ServerProcess], list[str]]:
+        url = server.url(server.create_database()) if server is not None else None
+        nodes = start_nodes(count, url)
+        path = urlsplit(sign_in_and_generate(nodes[0].url)[1]).path
+        return list(nodes), [n.url + path for n in nodes]
+
+    floor_runs, real_runs = compare(start, floors=count, runs=runs, seconds=seconds)
+    emit_comparison(f"cluster_ingest_{label}", floor_runs, real_runs, processes=count,
                     seconds=seconds, machine=machine())
 
 
@@ -149,17 +148,12 @@ def main() -> None:
     server = postgres.PostgresServer(durable=True)
     server.start()
     try:
-        for label, count, url in [
+        for label, count, database in [
             ("sqlite_1_process", 1, None),
-            ("postgresql_1_process", 1, server.url(server.create_database())),
-            ("postgresql_2_processes", 2, server.url(server.create_database())),
+            ("postgresql_1_process", 1, server),
+            ("postgresql_2_processes", 2, server),
         ] if args.only != "fanout" else []:
-            nodes = start_nodes(count, url)
-            try:
-                ingest(label, nodes, args.seconds, args.runs)
-            finally:
-                for node in nodes:
-                    node.stop()
+            ingest(label, count, database, args.seconds, args.runs)
         if args.only == "ingest":
             return
 
