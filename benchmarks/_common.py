@@ -1,12 +1,18 @@
-"""Shared pieces of the benchmarks: a tenant process, a lean HTTP/1.1 load client, output."""
+"""Shared pieces of the benchmarks: a tenant process, the bare floor, ``wrk`` as the load
+generator for throughput, a lean HTTP/1.1 client for what a Python client should measure
+(SSE fan-out), and output."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +21,12 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.processes import TenantProcess  # noqa: E402
+from tests.support.processes import ServerProcess, TenantProcess  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+WRK_SCRIPT = HERE / "wrk" / "itglue.lua"
+#: wrk's connections and threads for every throughput figure (the issue's 16 connections).
+WRK_CONNECTIONS = 16
 
 EMAIL = "bench@acme.test"
 PASSWORD = "benchmark password 1"
@@ -36,6 +47,183 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """Median and spread (min, max) of a few runs."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures came from, and how busy it was when they were taken."""
+    model = ""
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as meminfo:
+        ram_kib = int(meminfo.readline().split()[1])
+    return {"nproc": os.cpu_count(), "cpu": model, "ram_gib": round(ram_kib / 1024**2, 1),
+            "loadavg": [round(x, 2) for x in os.getloadavg()]}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a running process (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_floor() -> ServerProcess:
+    """The bare uvicorn 202 callable (benchmarks/bare_floor.py) in its own process."""
+    floor = ServerProcess([sys.executable, str(HERE / "bare_floor.py"), "--port", "0"])
+    floor.start()
+    return floor
+
+
+def wrk(urls: list[str], *, seconds: float, connections: int = WRK_CONNECTIONS,
+        offset: int = 0, servers: list[int] | None = None) -> dict[str, Any]:
+    """Drive ``urls`` with wrk (one wrk per URL, the connections split evenly, all at once).
+
+    Returns the 2xx answers per second, latency p50/p99 (ms, the worst of the wrk processes),
+    wrk's own CPU share (its utime+stime over the wall time, in cores: what the load generator
+    took from the machine), and the servers' (``servers``: their pids) the same way.
+    """
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: run `bash scripts/system-deps.sh test`")
+    share = max(1, connections // len(urls))
+    server_before = [process_cpu_seconds(p) for p in servers or []]
+    began = time.monotonic()
+    procs = [subprocess.Popen(
+        ["wrk", "-t1", f"-c{share}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+         "-s", str(WRK_SCRIPT), url, "--", str(offset * len(urls) + n)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n, url in enumerate(urls)]
+    wrk_cpu = 0.0
+    outputs = []
+    for proc in procs:
+        _, _, usage = os.wait4(proc.pid, 0)
+        proc.returncode = 0  # reaped by wait4 above
+        wrk_cpu += usage.ru_utime + usage.ru_stime
+        assert proc.stdout is not None
+        outputs.append(proc.stdout.read())
+    wall = time.monotonic() - began
+    server_cpu = sum(process_cpu_seconds(p) for p in servers or []) - sum(server_before)
+    runs = []
+    for text in outputs:
+        line = next((ln for ln in text.splitlines() if ln.startswith("WRK_JSON ")), None)
+        if line is None:
+            raise RuntimeError(f"wrk printed no summary:\n{text}")
+        runs.append(json.loads(line.split(" ", 1)[1]))
+    duration = max(r["duration_us"] for r in runs) / 1e6
+    ok = sum(r["requests"] - r["non_2xx"] for r in runs)
+    errors = sum(r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+                 for r in runs)
+    return {"per_second": ok / duration, "wall": wall, "ok": ok,
+            "requests": sum(r["requests"] for r in runs),
+            "non_2xx": sum(r["non_2xx"] for r in runs), "socket_errors": errors,
+            "p50": max(r["p50_us"] for r in runs) / 1000,
+            "p99": max(r["p99_us"] for r in runs) / 1000,
+            "wrk_cpu": wrk_cpu / wall, "server_cpu": server_cpu / wall if servers else None}
+
+
+def wait_quiet(pids: list[int], *, below: float = 0.05, deadline: float = 60.0) -> None:
+    """Wait until the processes together use less than ``below`` of a core over half a second
+    (what a previous round left them to do is done), or ``deadline`` seconds have passed."""
+    give_up = time.monotonic() + deadline
+    while time.monotonic() < give_up:
+        before = sum(process_cpu_seconds(p) for p in pids)
+        time.sleep(0.5)  # the measuring window itself, not a wait for a condition
+        if sum(process_cpu_seconds(p) for p in pids) - before < below * 0.5:
+            return
+    print(f"# servers {pids} still busy after {deadline:.0f} s; measuring anyway",
+          file=sys.stderr, flush=True)
+
+
+def warm_up(urls: list[str], requests: int = 20) -> None:
+    """A few unique webhooks per URL: first connections, caches and imports, little backlog."""
+    import httpx
+
+    with httpx.Client(timeout=30) as http:
+        for url in urls:
+            for n in range(requests):
+                http.post(url, json={
+                    "resourceUrl": f"https://acme.itglue.com/2412/passwords/{9_000_000_000 + n}",
+                    "resourceName": f"Warm-up {n}"})
+
+
+Servers = tuple[list[ServerProcess], list[str]]
+
+
+def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: float,
+            after_round: Callable[[list[ServerProcess], dict[str, Any]], None] | None = None
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``runs`` rounds of the floor, then the real path, each driven by wrk the same way.
+
+    ``start()`` starts fresh servers for every round and returns them with the URLs to load:
+    each accepted webhook queues a reset job that the tenant works through after the burst,
+    and that backlog would otherwise take CPU from the next round (the floor's included).
+    Each round waits until both sides are quiet. ``after_round(servers, result)`` runs once
+    the servers have stopped (to count rows). Returns the rounds' results: (floor, real).
+    """
+    floor_servers = [start_floor() for _ in range(floors)]
+    floor_urls = [f.url + "/" for f in floor_servers]
+    floor_pids = [f.proc.pid for f in floor_servers if f.proc is not None]
+    floor_runs: list[dict[str, Any]] = []
+    real_runs: list[dict[str, Any]] = []
+    try:
+        wrk(floor_urls, seconds=1, offset=900)
+        for n in range(runs):
+            servers, urls = start()
+            pids = [s.proc.pid for s in servers if s.proc is not None]
+            try:
+                warm_up(urls)
+                wait_quiet(pids + floor_pids)
+                floor_runs.append(wrk(floor_urls, seconds=seconds, offset=n, servers=floor_pids))
+                real_runs.append(wrk(urls, seconds=seconds, offset=n, servers=pids))
+            finally:
+                for server in servers:
+                    server.stop()
+            if after_round is not None:
+                after_round(servers, real_runs[-1])
+    finally:
+        for floor in floor_servers:
+            floor.stop()
+    return floor_runs, real_runs
+
+
+def emit_comparison(name: str, floors: list[dict[str, Any]], reals: list[dict[str, Any]],
+                    unit: str = "accepted/s", **extra: Any) -> None:
+    """``NAME_throughput`` (medians, the ratio's median and spread over the rounds), then
+    ``NAME_p50`` and ``NAME_p99``: every figure against the floor of the same rounds."""
+    ratios = [r["per_second"] / f["per_second"] for f, r in zip(floors, reals, strict=True)]
+    spread = summary(ratios)
+
+    def cpu_per_request(run: dict[str, Any]) -> float:
+        # Server CPU seconds per answered request, in microseconds: unlike requests/s it
+        # hardly moves when other work on the machine takes CPU away.
+        return run["server_cpu"] * run["wall"] / max(1, run["ok"]) * 1e6
+
+    real = summary([r["per_second"] for r in reals])
+    floor = summary([f["per_second"] for f in floors])
+    emit(f"{name}_throughput", real["median"], unit, floor["median"],
+         ratio_median=round(spread["median"], 3),
+         ratio_spread=[round(spread["min"], 3), round(spread["max"], 3)],
+         runs=[round(r["per_second"]) for r in reals],
+         floor_runs=[round(f["per_second"]) for f in floors],
+         wrk_cpu=round(statistics.median(r["wrk_cpu"] for r in reals), 2),
+         floor_wrk_cpu=round(statistics.median(f["wrk_cpu"] for f in floors), 2),
+         server_cpu=round(statistics.median(r["server_cpu"] for r in reals), 2),
+         floor_server_cpu=round(statistics.median(f["server_cpu"] for f in floors), 2),
+         cpu_us_per_request=round(statistics.median(cpu_per_request(r) for r in reals)),
+         floor_cpu_us_per_request=round(statistics.median(cpu_per_request(f) for f in floors)),
+         non_2xx=sum(r["non_2xx"] for r in reals),
+         socket_errors=sum(r["socket_errors"] for r in reals),
+         connections=WRK_CONNECTIONS, load_generator="wrk", **extra)
+    for p in ("p50", "p99"):
+        emit(f"{name}_{p}", statistics.median(r[p] for r in reals), "ms",
+             statistics.median(f[p] for f in floors),
+             spread=[round(min(r[p] for r in reals), 2), round(max(r[p] for r in reals), 2)])
 
 
 def start_tenant(env: dict[str, str] | None = None) -> TenantProcess:

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     webhook_refusal_limit_per_minute: int = Field(600, ge=1)
     # Live event streams one user may hold open at once on one process.
     streams_per_user: int = Field(8, ge=1)
+    # SQLite runs in WAL mode; FULL flushes every commit (a 202 survives power loss), NORMAL
+    # keeps commits through a kill -9 of this process only; docs/webhook.md.
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     stream_poll_seconds: float = Field(2.0, gt=0)
     sse_ping_seconds: float = Field(15.0, gt=0)

@@ -18,6 +18,8 @@ if [ "$purpose" = "test" ]; then
   packages+=(samba samba-ad-dc samba-ad-provision ldb-tools)
   # The real-window layer: an X server, a window manager, xprop to see it is up.
   packages+=(xvfb openbox x11-utils)
+  # The benchmarks' load generator (make bench): C, so the client is never the bottleneck.
+  packages+=(wrk)
 fi
 
 missing=()
