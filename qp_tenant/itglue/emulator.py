@@ -394,6 +394,9 @@ class EmulatorState:
                 for p in self.passwords.values()
             ],
             "request_count": len(self.requests),
+            # "GET /passwords": 12, ...: how often each route was called (no query, no key).
+            "requests_by_route": dict(collections.Counter(
+                f"{r.method} {r.path}" for r in self.requests)),
         }
 
 
