@@ -286,7 +286,7 @@ def test_changes_whose_webhook_never_arrives_are_reported_once_with_an_alert_mai
             # A second change without a webhook within the hour: no second warning or mail.
             world.change("No-Webhook-Again-2031!", password_id=DOMAIN_ADMIN)
             world.wait_for_watcher_trigger(2)
-            wait_for(lambda: db_rows(tenant, "SELECT awaiting FROM itglue_watch")[0][0]
+            wait_for(lambda: db_rows(tenant, "SELECT awaiting FROM itglue_watch")[0]["awaiting"]
                      in ("[]", []), 20, "the second change's grace period to be over")
             assert len(world.api.events(type="workflow_trigger.webhook_missing")) == 1
             assert len([m for m in smtp_server.messages
