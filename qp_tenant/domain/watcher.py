@@ -71,7 +71,8 @@ PAGE_SIZE = 100  # changes one check usually sees fit on the first page
 ITGLUE_LIMIT = 3000  # requests per key ...
 ITGLUE_WINDOW_SECONDS = 300.0  # ... per 5 minutes (IT Glue's documented rate limit)
 LEASE_MARGIN_SECONDS = 60.0  # how long past one interval a silent process keeps its lease
-MAX_TICK_SECONDS = 5.0  # how often a process looks for due checks at most
+MAX_TICK_SECONDS = 5.0  # the longest a process goes without looking for due checks
+MIN_TICK_SECONDS = 0.05
 DEFAULT_RETRY_AFTER = 60.0  # a 429 without Retry-After
 MISSING_ALERT_EVERY = timedelta(hours=1)  # one "webhooks are not arriving" alert per tenant
 MAX_AWAITING = 200  # changes remembered for the webhook check, per tenant
@@ -222,18 +223,20 @@ class ITGlueWatcher:
 
     async def _run(self) -> None:
         while True:
+            wait = min(self.interval, MAX_TICK_SECONDS)
             try:
-                await self.tick()
+                wait = await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("IT Glue watcher pass failed; trying again shortly")
-            await asyncio.sleep(min(self.interval, MAX_TICK_SECONDS))
+            await asyncio.sleep(wait)
 
     # ----------------------------------------------------------------------- one pass
-    async def tick(self) -> int:
+    async def tick(self) -> float:
         """Check every tenant whose check is due and whose lease this process gets.
-        Returns how many tenants were checked."""
+        Returns how long to wait before the next pass (until the next check is due, at
+        most MAX_TICK_SECONDS, so another process's silence is noticed)."""
         now = utcnow()
         async with self.sessions() as session:
             connected = (await session.scalars(
@@ -241,17 +244,18 @@ class ITGlueWatcher:
             )).all()
             rows = {row.tenant_id: row for row in (await session.scalars(
                 select(ITGlueWatch).where(ITGlueWatch.tenant_id.in_(connected)))).all()}
-        checked = 0
+        wait = min(self.interval, MAX_TICK_SECONDS)
         for tenant_id in connected:
             row = rows.get(tenant_id)
             if row is None:
                 await self._create_row(tenant_id)
             elif row.next_check_at is not None and row.next_check_at > now:
+                wait = min(wait, (row.next_check_at - now).total_seconds())
                 continue
             if await self._take_lease(tenant_id):
-                await self.check(tenant_id)
-                checked += 1
-        return checked
+                next_at = await self.check(tenant_id)
+                wait = min(wait, max((next_at - utcnow()).total_seconds(), 0.0))
+        return max(wait, MIN_TICK_SECONDS)
 
     async def _create_row(self, tenant_id: int) -> None:
         now = utcnow()
@@ -284,15 +288,16 @@ class ITGlueWatcher:
             self._budgets[tenant_id] = Budget(self.settings.itglue_watch_budget)
         return self._budgets[tenant_id]
 
-    async def check(self, tenant_id: int) -> None:
-        """One check of one tenant (the caller holds its lease)."""
+    async def check(self, tenant_id: int) -> datetime:
+        """One check of one tenant (the caller holds its lease). Returns when the next one
+        is due."""
         started = utcnow()
         async with self.sessions() as session:
             integration = (await session.scalars(select(ITGlueIntegration).where(
                 ITGlueIntegration.tenant_id == tenant_id))).first()
             row = await session.get(ITGlueWatch, tenant_id)
         if integration is None or not integration.connected or row is None:
-            return
+            return started + timedelta(seconds=self.interval)
         api_key = self.crypto.decrypt(integration.api_key_encrypted)
         fingerprints = self.crypto.lookup_hashes(f"itglue-watch:{integration.region}:{api_key}")
         cursor_at, cursor_ids = row.cursor_at, list(row.cursor_ids or [])
@@ -343,6 +348,8 @@ class ITGlueWatcher:
             log.warning("IT Glue watcher, tenant %s: %s", tenant_id, values["last_error"])
         await self._record(tenant_id, found, values)
         self.checks += 1
+        next_at: datetime = values["next_check_at"]
+        return next_at
 
     # ---------------------------------------------------------------------- recording
     async def _record(self, tenant_id: int, found: Scan | None, values: dict[str, Any]) -> None:
