@@ -43,7 +43,9 @@ from qp_common.wire import format_rfc3339, parse_rfc3339
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
 from qp_tenant.domain import alerts
+from qp_tenant.domain.accounts import itglue_client
 from qp_tenant.domain.events import EventBroker, NewEvent, add_event
+from qp_tenant.domain.integration import get_integration
 from qp_tenant.itglue.client import (
     ITGlueAuthError,
     ITGlueClient,
@@ -51,7 +53,6 @@ from qp_tenant.itglue.client import (
     ITGlueRateLimited,
     Password,
     RateLimiter,
-    base_url_for,
 )
 from qp_tenant.models import (
     Account,
@@ -293,11 +294,14 @@ class ITGlueWatcher:
         is due."""
         started = utcnow()
         async with self.sessions() as session:
-            integration = (await session.scalars(select(ITGlueIntegration).where(
-                ITGlueIntegration.tenant_id == tenant_id))).first()
+            integration = await get_integration(session, tenant_id)
             row = await session.get(ITGlueWatch, tenant_id)
-        if integration is None or not integration.connected or row is None:
-            return started + timedelta(seconds=self.interval)
+            if integration is None or not integration.connected or row is None:
+                return started + timedelta(seconds=self.interval)
+            # 429s are not retried inline: the watcher's next check waits for Retry-After.
+            client = await itglue_client(
+                session, self.crypto, self.http, tenant_id, self.settings.itglue_base_url,
+                limiter=self.limiter(tenant_id) if self.limiter else None, max_retries=0)
         api_key = self.crypto.decrypt(integration.api_key_encrypted)
         fingerprints = self.crypto.lookup_hashes(f"itglue-watch:{integration.region}:{api_key}")
         cursor_at, cursor_ids = row.cursor_at, list(row.cursor_ids or [])
@@ -307,9 +311,6 @@ class ITGlueWatcher:
             # so history is not replayed.
             cursor_at = integration.last_verified_at or started
             cursor_ids = []
-        client = ITGlueClient(
-            self.http, base_url_for(integration.region, self.settings.itglue_base_url or None),
-            api_key, limiter=self.limiter(tenant_id) if self.limiter else None, max_retries=0)
         budget = self._budget(tenant_id)
         values: dict[str, Any] = {"last_checked_at": started,
                                   "key_fingerprint": fingerprints[0]}

@@ -38,12 +38,14 @@ NORTHWIND = 101
 DOMAIN_ADMIN = 5001
 BACKUP_SERVICE = 5002
 WATCH_ENV = {"QP_ITGLUE_WATCH_SECONDS": "1"}
+OTHER_KEY = "ITG.fedcba9876543210fedcba9876543210"  # another key of the same IT Glue account
 
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatorProcess]:
     """These tests change IT Glue data, so each gets its own emulator."""
     emu = EmulatorProcess(api_key=ITGLUE_KEY)
+    emu.args += ["--api-key", OTHER_KEY]
     emu.start()
     try:
         yield emu
@@ -184,6 +186,24 @@ def test_changes_from_before_it_glue_was_connected_are_not_replayed(
             assert world.next_job()["password"] == "Fresh-Change-2031!"
     finally:
         tenant.stop()
+
+
+@pytest.mark.parametrize(("key", "replayed"), [(OTHER_KEY, False), (ITGLUE_KEY, True)],
+                         ids=["another-key-starts-afresh", "same-key-catches-up"])
+def test_reconnecting_it_glue_restarts_the_cursor_only_for_another_key(
+        watched: Watched, key: str, replayed: bool) -> None:
+    watched.checked_after(watched.api.get("/api/v1/integrations/itglue")
+                          .json()["last_verified_at"])
+    assert watched.api.delete("/api/v1/integrations/itglue").status_code == 204
+    watched.change("While-Disconnected-2031!")
+    connect_itglue(watched.api, key)
+    connected = watched.api.get("/api/v1/integrations/itglue").json()["last_verified_at"]
+    state = watched.checked_after(connected)
+    watched.checked_after(state["last_checked_at"])
+    assert len(watched.watcher_triggers()) == (1 if replayed else 0)
+
+    watched.change("After-Reconnect-2031!")
+    watched.wait_for_watcher_trigger(2 if replayed else 1)
 
 
 def test_a_change_made_while_the_tenant_was_stopped_is_applied_after_the_restart(
