@@ -358,8 +358,8 @@ class ITGlueWatcher:
         recorded = 0
         async with self.write_gate, self.sessions() as session:
             row = await session.get(ITGlueWatch, tenant_id)
-            if row is None:
-                return
+            if row is None or row.lease_owner != self.owner:
+                return  # the lease lapsed during the check: the new holder records
             awaiting = list(row.awaiting or [])
             if found is not None:
                 values.update(cursor_at=found.cursor_at, cursor_ids=found.cursor_ids)
@@ -388,8 +388,10 @@ class ITGlueWatcher:
             for name, value in values.items():
                 setattr(row, name, value)
             row.updated_at = now
+            new_events = bool(recorded) or row.missing_alerted_at == now
             await session.commit()
-        self.broker.notify(tenant_id)
+        if new_events:
+            self.broker.notify(tenant_id)
         if recorded:
             log.info("IT Glue watcher, tenant %s: %d password change(s) found", tenant_id,
                      recorded)
