@@ -664,7 +664,6 @@ def create_app(state: EmulatorState) -> ASGIApp:
         Route("/_emulator/state", _emulator_state(state), methods=["GET"]),
         Route("/_emulator/passwords/{pw_id}/change", _emulator_change(state), methods=["POST"]),
         Route("/_emulator/faults", _emulator_faults(state), methods=["POST"]),
-        Route("/_emulator/passwords", _emulator_add_passwords(state), methods=["POST"]),
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -930,30 +929,6 @@ def _emulator_faults(state: EmulatorState) -> Callable[[Request], Awaitable[Resp
         state.queued_failures.extend(statuses)
         state.fault_retry_after = retry_after
         return _jsonapi({"queued": list(state.queued_failures)})
-
-    return endpoint
-
-
-def _emulator_add_passwords(state: EmulatorState) -> Callable[[Request], Awaitable[Response]]:
-    """Emulator-only: ``{"organization_id": 101, "count": 1000}`` adds that many ordinary
-    passwords (named ``Bulk password N``), for tests and benchmarks of large accounts."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            body = None
-        org_id = body.get("organization_id") if isinstance(body, dict) else None
-        count = body.get("count") if isinstance(body, dict) else None
-        if (not isinstance(org_id, int) or org_id not in state.organizations
-                or not isinstance(count, int) or not 1 <= count <= 100_000):
-            return _ApiError(422, "Invalid request body",
-                             'Send {"organization_id": <existing id>, "count": 1..100000}.'
-                             ).response()
-        first = len(state.passwords)
-        ids = [state.add_password(org_id, f"Bulk password {first + n}", f"bulk{first + n}",
-                                  f"Bulk-Value-{first + n}!").id for n in range(count)]
-        return _jsonapi({"ids": [ids[0], ids[-1]]})
 
     return endpoint
 
