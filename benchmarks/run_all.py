@@ -9,7 +9,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["bench_ingest.py", "bench_delivery.py", "bench_pipeline.py", "bench_monitor.py",
               "bench_desktop_startup.py", "bench_cluster.py", "bench_m365.py",
-              "bench_directory_sync.py"]
+              "bench_directory_sync.py", "bench_watcher.py"]
 
 
 def main() -> int:

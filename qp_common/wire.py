@@ -17,7 +17,7 @@ SEVERITIES = ("info", "warning", "error")
 
 EVENT_TYPES = (
     "workflow_trigger.received", "workflow_trigger.test", "workflow_trigger.rejected",
-    "workflow_trigger.replayed",
+    "workflow_trigger.replayed", "workflow_trigger.webhook_missing",
     "password_reset.queued", "password_reset.waiting", "password_reset.succeeded",
     "password_reset.skipped", "password_reset.failed", "password_reset.requested",
     "token.generated", "token.revealed", "token.revoked", "token.expiring", "token.expired",

@@ -48,6 +48,7 @@ from qp_tenant.domain.pipeline import ResetPipeline
 from qp_tenant.domain.scheduler import AlertScheduler
 from qp_tenant.domain.stream import EventTails
 from qp_tenant.domain.throttle import LoginThrottle
+from qp_tenant.domain.watcher import ITGlueWatcher
 from qp_tenant.domain.webhook import TriggerIngest
 from qp_tenant.errors import ApiError
 from qp_tenant.state import AppState
@@ -94,6 +95,12 @@ def build_state(settings: Settings) -> AppState:
     pipeline.defer_while = ingest.busy
     m365 = Microsoft365(settings)
     pipeline.cloud = CloudResets(m365)
+    # Changes it finds take the webhook's path into the pipeline (record_triggers), and its
+    # IT Glue requests count against the same per-key limiter as the pipeline's.
+    watcher = ITGlueWatcher(sessions, crypto, broker, http, settings,
+                            record_triggers=pipeline.record_triggers, wake_pipeline=pipeline.wake,
+                            limiter=pipeline.limiter, write_gate=write_gate,
+                            public_url=public_url)
     return AppState(
         settings=settings, engine=engine, sessions=sessions, crypto=crypto, broker=broker,
         ingest=ingest,
@@ -106,7 +113,7 @@ def build_state(settings: Settings) -> AppState:
         http=http, public_url=public_url, alerts=alerts, pipeline=pipeline,
         tails=EventTails(engine, broker, poll_seconds=settings.stream_poll_seconds,
                          streams_per_user=settings.streams_per_user),
-        m365=m365,
+        m365=m365, watcher=watcher,
     )
 
 
@@ -144,6 +151,8 @@ def create_api(state: AppState) -> FastAPI:
             state.alerts.start()
         if state.pipeline is not None:
             state.pipeline.start()
+        if state.watcher is not None:
+            state.watcher.start()
         try:
             yield
         finally:
@@ -156,6 +165,8 @@ def create_api(state: AppState) -> FastAPI:
             # table), so a part that does not stop in time is left behind, not waited for.
             if state.alerts is not None:
                 await _stop_within("the alert scheduler", state.alerts.stop())
+            if state.watcher is not None:
+                await _stop_within("the IT Glue watcher", state.watcher.stop())
             if state.pipeline is not None:
                 await _stop_within("the reset pipeline", state.pipeline.stop())
             if listener is not None:

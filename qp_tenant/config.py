@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     itglue_max_attempts: int = Field(5, ge=1)
     itglue_retry_base_seconds: float = Field(2.0, ge=0)
     itglue_api_user_name: str = "IT Glue API"
+    # The IT Glue watcher (docs/itglue-watcher.md): how often it lists changed passwords (0 =
+    # off), the share of IT Glue's 3,000 requests / 5 minutes it may spend, and how long a
+    # change it found may wait for its webhook before the workflow is reported as not calling.
+    itglue_watch_seconds: float = Field(60.0, ge=0)
+    itglue_watch_budget: float = Field(0.2, gt=0, le=1)
+    itglue_watch_grace_seconds: float = Field(180.0, ge=0)
     reset_lease_seconds: float = Field(120.0, gt=0)
     reset_max_attempts: int = Field(3, ge=1)
     reset_retry_base_seconds: float = Field(5.0, ge=0)

@@ -122,6 +122,37 @@ class ITGlueIntegration(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ITGlueWatch(Base):
+    """The IT Glue watcher's state for one tenant (see qp_tenant/domain/watcher.py).
+
+    ``cursor_at`` is the newest ``updated-at`` (IT Glue's clock) already looked at and
+    ``cursor_ids`` the passwords seen exactly at it; ``key_fingerprint`` says which key and
+    region the cursor belongs to (another one starts it afresh). ``lease_owner`` /
+    ``lease_until`` let one process at a time watch the tenant. ``awaiting`` lists changes the
+    watcher found before any webhook, checked again after the grace period.
+    """
+
+    __tablename__ = "itglue_watch"
+
+    tenant_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True,
+        autoincrement=False,
+    )
+    key_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    cursor_at: Mapped[datetime | None]
+    cursor_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    last_checked_at: Mapped[datetime | None]
+    next_check_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_found_at: Mapped[datetime | None]
+    changes_found: Mapped[int] = mapped_column(default=0)
+    awaiting: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    missing_alerted_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class WorkflowToken(Base):
     """A workflow trigger token: found by HMAC, kept encrypted so its URL can be revealed."""
 

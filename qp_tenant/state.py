@@ -16,6 +16,7 @@ from qp_tenant.domain.pipeline import ResetPipeline
 from qp_tenant.domain.scheduler import AlertScheduler
 from qp_tenant.domain.stream import EventTails
 from qp_tenant.domain.throttle import LoginThrottle
+from qp_tenant.domain.watcher import ITGlueWatcher
 from qp_tenant.domain.webhook import TriggerIngest
 
 
@@ -36,3 +37,4 @@ class AppState:
     alerts: AlertScheduler | None = None
     pipeline: ResetPipeline | None = None
     m365: Microsoft365 | None = None
+    watcher: ITGlueWatcher | None = None

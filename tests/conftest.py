@@ -104,7 +104,9 @@ def tenant_proc(tmp_path: Path, tenant_template: Path,
     data = tmp_path / "tenant-data"
     shutil.copytree(tenant_template, data)
     tenant = TenantProcess(
-        data, env={"QP_ITGLUE_BASE_URL": itglue_emulator.url, "QP_PUBLIC_URL": ""},
+        data, env={"QP_ITGLUE_BASE_URL": itglue_emulator.url, "QP_PUBLIC_URL": "",
+                   # The watcher reads the shared emulator: only its own tests turn it on.
+                   "QP_ITGLUE_WATCH_SECONDS": "0"},
     )
     tenant.start()
     try:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.api.bounds import Body, documented_pattern
 from qp_tenant.api.deps import AdminDep, SessionDep, StateDep, TechnicianDep, ViewerDep
@@ -19,8 +20,9 @@ from qp_tenant.api.responses import (
     answers,
     errors,
 )
-from qp_tenant.domain import integration, tokens
+from qp_tenant.domain import integration, tokens, watcher
 from qp_tenant.models import utcnow
+from qp_tenant.state import AppState
 
 router = APIRouter(prefix="/api/v1/integrations/itglue")
 
@@ -47,10 +49,17 @@ class GenerateBody(Body):
     grace_hours: int = Field(0, ge=0, le=tokens.MAX_GRACE_HOURS)
 
 
+async def _view(state: AppState, session: AsyncSession, tenant_id: int) -> dict[str, Any]:
+    view = await integration.integration_view(session, tenant_id, state.public_url)
+    view["watcher"] = await watcher.watcher_view(
+        session, tenant_id, state.settings.itglue_watch_seconds, view["connected"])
+    return view
+
+
 @router.get("", response_model=None, responses=answers(IntegrationOut, *USER))
 async def get_integration(principal: ViewerDep, state: StateDep,
                           session: SessionDep) -> dict[str, Any]:
-    return await integration.integration_view(session, principal.tenant.id, state.public_url)
+    return await _view(state, session, principal.tenant.id)
 
 
 @router.put("", response_model=None, responses=answers(IntegrationOut, *ROLE, 422, 502))
@@ -62,7 +71,7 @@ async def put_integration(body: ConnectBody, principal: AdminDep, state: StateDe
                                   base_url_override=state.settings.itglue_base_url)
     finally:
         state.broker.notify(principal.tenant.id)
-    return await integration.integration_view(session, principal.tenant.id, state.public_url)
+    return await _view(state, session, principal.tenant.id)
 
 
 @router.delete("", status_code=204, responses=errors(*ROLE))

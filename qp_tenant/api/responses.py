@@ -124,6 +124,19 @@ class PayloadRow(BaseModel):
     value: str
 
 
+class WatcherOut(BaseModel):
+    """The IT Glue watcher of the tenant (docs/itglue-watcher.md)."""
+
+    enabled: bool = Field(description="false when QP_ITGLUE_WATCH_SECONDS is 0 or IT Glue is "
+                                      "not connected")
+    interval_seconds: int
+    last_checked_at: str | None
+    next_check_at: str | None
+    last_error: str | None
+    last_found_at: str | None
+    changes_found: int
+
+
 class IntegrationOut(BaseModel):
     connected: bool
     region: str | None
@@ -132,6 +145,7 @@ class IntegrationOut(BaseModel):
     last_error: str | None
     workflow_token: WorkflowTokenOut | None
     webhook_payload: list[PayloadRow]
+    watcher: WatcherOut
 
 
 class GeneratedToken(BaseModel):

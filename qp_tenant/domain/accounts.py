@@ -25,6 +25,7 @@ from qp_tenant.itglue.client import (
     ITGlueClient,
     ITGlueError,
     Password,
+    RateLimiter,
     base_url_for,
 )
 from qp_tenant.models import Account, Agent, Customer, Tenant, utcnow
@@ -100,13 +101,16 @@ async def get_customer(session: AsyncSession, tenant_id: int, customer_id: int) 
 
 
 async def itglue_client(session: AsyncSession, crypto: Crypto, http: httpx.AsyncClient,
-                        tenant_id: int, base_url_override: str | None) -> ITGlueClient:
+                        tenant_id: int, base_url_override: str | None, *,
+                        limiter: RateLimiter | None = None,
+                        max_retries: int = 3) -> ITGlueClient:
     integration = await get_integration(session, tenant_id)
     if integration is None or not integration.connected:
         raise ApiError(409, "itglue_not_connected",
                        "Connect IT Glue first (Integrations → IT Glue) with an API key.")
     return ITGlueClient(http, base_url_for(integration.region, base_url_override or None),
-                        crypto.decrypt(integration.api_key_encrypted))
+                        crypto.decrypt(integration.api_key_encrypted), limiter=limiter,
+                        max_retries=max_retries)
 
 
 def itglue_api_error(exc: ITGlueError) -> ApiError:

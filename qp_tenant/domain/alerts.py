@@ -351,6 +351,34 @@ def source_change_mail(tenant_name: str, account_name: str, sentence: str,
     return Mail("account.source_changed", subject, body)
 
 
+def webhook_missing_mail(tenant_name: str, names: Sequence[str], grace_minutes: int,
+                         public_url: str = "") -> Mail:
+    """The IT Glue watcher found password changes whose workflow webhook never arrived."""
+    count = len(names)
+    noun = "change" if count == 1 else "changes"
+    subject = (f"[QP] {tenant_name}: IT Glue's workflow is not calling the tenant "
+               f"({count} password {noun} found by the watcher instead)")
+    listed = "\n".join(f"- {name}" for name in names[:MAX_LISTED_FAILURES])
+    if count > MAX_LISTED_FAILURES:
+        listed += f"\n- … and {count - MAX_LISTED_FAILURES:,} more"
+    body = (
+        f"The tenant's IT Glue watcher found {count} password {noun} in IT Glue for which "
+        f"IT Glue's workflow did not call the workflow URL within {grace_minutes} min:\n\n"
+        f"{listed}\n\n"
+        "The watcher applies these changes anyway, but only once a minute or so, and only "
+        "while it can read IT Glue. IT Glue's workflow may be switched off, or it may still "
+        "call an old workflow URL.\n\n"
+        "What to check:\n"
+        "1. In IT Glue: Account > Workflows: the Quickpass workflow is switched on.\n"
+        "2. Its Webhook action's URL is the current workflow URL from the IT Glue integration\n"
+        "   page in QP Desktop (copy it there and paste it again if unsure).\n"
+        "3. Check IT Glue's workflow failure e-mails: they say what IT Glue got back.\n"
+        "\nThis alert is sent at most once an hour.\n"
+        + _footer(tenant_name, public_url)
+    )
+    return Mail("itglue.webhook_missing", subject, body)
+
+
 # --- Outbox -------------------------------------------------------------------------------
 
 

@@ -419,7 +419,7 @@ class ResetPipeline:
             return
         client = ITGlueClient(
             self.http, base_url_for(r.region, self.settings.itglue_base_url or None), r.api_key,
-            limiter=self._limiter(r.tenant_id), max_retries=3, max_backoff_seconds=30.0)
+            limiter=self.limiter(r.tenant_id), max_retries=3, max_backoff_seconds=30.0)
         try:
             password = await client.get_password(r.password_id, org_id=r.organization_id,
                                                  include_updater=True)
@@ -495,7 +495,7 @@ class ResetPipeline:
             await session.commit()
         self.broker.notify(r.tenant_id)
 
-    def _limiter(self, tenant_id: int) -> RateLimiter:
+    def limiter(self, tenant_id: int) -> RateLimiter:
         # IT Glue counts per key: one limiter per tenant, shared by all its pipeline work.
         if tenant_id not in self._limiters:
             self._limiters[tenant_id] = RateLimiter(3000, 300.0)

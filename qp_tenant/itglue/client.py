@@ -379,6 +379,20 @@ class ITGlueClient:
         )
         return [_parse_password(r) for r in resources]
 
+    async def list_passwords_page(
+        self, *, sort: str, page_number: int = 1, page_size: int = MAX_PAGE_SIZE
+    ) -> tuple[list[Password], int | None]:
+        """One page of every password the key can see, in ``sort`` order (``-updated_at``:
+        newest change first). Returns the page and the next page's number (None: last)."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        body = await self._request("GET", "/passwords", params={
+            "sort": sort, "page[number]": str(page_number), "page[size]": str(page_size)})
+        next_page = (body.get("meta") or {}).get("next-page")
+        resources = body.get("data") or []
+        advancing = isinstance(next_page, int) and next_page > page_number
+        return [_parse_password(r) for r in resources], next_page if advancing else None
+
     async def update_password(
         self,
         password_id: str | int,

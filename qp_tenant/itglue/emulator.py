@@ -172,6 +172,7 @@ class EmulatorState:
     # Emulator-only fault injection: status codes (e.g. 500, 503) answered, in order, by the
     # next authenticated API requests instead of the real answer.
     queued_failures: list[int] = field(default_factory=list)
+    fault_retry_after: int = 1  # the Retry-After (seconds) a queued 429 carries
     _hits: dict[str, collections.deque[float]] = field(default_factory=dict, repr=False)
     _last_ids: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -393,6 +394,9 @@ class EmulatorState:
                 for p in self.passwords.values()
             ],
             "request_count": len(self.requests),
+            # "GET /passwords": 12, ...: how often each route was called (no query, no key).
+            "requests_by_route": dict(collections.Counter(
+                f"{r.method} {r.path}" for r in self.requests)),
         }
 
 
@@ -622,6 +626,13 @@ def create_app(state: EmulatorState) -> ASGIApp:
                     )
                 if state.queued_failures:
                     status = state.queued_failures.pop(0)
+                    if status == 429:
+                        raise _ApiError(
+                            429,
+                            "Too Many Requests",
+                            "Rate limit exceeded (emulated).",
+                            headers={"Retry-After": str(state.fault_retry_after)},
+                        )
                     raise _ApiError(status, "Server Error", "Something went wrong (emulated).")
                 return await handler(request, state, options)
             except _ApiError as error:
@@ -652,6 +663,7 @@ def create_app(state: EmulatorState) -> ASGIApp:
         ),
         Route("/_emulator/state", _emulator_state(state), methods=["GET"]),
         Route("/_emulator/passwords/{pw_id}/change", _emulator_change(state), methods=["POST"]),
+        Route("/_emulator/faults", _emulator_faults(state), methods=["POST"]),
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -706,22 +718,87 @@ async def _show_organization(
     return _jsonapi({"data": _organization_resource(org)})
 
 
-async def _list_passwords(request: Request, state: EmulatorState, options: _KeyOptions) -> Response:
-    raw_org = request.path_params.get("org_id") or request.query_params.get(
-        "filter[organization_id]"
-    )
-    pws = sorted((p for p in state.passwords.values() if p.reachable), key=lambda p: p.id)
-    if raw_org is not None:
-        if not raw_org.isdigit():
+# Sort keys of the passwords list: IT Glue's documented ones (name, username, id, created_at,
+# updated_at) and password_updated_at; "-" in front sorts descending. Both spellings of the
+# timestamps are accepted (IT Glue's examples use either).
+_PASSWORD_SORTS: dict[str, Callable[[EmulatorPassword], Any]] = {
+    "id": lambda p: p.id,
+    "name": lambda p: (p.name.casefold(), p.id),
+    "username": lambda p: ((p.username or "").casefold(), p.id),
+    "created_at": lambda p: (p.created_at, p.id),
+    "updated_at": lambda p: (p.updated_at, p.id),
+    "password_updated_at": lambda p: (p.password_updated_at or datetime.min.replace(tzinfo=UTC),
+                                      p.id),
+}
+# filter[...] of the passwords list, as IT Glue documents them: exact matches except name and
+# url (case-insensitive substring, like IT Glue's search filters).
+_PASSWORD_FILTERS = ("id", "name", "organization_id", "password_category_id", "url",
+                     "cached_resource_name")
+
+
+def _sorted_passwords(request: Request, pws: list[EmulatorPassword]) -> list[EmulatorPassword]:
+    raw = request.query_params.get("sort", "").strip()
+    if not raw:
+        return pws
+    # JSON:API allows several comma-separated keys; the first one that differs decides.
+    keys = [part.strip() for part in raw.split(",") if part.strip()]
+    for part in reversed(keys):  # stable sorts, least significant key first
+        descending = part.startswith("-")
+        name = part.lstrip("-").replace("-", "_")
+        if name not in _PASSWORD_SORTS:
+            raise _ApiError(
+                422,
+                "Invalid sort",
+                f"Passwords cannot be sorted by {part!r}; use one of "
+                + ", ".join(sorted(_PASSWORD_SORTS)) + " (with - for descending).",
+                parameter="sort",
+            )
+        pws = sorted(pws, key=_PASSWORD_SORTS[name], reverse=descending)
+    return pws
+
+
+def _filtered_passwords(request: Request, pws: list[EmulatorPassword]) -> list[EmulatorPassword]:
+    for param, value in request.query_params.items():
+        match = re.fullmatch(r"filter\[(\w+)\]", param)
+        if match is None:
+            continue
+        name = match.group(1)
+        if name not in _PASSWORD_FILTERS:
             raise _ApiError(
                 422,
                 "Invalid filter",
-                f"organization_id must be an integer, got {raw_org!r}.",
-                parameter="filter[organization_id]",
+                f"Passwords cannot be filtered by {name!r}; use one of "
+                + ", ".join(_PASSWORD_FILTERS) + ".",
+                parameter=param,
             )
-        if "org_id" in request.path_params and int(raw_org) not in state.organizations:
+        if name in {"id", "organization_id", "password_category_id"}:
+            wanted = {part.strip() for part in value.split(",")}
+            if not all(part.isdigit() for part in wanted):
+                raise _ApiError(
+                    422,
+                    "Invalid filter",
+                    f"{name} must be an integer, got {value!r}.",
+                    parameter=param,
+                )
+            attribute = {"id": "id", "organization_id": "organization_id",
+                         "password_category_id": "password_category_id"}[name]
+            pws = [p for p in pws if str(getattr(p, attribute)) in wanted]
+        elif name == "cached_resource_name":
+            pws = [p for p in pws if (p.resource_type or "") == value]
+        else:
+            needle = value.casefold()
+            pws = [p for p in pws if needle in (getattr(p, name) or "").casefold()]
+    return pws
+
+
+async def _list_passwords(request: Request, state: EmulatorState, options: _KeyOptions) -> Response:
+    raw_org = request.path_params.get("org_id")
+    pws = sorted((p for p in state.passwords.values() if p.reachable), key=lambda p: p.id)
+    if raw_org is not None:
+        if not raw_org.isdigit() or int(raw_org) not in state.organizations:
             raise _not_found("organization", raw_org)
         pws = [p for p in pws if p.organization_id == int(raw_org)]
+    pws = _sorted_passwords(request, _filtered_passwords(request, pws))
     return _page_response(request, [_password_resource(state, p, show_value=False) for p in pws])
 
 
@@ -829,6 +906,29 @@ def _attribute_problem(name: str, value: Any) -> str | None:
 def _emulator_state(state: EmulatorState) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         return _jsonapi(state.snapshot())
+
+    return endpoint
+
+
+def _emulator_faults(state: EmulatorState) -> Callable[[Request], Awaitable[Response]]:
+    """Emulator-only: ``{"statuses": [429, 503], "retry_after": 2}`` makes the next API
+    requests answer those statuses, in order (a 429 with that ``Retry-After``)."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        statuses = body.get("statuses") if isinstance(body, dict) else None
+        retry_after = body.get("retry_after", 1) if isinstance(body, dict) else 1
+        if (not isinstance(statuses, list)
+                or not all(isinstance(s, int) and 400 <= s <= 599 for s in statuses)
+                or not isinstance(retry_after, int) or retry_after < 0):
+            return _ApiError(422, "Invalid request body",
+                             'Send {"statuses": [429, ...], "retry_after": seconds}.').response()
+        state.queued_failures.extend(statuses)
+        state.fault_retry_after = retry_after
+        return _jsonapi({"queued": list(state.queued_failures)})
 
     return endpoint
 

@@ -80,6 +80,7 @@ def cluster(tmp_path: Path, pg_template: Path, itglue_emulator: EmulatorProcess
             ) -> Iterator[Cluster]:
     c = Cluster(tmp_path, pg_template,
                 env={"QP_ITGLUE_BASE_URL": itglue_emulator.url, "QP_PUBLIC_URL": "",
+                     "QP_ITGLUE_WATCH_SECONDS": "0",  # reads the shared emulator otherwise
                      # One key for all: tokens are looked up by an HMAC made with it.
                      "QP_SECRET_KEY": secrets.token_urlsafe(32),
                      "QP_STREAM_POLL_SECONDS": "30",  # wake-ups, not polling, must deliver

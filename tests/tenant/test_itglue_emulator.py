@@ -366,3 +366,61 @@ def test_emulator_runs_as_a_process_and_prints_one_listening_line() -> None:
         if process.stdout is not None:
             assert process.stdout.read() == ""  # nothing but the one line on stdout
             process.stdout.close()
+
+
+async def test_passwords_sort_newest_change_first_and_page_with_links(
+    api: httpx.AsyncClient, state: EmulatorState
+) -> None:
+    org = state.add_organization("Sorted Co")
+    made = [state.add_password(org.id, f"pw {n}", f"user{n}", f"v{n}") for n in range(5)]
+    state.change_password(made[1].id, "changed")  # now the newest change
+    r = await api.get("/passwords", params={"sort": "-updated_at", "page[size]": "2"})
+    assert r.status_code == 200
+    body = r.json()
+    assert [d["id"] for d in body["data"]] == [str(made[1].id), str(made[4].id)]
+    assert body["meta"]["total-count"] == 5 and body["meta"]["next-page"] == 2
+    next_link = body["links"]["next"]
+    assert "page%5Bnumber%5D=2" in next_link and "sort=-updated_at" in next_link
+    second = (await api.get("/passwords", params={"sort": "-updated_at", "page[size]": "2",
+                                                  "page[number]": "2"})).json()
+    assert [d["id"] for d in second["data"]] == [str(made[3].id), str(made[2].id)]
+
+    by_value = (await api.get("/passwords", params={"sort": "-password_updated_at"})).json()
+    assert by_value["data"][0]["id"] == str(made[1].id)
+    assert by_value["data"][0]["attributes"]["password-updated-at"] == \
+        by_value["data"][0]["attributes"]["updated-at"]
+    ascending = (await api.get("/passwords", params={"sort": "name"})).json()
+    assert [d["attributes"]["name"] for d in ascending["data"]] == [f"pw {n}" for n in range(5)]
+    by_id = (await api.get("/passwords", params={"sort": "-id"})).json()
+    assert [d["id"] for d in by_id["data"]] == [str(p.id) for p in reversed(made)]
+
+
+async def test_passwords_filters_and_unknown_sort_or_filter_are_422(
+    api: httpx.AsyncClient, state: EmulatorState
+) -> None:
+    org = state.add_organization("Filter Co")
+    other = state.add_organization("Other Co")
+    kept = state.add_password(org.id, "Domain Admin", "admin", "x", url="https://dc.test")
+    state.add_password(other.id, "Printer", "printer", "y")
+    named = (await api.get("/passwords", params={"filter[name]": "domain"})).json()
+    assert [d["id"] for d in named["data"]] == [str(kept.id)]
+    by_id = (await api.get("/passwords", params={"filter[id]": str(kept.id)})).json()
+    assert [d["id"] for d in by_id["data"]] == [str(kept.id)]
+    by_org = (await api.get(f"/organizations/{other.id}/relationships/passwords",
+                            params={"sort": "-updated_at"})).json()
+    assert [d["attributes"]["name"] for d in by_org["data"]] == ["Printer"]
+    for params in ({"sort": "-colour"}, {"filter[colour]": "red"}, {"filter[id]": "abc"}):
+        r = await api.get("/passwords", params=params)
+        assert r.status_code == 422, params
+        assert r.json()["errors"][0]["source"]["parameter"] in {"sort", *params}
+
+
+async def test_a_queued_429_fault_carries_the_retry_after_it_was_given(
+    api: httpx.AsyncClient,
+) -> None:
+    r = await api.post("/_emulator/faults", json={"statuses": [429], "retry_after": 7})
+    assert r.status_code == 200
+    limited = await api.get("/passwords")
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "7"
+    assert (await api.get("/passwords")).status_code == 200
+    assert (await api.post("/_emulator/faults", json={"statuses": ["x"]})).status_code == 422
