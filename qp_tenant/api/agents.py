@@ -6,9 +6,6 @@ calls with its own bearer token: enroll, long-poll for jobs, post results, heart
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
@@ -169,37 +166,14 @@ async def next_job(request: Request, agent: AgentDep, state: StateDep, session: 
     if await agents.mark_seen(session, agent):
         state.broker.notify(agent.tenant_id)
     await session.close()  # no connection is held while waiting
-    job = await _wait_for_job(request, state, agent, wait)
+    job = await jobs.wait_for_job(
+        state.sessions, state.crypto, _pipeline(state).job_broker, agent, wait=wait,
+        lease_seconds=state.settings.reset_lease_seconds,
+        fallback_seconds=state.settings.agent_poll_fallback_seconds,
+        gone=request.is_disconnected, stopping=lambda: state.shutting_down)
     if job is None:
         return Response(status_code=204)
     return JSONResponse({"job": job})
-
-
-async def _wait_for_job(request: Request, state: AppState, agent: Agent,
-                        wait: int) -> dict[str, Any] | None:
-    pipeline = _pipeline(state)
-    deadline = time.monotonic() + wait
-    while True:
-        # Register before looking, so a job queued in between still wakes this poll.
-        waiter = pipeline.job_broker.waiter(agent.id)
-        try:
-            if await request.is_disconnected():
-                return None
-            async with state.sessions() as session:
-                job = await jobs.lease_next_job(session, state.crypto, agent,
-                                                state.settings.reset_lease_seconds)
-            if job is not None:
-                return job
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or state.shutting_down:
-                return None
-            # The fallback poll catches jobs queued by another tenant process.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.shield(waiter),
-                    min(remaining, state.settings.agent_poll_fallback_seconds))
-        finally:
-            waiter.cancel()
 
 
 @agent_router.post("/jobs/{job_id:int}/result", response_model=None,

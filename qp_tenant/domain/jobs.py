@@ -8,16 +8,20 @@ ends, its encrypted password is erased in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from qp_tenant.crypto import Crypto
-from qp_tenant.domain.events import NewEvent, add_event, rfc3339
+from qp_tenant.domain.events import EventBroker, NewEvent, add_event, rfc3339
 from qp_tenant.errors import ApiError
 from qp_tenant.models import Account, Agent, ResetJob, utcnow
 
@@ -136,6 +140,40 @@ async def lease_next_job(session: AsyncSession, crypto: Crypto, agent: Agent,
             return body
     await session.commit()
     return None
+
+
+async def wait_for_job(sessions: async_sessionmaker[AsyncSession], crypto: Crypto,
+                       job_broker: EventBroker, agent: Agent, *, wait: float,
+                       lease_seconds: float, fallback_seconds: float,
+                       gone: Callable[[], Awaitable[bool]],
+                       stopping: Callable[[], bool]) -> dict[str, Any] | None:
+    """The agent's long poll: lease its next job, waiting up to ``wait`` seconds for one.
+
+    ``job_broker`` (keyed by agent id) wakes the wait when a job is queued for the agent or
+    the agent is revoked; a revoked agent's poll ends with the 401 of
+    :func:`lease_next_job`. None when no job came in time, the agent hung up (``gone``) or
+    the process is stopping. Each look uses its own short session, so no database
+    connection is held while waiting.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        # Register before looking, so a job queued in between still wakes this poll.
+        waiter = job_broker.waiter(agent.id)
+        try:
+            if await gone():
+                return None
+            async with sessions() as session:
+                job = await lease_next_job(session, crypto, agent, lease_seconds)
+            if job is not None:
+                return job
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or stopping():
+                return None
+            # The fallback poll catches jobs queued by another tenant process.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter), min(remaining, fallback_seconds))
+        finally:
+            waiter.cancel()
 
 
 async def record_result(session: AsyncSession, agent: Agent, job_id: int, *, ok: bool,
