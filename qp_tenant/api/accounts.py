@@ -25,7 +25,7 @@ from qp_tenant.api.responses import (
     answers,
     errors,
 )
-from qp_tenant.domain import accounts
+from qp_tenant.domain import accounts, itglue
 from qp_tenant.domain.auth import Principal
 from qp_tenant.models import Account
 from qp_tenant.state import AppState
@@ -104,8 +104,8 @@ async def create_account(body: AccountBody, principal: AdminDep,
 async def automatch(body: AutomatchBody, principal: TechnicianDep, state: StateDep,
                     session: SessionDep) -> dict[str, Any]:
     """Match unmatched accounts of a customer to IT Glue passwords with the same username."""
-    client = await accounts.itglue_client(session, state.crypto, state.http, principal.tenant.id,
-                                          state.settings.itglue_base_url)
+    client = await itglue.tenant_client(session, state.crypto, state.http, principal.tenant.id,
+                                        state.settings.itglue_base_url)
     matched = await accounts.automatch(session, principal.tenant.id, body.customer_id, client,
                                        _actor(principal))
     _changed(state, principal.tenant.id)
