@@ -221,16 +221,8 @@ async def record_result(session: AsyncSession, agent: Agent, job_id: int, *, ok:
             secret = crypto.decrypt(job.password_encrypted)
             if secret:
                 reason = reason.replace(secret, "***")
-        reason = reason[:MAX_ERROR_CHARS]
-        end_job(job, "failed", reason, now=now)
-        if account is not None:
-            account.last_result = f"failed: {reason}"
-            account.updated_at = now
-        add_event(session, job.tenant_id, job_event(
-            job, "password_reset.failed", "error",
-            f"Password reset failed for {name}: {reason}",
-            reason=reason, code="directory_refused", directory=job.directory,
-        ))
+        await _fail_with_account(session, job, reason[:MAX_ERROR_CHARS], "directory_refused",
+                                 now, directory=job.directory)
     await session.commit()
     return job
 
@@ -268,7 +260,8 @@ async def expire_leases(session: AsyncSession, policy: JobPolicy) -> tuple[set[i
         reason = (f"The agent took the job {job.attempts} times but never reported a result "
                   "before its lease ran out; check that the agent is running and can reach "
                   "its directory.")
-        await _fail_with_account(session, job, reason, "lease_expired", now)
+        await _fail_with_account(session, job, reason, "lease_expired", now,
+                                 attempts=job.attempts)
     await session.commit()
     return tenants, agents
 
@@ -300,13 +293,16 @@ async def expire_waiting(session: AsyncSession) -> set[int]:
         else:
             reason = (f"Agent {agent.name} did not pick up the reset within {waited} "
                       "minute(s).")
-        await _fail_with_account(session, job, reason, "agent_unavailable", now)
+        await _fail_with_account(session, job, reason, "agent_unavailable", now,
+                                 attempts=job.attempts)
     await session.commit()
     return tenants
 
 
 async def _fail_with_account(session: AsyncSession, job: ResetJob, reason: str, code: str,
-                             now: datetime) -> None:
+                             now: datetime, **details: Any) -> None:
+    """End ``job`` as failed for ``reason``, on its account and in a ``password_reset.failed``
+    event (``code`` and ``details`` in the event's details)."""
     end_job(job, "failed", reason, now=now)
     if job.account_id is not None:
         account = await session.get(Account, job.account_id)
@@ -316,5 +312,5 @@ async def _fail_with_account(session: AsyncSession, job: ResetJob, reason: str, 
     add_event(session, job.tenant_id, job_event(
         job, "password_reset.failed", "error",
         f"Password reset failed for {job.account_name or 'the account'}: {reason}",
-        reason=reason, code=code, attempts=job.attempts,
+        reason=reason, code=code, **details,
     ))
