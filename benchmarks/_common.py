@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support.processes import ServerProcess, TenantProcess  # noqa: E402
+from tests.support.tenant_api import sign_in  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 WRK_SCRIPT = HERE / "wrk" / "itglue.lua"
@@ -239,11 +240,8 @@ def sign_in_and_generate(base_url: str) -> tuple[str, str]:
     import httpx
 
     with httpx.Client(base_url=base_url, timeout=30) as http:
-        token = http.post("/api/v1/auth/login",
-                          json={"email": EMAIL, "password": PASSWORD}).json()["access_token"]
-        url = http.post("/api/v1/integrations/itglue/workflow-token",
-                        headers={"Authorization": f"Bearer {token}"}).json()["url"]
-    return token, url
+        api = sign_in(http, EMAIL, PASSWORD)
+        return api.access_token, api.generate()
 
 
 class Connection:

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from _common import EMAIL, PASSWORD, emit, percentile, start_tenant
+from _common import EMAIL, PASSWORD, emit, percentile, sign_in, start_tenant
 
 from qp_tenant.itglue.emulator import EmulatorState, create_app
 from qp_tenant.m365 import emulator as m365_emulator
@@ -81,13 +81,11 @@ def start_emulators(n: int, tls_dir: Path
 def setup(base: str) -> tuple[str, int]:
     """IT Glue connected, the customer linked and synced (automatch pairs every user)."""
     with httpx.Client(base_url=base, timeout=120) as http:
-        token = http.post("/api/v1/auth/login",
-                          json={"email": EMAIL, "password": PASSWORD}).json()["access_token"]
-        h = {"Authorization": f"Bearer {token}"}
-        http.put("/api/v1/integrations/itglue", headers=h,
-                 json={"region": "us", "api_key": KEY}).raise_for_status()
-        http.post("/api/v1/customers/import-itglue", headers=h).raise_for_status()
-        customer = http.get("/api/v1/customers", headers=h).json()["customers"][0]
+        api = sign_in(http, EMAIL, PASSWORD)
+        h = api.h()
+        api.connect_itglue(KEY)
+        api.import_customers()
+        customer = api.customers()[0]
         http.put(f"/api/v1/customers/{customer['id']}/microsoft365", headers=h,
                  json={"tenant_id": ENTRA_TENANT, "client_id": CLIENT_ID,
                        "client_secret": SECRET}).raise_for_status()

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from _common import EMAIL, PASSWORD, emit, percentile, start_tenant
+from _common import EMAIL, PASSWORD, emit, percentile, sign_in, start_tenant
 
 from qp_tenant.itglue.emulator import EmulatorState, create_app
 
@@ -51,13 +51,11 @@ def start_emulator(n: int) -> tuple[str, EmulatorState, uvicorn.Server]:
 
 def setup(base: str, n: int, state: EmulatorState) -> tuple[dict[str, str], str, str, int]:
     with httpx.Client(base_url=base, timeout=30) as http:
-        token = http.post("/api/v1/auth/login",
-                          json={"email": EMAIL, "password": PASSWORD}).json()["access_token"]
-        h = {"Authorization": f"Bearer {token}"}
-        http.put("/api/v1/integrations/itglue", headers=h,
-                 json={"region": "us", "api_key": KEY}).raise_for_status()
-        http.post("/api/v1/customers/import-itglue", headers=h).raise_for_status()
-        customer = http.get("/api/v1/customers", headers=h).json()["customers"][0]["id"]
+        api = sign_in(http, EMAIL, PASSWORD)
+        h = api.h()
+        api.connect_itglue(KEY)
+        api.import_customers()
+        customer = api.customers()[0]["id"]
         code = http.post("/api/v1/agents/enrollment-codes", headers=h,
                          json={"name": "bench"}).json()["code"]
         enrolled = http.post("/api/v1/agent/enroll",

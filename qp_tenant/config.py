@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(10, ge=1, le=80)
     setup_token: str = ""
     log_level: str = "INFO"
-    # reset pipeline (issue 7)
+    # reset pipeline
     pipeline_poll_seconds: float = Field(1.0, gt=0)
     pipeline_concurrency: int = Field(16, ge=1)
     itglue_max_attempts: int = Field(5, ge=1)

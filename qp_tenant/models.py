@@ -260,7 +260,7 @@ class AlertOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-# ----------------------------------------------------------------- reset pipeline (issue 7)
+# ------------------------------------------------------------------------- reset pipeline
 class Customer(Base):
     """An MSP customer, usually imported from (or linked to) an IT Glue organization."""
 

@@ -12,9 +12,9 @@ import pytest
 
 from tests.support import postgres
 from tests.support.processes import EmulatorProcess, TenantProcess
+from tests.support.tenant_api import ADMIN_EMAIL, ADMIN_PASSWORD
 
-ADMIN_EMAIL = "admin@acme.test"
-ADMIN_PASSWORD = "correct horse battery staple"
+__all__ = ["ADMIN_EMAIL", "ADMIN_PASSWORD", "ITGLUE_KEY"]
 ITGLUE_KEY = "ITG.0123456789abcdef0123456789abcdef"
 
 

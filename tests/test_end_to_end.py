@@ -34,7 +34,7 @@ from tests.support.pipeline import (
     wait_for_trigger_event,
 )
 from tests.support.processes import EmulatorProcess
-from tests.tenant.conftest import sign_in
+from tests.support.tenant_api import sign_in
 
 # The real slapd fixtures of the agent suite.
 slapd = agent_fixtures.slapd

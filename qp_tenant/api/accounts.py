@@ -26,7 +26,7 @@ from qp_tenant.api.responses import (
     answers,
     errors,
 )
-from qp_tenant.domain import accounts, matching
+from qp_tenant.domain import accounts, itglue, matching
 from qp_tenant.domain.auth import Principal
 from qp_tenant.errors import ApiError
 from qp_tenant.models import Account
@@ -124,8 +124,8 @@ async def automatch(body: AutomatchBody, principal: TechnicianDep, state: StateD
                     session: SessionDep) -> dict[str, Any]:
     """Match unmatched accounts of a customer to IT Glue passwords with the same username;
     report what stayed unmatched on both sides, with the reason."""
-    client = await accounts.itglue_client(session, state.crypto, state.http, principal.tenant.id,
-                                          state.settings.itglue_base_url)
+    client = await itglue.tenant_client(session, state.crypto, state.http, principal.tenant.id,
+                                        state.settings.itglue_base_url)
     result = await accounts.automatch(session, principal.tenant.id, body.customer_id, client,
                                       _actor(principal))
     _changed(state, principal.tenant.id)

@@ -6,9 +6,7 @@ calls with its own bearer token: enroll, long-poll for jobs, post results, heart
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
@@ -176,37 +174,14 @@ async def next_job(request: Request, agent: AgentDep, state: StateDep, session: 
     if await agents.mark_seen(session, agent):
         state.broker.notify(agent.tenant_id)
     await session.close()  # no connection is held while waiting
-    job = await _wait_for_job(request, state, agent, wait)
+    job = await jobs.wait_for_job(
+        state.sessions, state.crypto, _pipeline(state).job_broker, agent, wait=wait,
+        lease_seconds=state.settings.reset_lease_seconds,
+        fallback_seconds=state.settings.agent_poll_fallback_seconds,
+        gone=request.is_disconnected, stopping=lambda: state.shutting_down)
     if job is None:
         return Response(status_code=204)
     return JSONResponse({"job": job})
-
-
-async def _wait_for_job(request: Request, state: AppState, agent: Agent,
-                        wait: int) -> dict[str, Any] | None:
-    pipeline = _pipeline(state)
-    deadline = time.monotonic() + wait
-    while True:
-        # Register before looking, so a job queued in between still wakes this poll.
-        waiter = pipeline.job_broker.waiter(agent.id)
-        try:
-            if await request.is_disconnected():
-                return None
-            async with state.sessions() as session:
-                job = await jobs.lease_next_job(session, state.crypto, agent,
-                                                state.settings.reset_lease_seconds)
-            if job is not None:
-                return job
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or state.shutting_down:
-                return None
-            # The fallback poll catches jobs queued by another tenant process.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.shield(waiter),
-                    min(remaining, state.settings.agent_poll_fallback_seconds))
-        finally:
-            waiter.cancel()
 
 
 @agent_router.post("/jobs/{job_id:int}/result", response_model=None,
@@ -264,26 +239,18 @@ async def next_sync_request(request: Request, agent: AgentDep, state: StateDep,
     """Long poll: answers as soon as a technician asks this agent to sync (``Sync now``)."""
     agent_id = agent.id
     await session.close()  # no connection is held while waiting
-    deadline = time.monotonic() + wait
-    while True:
-        waiter = _pipeline(state).job_broker.waiter(agent_id)
-        try:
-            if await request.is_disconnected():
-                return Response(status_code=204)
-            async with state.sessions() as poll_session:
-                requested = await directory_sync.take_sync_request(poll_session, agent_id)
-            if requested is not None:
-                return {"sync": True, "requested_at": rfc3339(requested)}
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or state.shutting_down:
-                return Response(status_code=204)
-            # The fallback poll catches requests made through another tenant process.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.shield(waiter),
-                    min(remaining, state.settings.agent_poll_fallback_seconds))
-        finally:
-            waiter.cancel()
+
+    async def look() -> datetime | None:
+        async with state.sessions() as poll_session:
+            return await directory_sync.take_sync_request(poll_session, agent_id)
+
+    requested = await jobs.agent_long_poll(
+        look, _pipeline(state).job_broker, agent_id, wait=wait,
+        fallback_seconds=state.settings.agent_poll_fallback_seconds,
+        gone=request.is_disconnected, stopping=lambda: state.shutting_down)
+    if requested is None:
+        return Response(status_code=204)
+    return {"sync": True, "requested_at": rfc3339(requested)}
 
 
 @agent_router.post("/accounts", response_model=None,

@@ -44,7 +44,6 @@ async def put_alerts(body: AlertsBody, principal: AdminDep, state: StateDep,
         session, principal.tenant.id, state.settings.expiry_warning_days,
         recipients=body.recipients, expiry_warning_days=body.expiry_warning_days,
     )
-    await session.commit()
     if state.alerts is not None:
         state.alerts.wake()  # new thresholds may already be reached
     return _view(state, config)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import Field
-from sqlalchemy import func, select
 
 from qp_common.credentials import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
 from qp_tenant.api.bounds import Body
@@ -15,8 +13,6 @@ from qp_tenant.api.deps import SessionDep, StateDep, ViewerDep
 from qp_tenant.api.responses import USER, Me, SetupStatus, SignedIn, answers, errors
 from qp_tenant.domain import auth
 from qp_tenant.domain.auth import tenant_to_dict, user_to_dict
-from qp_tenant.errors import ApiError
-from qp_tenant.models import User
 
 router = APIRouter(prefix="/api/v1")
 
@@ -49,22 +45,19 @@ async def login(body: LoginBody, request: Request, state: StateDep,
     issued = await auth.login(session, state.throttle, state.token_policy, email=body.email,
                               password=body.password, tenant_slug=body.tenant,
                               client_ip=client_ip)
-    await session.commit()
     return issued.to_dict()
 
 
 @router.post("/auth/refresh", response_model=None, responses=answers(SignedIn, 401, 422))
 async def refresh(body: RefreshBody, state: StateDep, session: SessionDep) -> dict[str, Any]:
     issued = await auth.refresh(session, state.token_policy, body.refresh_token)
-    await session.commit()
     return issued.to_dict()
 
 
 @router.post("/auth/logout", status_code=204, responses=errors(*USER, 422))
 async def logout(principal: ViewerDep, session: SessionDep,
                  body: LogoutBody | None = None) -> Response:
-    await auth.revoke_family(session, principal.family_id)
-    await session.commit()
+    await auth.sign_out(session, principal.family_id)
     return Response(status_code=204)
 
 
@@ -76,8 +69,7 @@ async def me(principal: ViewerDep) -> dict[str, Any]:
 @router.get("/setup", response_model=None, responses=answers(SetupStatus))
 async def setup_status(session: SessionDep) -> dict[str, Any]:
     """Whether this deployment still needs its first administrator (embedded first run)."""
-    users = await session.scalar(select(func.count()).select_from(User))
-    return {"needs_admin": not users}
+    return {"needs_admin": await auth.needs_admin(session)}
 
 
 @router.post("/setup/admin", response_model=None,
@@ -85,15 +77,8 @@ async def setup_status(session: SessionDep) -> dict[str, Any]:
 async def setup_admin(body: SetupAdminBody, state: StateDep, session: SessionDep,
                       x_qp_setup_token: str = Header(default="")) -> dict[str, Any]:
     """Create the local tenant and its administrator, once, for the app that started us."""
-    expected = state.settings.setup_token
-    if not expected or not hmac.compare_digest(expected.encode(), x_qp_setup_token.encode()):
-        raise ApiError(403, "setup_not_allowed",
-                       "First-run set-up is only possible from the app that started this tenant.")
-    if await session.scalar(select(func.count()).select_from(User)):
-        raise ApiError(409, "already_set_up",
-                       "An administrator already exists. Sign in instead.")
-    tenant = await auth.create_tenant(session, "local", "This computer")
-    user = await auth.create_user(session, tenant, body.email, body.password, "admin", body.name)
-    issued = await auth.issue_tokens(session, user, tenant, state.token_policy)
-    await session.commit()
+    issued = await auth.first_run_setup(
+        session, state.token_policy, expected_token=state.settings.setup_token,
+        presented_token=x_qp_setup_token, email=body.email, password=body.password,
+        name=body.name)
     return issued.to_dict()

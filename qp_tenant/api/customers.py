@@ -18,7 +18,7 @@ from qp_tenant.api.responses import (
     ITGluePasswordList,
     answers,
 )
-from qp_tenant.domain import accounts, matching
+from qp_tenant.domain import accounts, itglue, matching
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
@@ -49,8 +49,8 @@ async def create_customer(body: CustomerBody, principal: TechnicianDep,
 async def import_itglue(principal: TechnicianDep, state: StateDep,
                         session: SessionDep) -> dict[str, Any]:
     """Create a customer for every IT Glue organization, or link one of the same name."""
-    client = await accounts.itglue_client(session, state.crypto, state.http, principal.tenant.id,
-                                          state.settings.itglue_base_url)
+    client = await itglue.tenant_client(session, state.crypto, state.http, principal.tenant.id,
+                                        state.settings.itglue_base_url)
     return await accounts.import_itglue(session, principal.tenant.id, client)
 
 

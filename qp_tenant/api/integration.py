@@ -92,7 +92,6 @@ async def generate(principal: AdminDep, state: StateDep, session: SessionDep,
         lifetime_days=state.settings.token_lifetime_days, grace_hours=body.grace_hours,
         user_id=principal.user.id,
     )
-    await session.commit()
     state.broker.notify(principal.tenant.id)
     return {"token": tokens.token_to_dict(made.token, state.public_url, utcnow()),
             "url": tokens.webhook_url(state.public_url, made.plaintext)}
@@ -103,7 +102,6 @@ async def generate(principal: AdminDep, state: StateDep, session: SessionDep,
 async def reveal(principal: TechnicianDep, state: StateDep, session: SessionDep) -> dict[str, Any]:
     token, plaintext = await tokens.reveal_token(session, state.crypto, principal.tenant.id,
                                                  principal.user.id, principal.user.email)
-    await session.commit()
     state.broker.notify(principal.tenant.id)
     return {"url": tokens.webhook_url(state.public_url, plaintext)}
 
@@ -111,6 +109,5 @@ async def reveal(principal: TechnicianDep, state: StateDep, session: SessionDep)
 @router.delete("/workflow-token", status_code=204, responses=errors(*ROLE))
 async def revoke(principal: AdminDep, state: StateDep, session: SessionDep) -> Response:
     await tokens.revoke_tokens(session, principal.tenant.id, principal.user.email)
-    await session.commit()
     state.broker.notify(principal.tenant.id)
     return Response(status_code=204)

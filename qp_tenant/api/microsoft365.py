@@ -10,7 +10,7 @@ from pydantic import Field
 from qp_tenant.api.bounds import Body, NonBlank, RowId
 from qp_tenant.api.deps import AdminDep, SessionDep, StateDep, TechnicianDep, ViewerDep
 from qp_tenant.api.responses import ROLE, USER, answers, errors
-from qp_tenant.domain import accounts, microsoft365
+from qp_tenant.domain import accounts, itglue, microsoft365
 from qp_tenant.errors import ApiError
 from qp_tenant.itglue.client import ITGlueError
 from qp_tenant.state import AppState
@@ -74,8 +74,8 @@ async def sync(customer_id: RowId, principal: TechnicianDep, state: StateDep,
     body: dict[str, Any] = {"status": "synced", **result.to_dict(), "matched": None,
                             "automatch_error": None}
     try:
-        client = await accounts.itglue_client(session, state.crypto, state.http, tenant_id,
-                                              state.settings.itglue_base_url)
+        client = await itglue.tenant_client(session, state.crypto, state.http, tenant_id,
+                                            state.settings.itglue_base_url)
         matched = await accounts.automatch(session, tenant_id, customer_id, client, actor)
         body["matched"] = len(matched.matched)
     except ApiError as exc:
@@ -91,10 +91,10 @@ async def prerequisites(principal: ViewerDep, state: StateDep,
                         session: SessionDep) -> dict[str, Any]:
     """Customers whose IT Glue passwords are in cloud categories, and whether each is linked
     (the setup checklist's "Microsoft 365 customers are linked" check)."""
-    client = await accounts.itglue_client(session, state.crypto, state.http, principal.tenant.id,
-                                          state.settings.itglue_base_url)
+    client = await itglue.tenant_client(session, state.crypto, state.http, principal.tenant.id,
+                                        state.settings.itglue_base_url)
     try:
         rows = await microsoft365.prerequisites(session, principal.tenant.id, client)
     except ITGlueError as exc:
-        raise accounts.itglue_api_error(exc) from None
+        raise itglue.api_error(exc) from None
     return {"customers": rows}

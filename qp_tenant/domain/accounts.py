@@ -11,23 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qp_tenant.crypto import Crypto
 from qp_tenant.domain import alerts
 from qp_tenant.domain.events import NewEvent, add_event, rfc3339
-from qp_tenant.domain.integration import get_integration
+from qp_tenant.domain.itglue import api_error as itglue_api_error
 from qp_tenant.errors import ApiError, not_found
-from qp_tenant.itglue.client import (
-    ITGlueAuthError,
-    ITGlueClient,
-    ITGlueError,
-    Password,
-    RateLimiter,
-    base_url_for,
-)
+from qp_tenant.itglue.client import ITGlueClient, ITGlueError, Password
 from qp_tenant.models import Account, Agent, Customer, Tenant, utcnow
 
 ACCOUNT_KINDS = ("administrator", "service", "end_user")
@@ -63,14 +54,20 @@ async def list_customers(session: AsyncSession, tenant_id: int) -> list[Customer
     return list((await session.scalars(stmt)).all())
 
 
-def _org_id(value: Any) -> str | None:
+def _itglue_number(value: Any, code: str, message: str) -> str | None:
+    """An IT Glue id as text of digits (None when left out); a 422 ``code`` otherwise."""
     if value is None or value == "":
         return None
     text = str(value).strip()
     if not text.isdigit():
-        raise ApiError(422, "invalid_itglue_organization_id",
-                       "itglue_organization_id must be the number of an IT Glue organization.")
+        raise ApiError(422, code, message)
     return text
+
+
+def _org_id(value: Any) -> str | None:
+    return _itglue_number(
+        value, "invalid_itglue_organization_id",
+        "itglue_organization_id must be the number of an IT Glue organization.")
 
 
 async def create_customer(session: AsyncSession, tenant_id: int, *, name: str,
@@ -98,27 +95,6 @@ async def get_customer(session: AsyncSession, tenant_id: int, customer_id: int) 
     if customer is None or customer.tenant_id != tenant_id:
         raise not_found("That customer")
     return customer
-
-
-async def itglue_client(session: AsyncSession, crypto: Crypto, http: httpx.AsyncClient,
-                        tenant_id: int, base_url_override: str | None, *,
-                        limiter: RateLimiter | None = None,
-                        max_retries: int = 3) -> ITGlueClient:
-    integration = await get_integration(session, tenant_id)
-    if integration is None or not integration.connected:
-        raise ApiError(409, "itglue_not_connected",
-                       "Connect IT Glue first (Integrations → IT Glue) with an API key.")
-    return ITGlueClient(http, base_url_for(integration.region, base_url_override or None),
-                        crypto.decrypt(integration.api_key_encrypted), limiter=limiter,
-                        max_retries=max_retries)
-
-
-def itglue_api_error(exc: ITGlueError) -> ApiError:
-    if isinstance(exc, ITGlueAuthError):
-        return ApiError(422, "itglue_key_rejected",
-                        f"IT Glue refused the API key: {exc.detail or exc.title}")
-    return ApiError(502, "itglue_unreachable", str(exc),
-                    details={"itglue_status": exc.status})
 
 
 async def import_itglue(session: AsyncSession, tenant_id: int,
@@ -293,14 +269,10 @@ async def get_account(session: AsyncSession, tenant_id: int, account_id: int) ->
 
 
 def _password_id(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    if not text.isdigit():
-        raise ApiError(422, "invalid_itglue_password_id",
-                       "itglue_password_id must be the number of an IT Glue password (the last "
-                       "part of its URL).")
-    return text
+    return _itglue_number(
+        value, "invalid_itglue_password_id",
+        "itglue_password_id must be the number of an IT Glue password (the last part of its "
+        "URL).")
 
 
 def _password_name(password_id: str | None, body: dict[str, Any]) -> str | None:

@@ -185,7 +185,7 @@ async def get_alert_config(session: AsyncSession, tenant_id: int,
 async def put_alert_config(session: AsyncSession, tenant_id: int, default_days: Sequence[int],
                            *, recipients: Sequence[str] | None = None,
                            expiry_warning_days: Iterable[int] | None = None) -> AlertConfig:
-    """Change what is given (None leaves a field as it is). The caller commits."""
+    """Change what is given (None leaves a field as it is), and commit."""
     clean_recipients = validate_recipients(recipients) if recipients is not None else None
     clean_days = validate_warning_days(expiry_warning_days) \
         if expiry_warning_days is not None else None
@@ -198,7 +198,7 @@ async def put_alert_config(session: AsyncSession, tenant_id: int, default_days: 
     if clean_days is not None:
         row.expiry_warning_days = clean_days
     row.updated_at = utcnow()
-    await session.flush()
+    await session.commit()
     return await get_alert_config(session, tenant_id, default_days)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -117,7 +118,7 @@ async def login(session: AsyncSession, throttle: LoginThrottle, policy: TokenPol
                 client_ip: str) -> IssuedTokens:
     """Check the password (throttled per address and per email, see domain/throttle.py).
 
-    A failure is counted and committed before the 401; on success the caller commits.
+    A failure is counted and committed before the 401; a success is committed with its tokens.
     """
     now = utcnow()
     email_key = email.strip().lower()
@@ -144,7 +145,9 @@ async def login(session: AsyncSession, throttle: LoginThrottle, policy: TokenPol
                        details={"tenants": [t.slug for _, t in matches]})
     await throttle.record_success(session, email_key, client_ip, now)
     user, tenant = matches[0]
-    return await issue_tokens(session, user, tenant, policy)
+    issued = await issue_tokens(session, user, tenant, policy)
+    await session.commit()
+    return issued
 
 
 INVALID_REFRESH = ApiError(401, "invalid_refresh_token",
@@ -181,7 +184,9 @@ async def refresh(session: AsyncSession, policy: TokenPolicy, refresh_token: str
     tenant = await session.get(Tenant, row.tenant_id)
     if user is None or tenant is None:
         raise INVALID_REFRESH
-    return await issue_tokens(session, user, tenant, policy, family_id=row.family_id)
+    issued = await issue_tokens(session, user, tenant, policy, family_id=row.family_id)
+    await session.commit()
+    return issued
 
 
 async def _end_reused_family(session: AsyncSession, family_id: str, now: datetime) -> NoReturn:
@@ -200,6 +205,12 @@ async def revoke_family(session: AsyncSession, family_id: str, now: datetime | N
     await session.execute(update(AccessToken).where(
         AccessToken.family_id == family_id, AccessToken.revoked_at.is_(None)
     ).values(revoked_at=now))
+
+
+async def sign_out(session: AsyncSession, family_id: str) -> None:
+    """End one sign-in: its access and refresh tokens stop working at once."""
+    await revoke_family(session, family_id)
+    await session.commit()
 
 
 @dataclass(frozen=True)
@@ -257,3 +268,35 @@ async def create_user(session: AsyncSession, tenant: Tenant, email: str, passwor
     session.add(user)
     await session.flush()
     return user
+
+
+# -------------------------------------------------------------------------- first run
+LOCAL_TENANT_SLUG = "local"
+LOCAL_TENANT_NAME = "This computer"
+
+
+async def needs_admin(session: AsyncSession) -> bool:
+    """Whether this deployment still has no user at all (the embedded app's first run)."""
+    return not await session.scalar(select(func.count()).select_from(User))
+
+
+async def first_run_setup(session: AsyncSession, policy: TokenPolicy, *, expected_token: str,
+                          presented_token: str, email: str, password: str,
+                          name: str = "") -> IssuedTokens:
+    """Create the local tenant and its administrator, once, and sign them in.
+
+    Only the app that started this tenant knows ``expected_token`` (it passes it in the
+    child's environment); without one configured, nobody may set up over HTTP.
+    """
+    if not expected_token or not hmac.compare_digest(expected_token.encode(),
+                                                     presented_token.encode()):
+        raise ApiError(403, "setup_not_allowed",
+                       "First-run set-up is only possible from the app that started this tenant.")
+    if not await needs_admin(session):
+        raise ApiError(409, "already_set_up",
+                       "An administrator already exists. Sign in instead.")
+    tenant = await create_tenant(session, LOCAL_TENANT_SLUG, LOCAL_TENANT_NAME)
+    user = await create_user(session, tenant, email, password, "admin", name)
+    issued = await issue_tokens(session, user, tenant, policy)
+    await session.commit()
+    return issued

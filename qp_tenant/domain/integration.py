@@ -5,21 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.crypto import Crypto
 from qp_tenant.domain.events import NewEvent, add_event, rfc3339
+from qp_tenant.domain.itglue import api_error, build_client, get_integration
 from qp_tenant.domain.tokens import current_token, token_to_dict
 from qp_tenant.errors import ApiError
-from qp_tenant.itglue.client import (
-    ITGlueAuthError,
-    ITGlueClient,
-    ITGlueError,
-    ITGlueRateLimited,
-    ITGlueUnreachable,
-    base_url_for,
-)
+from qp_tenant.itglue.client import ITGlueError
 from qp_tenant.models import ITGlueIntegration, utcnow
 
 REGIONS = ("us", "eu", "au")
@@ -32,11 +26,6 @@ WEBHOOK_PAYLOAD = [
 
 def key_hint(api_key: str) -> str:
     return "…" + api_key[-4:] if len(api_key) >= 8 else "…"
-
-
-async def get_integration(session: AsyncSession, tenant_id: int) -> ITGlueIntegration | None:
-    stmt = select(ITGlueIntegration).where(ITGlueIntegration.tenant_id == tenant_id)
-    return (await session.scalars(stmt)).first()
 
 
 async def integration_view(session: AsyncSession, tenant_id: int,
@@ -64,24 +53,13 @@ async def connect(session: AsyncSession, crypto: Crypto, http: httpx.AsyncClient
         raise ApiError(422, "invalid_region", "Choose the IT Glue region: us, eu or au.")
     if not api_key:
         raise ApiError(422, "missing_api_key", "Paste the IT Glue API key.")
-    client = ITGlueClient(http, base_url_for(region, base_url_override or None), api_key)
+    client = build_client(http, region, api_key, base_url_override)
     existing = await get_integration(session, tenant_id)
     try:
         await client.verify()
-    except ITGlueAuthError as exc:
-        await _record_error(session, tenant_id, existing, str(exc))
-        raise ApiError(422, "itglue_key_rejected",
-                       f"IT Glue refused the API key: {exc.detail or exc.title}",
-                       details={"itglue_status": exc.status, "itglue_title": exc.title,
-                                "itglue_detail": exc.detail}) from None
-    except (ITGlueUnreachable, ITGlueRateLimited) as exc:
-        await _record_error(session, tenant_id, existing, str(exc))
-        raise ApiError(502, "itglue_unreachable",
-                       f"IT Glue could not be reached to check the key: {exc}") from None
     except ITGlueError as exc:
         await _record_error(session, tenant_id, existing, str(exc))
-        raise ApiError(502, "itglue_unreachable", f"IT Glue answered with an error: {exc}",
-                       details={"itglue_status": exc.status}) from None
+        raise api_error(exc) from None
     now = utcnow()
     if existing is None:
         existing = ITGlueIntegration(tenant_id=tenant_id, region=region,

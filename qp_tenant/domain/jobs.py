@@ -8,20 +8,26 @@ ends, its encrypted password is erased in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from qp_tenant.crypto import Crypto
-from qp_tenant.domain.events import NewEvent, add_event, rfc3339
+from qp_tenant.domain.events import EventBroker, NewEvent, add_event, rfc3339
 from qp_tenant.errors import ApiError
 from qp_tenant.models import Account, Agent, ResetJob, utcnow
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ACTIVE_STATES = ("pending", "queued", "leased")
 MAX_ERROR_CHARS = 2000
@@ -140,6 +146,56 @@ async def lease_next_job(session: AsyncSession, crypto: Crypto, agent: Agent,
     return None
 
 
+async def wait_for_job(sessions: async_sessionmaker[AsyncSession], crypto: Crypto,
+                       job_broker: EventBroker, agent: Agent, *, wait: float,
+                       lease_seconds: float, fallback_seconds: float,
+                       gone: Callable[[], Awaitable[bool]],
+                       stopping: Callable[[], bool]) -> dict[str, Any] | None:
+    """The agent's long poll: lease its next job, waiting up to ``wait`` seconds for one.
+
+    ``job_broker`` (keyed by agent id) wakes the wait when a job is queued for the agent or
+    the agent is revoked; a revoked agent's poll ends with the 401 of
+    :func:`lease_next_job`. None when no job came in time, the agent hung up (``gone``) or
+    the process is stopping.
+    """
+    async def look() -> dict[str, Any] | None:
+        async with sessions() as session:
+            return await lease_next_job(session, crypto, agent, lease_seconds)
+
+    return await agent_long_poll(look, job_broker, agent.id, wait=wait,
+                                 fallback_seconds=fallback_seconds, gone=gone,
+                                 stopping=stopping)
+
+
+async def agent_long_poll(look: Callable[[], Awaitable[T | None]], broker: EventBroker,
+                          agent_id: int, *, wait: float, fallback_seconds: float,
+                          gone: Callable[[], Awaitable[bool]],
+                          stopping: Callable[[], bool]) -> T | None:
+    """An agent's long poll (jobs, sync requests): ``look`` until it finds something, woken
+    by ``broker`` (keyed by agent id) and, for work written by another tenant process, every
+    ``fallback_seconds``. None after ``wait`` seconds, when the agent hung up (``gone``) or
+    when the process is stopping. ``look`` opens its own short session, so no database
+    connection is held while waiting.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        # Register before looking, so work queued in between still wakes this poll.
+        waiter = broker.waiter(agent_id)
+        try:
+            if await gone():
+                return None
+            found = await look()
+            if found is not None:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or stopping():
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter), min(remaining, fallback_seconds))
+        finally:
+            waiter.cancel()
+
+
 async def record_result(session: AsyncSession, agent: Agent, job_id: int, *, ok: bool,
                         error: str | None, crypto: Crypto) -> ResetJob:
     """The agent's outcome for a leased job: account updated, event logged. Commits."""
@@ -185,16 +241,8 @@ async def record_result(session: AsyncSession, agent: Agent, job_id: int, *, ok:
             secret = crypto.decrypt(job.password_encrypted)
             if secret:
                 reason = reason.replace(secret, "***")
-        reason = reason[:MAX_ERROR_CHARS]
-        end_job(job, "failed", reason, now=now)
-        if account is not None:
-            account.last_result = f"failed: {reason}"
-            account.updated_at = now
-        add_event(session, job.tenant_id, job_event(
-            job, "password_reset.failed", "error",
-            f"Password reset failed for {name}: {reason}",
-            reason=reason, code="directory_refused", directory=job.directory,
-        ))
+        await _fail_with_account(session, job, reason[:MAX_ERROR_CHARS], "directory_refused",
+                                 now, directory=job.directory)
     await session.commit()
     return job
 
@@ -232,7 +280,8 @@ async def expire_leases(session: AsyncSession, policy: JobPolicy) -> tuple[set[i
         reason = (f"The agent took the job {job.attempts} times but never reported a result "
                   "before its lease ran out; check that the agent is running and can reach "
                   "its directory.")
-        await _fail_with_account(session, job, reason, "lease_expired", now)
+        await _fail_with_account(session, job, reason, "lease_expired", now,
+                                 attempts=job.attempts)
     await session.commit()
     return tenants, agents
 
@@ -264,13 +313,16 @@ async def expire_waiting(session: AsyncSession) -> set[int]:
         else:
             reason = (f"Agent {agent.name} did not pick up the reset within {waited} "
                       "minute(s).")
-        await _fail_with_account(session, job, reason, "agent_unavailable", now)
+        await _fail_with_account(session, job, reason, "agent_unavailable", now,
+                                 attempts=job.attempts)
     await session.commit()
     return tenants
 
 
 async def _fail_with_account(session: AsyncSession, job: ResetJob, reason: str, code: str,
-                             now: datetime) -> None:
+                             now: datetime, **details: Any) -> None:
+    """End ``job`` as failed for ``reason``, on its account and in a ``password_reset.failed``
+    event (``code`` and ``details`` in the event's details)."""
     end_job(job, "failed", reason, now=now)
     if job.account_id is not None:
         account = await session.get(Account, job.account_id)
@@ -280,5 +332,5 @@ async def _fail_with_account(session: AsyncSession, job: ResetJob, reason: str, 
     add_event(session, job.tenant_id, job_event(
         job, "password_reset.failed", "error",
         f"Password reset failed for {job.account_name or 'the account'}: {reason}",
-        reason=reason, code=code, attempts=job.attempts,
+        reason=reason, code=code, **details,
     ))

@@ -14,7 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qp_tenant.crypto import Crypto
-from qp_tenant.domain.accounts import get_customer, itglue_api_error, itglue_client
+from qp_tenant.domain.accounts import get_customer
+from qp_tenant.domain.itglue import api_error as itglue_api_error
+from qp_tenant.domain.itglue import tenant_client as itglue_client
 from qp_tenant.errors import ApiError
 from qp_tenant.itglue.client import ITGlueClient, ITGlueError, Password
 from qp_tenant.models import Account

@@ -34,18 +34,16 @@ from qp_tenant.crypto import Crypto
 from qp_tenant.domain import agents as agent_domain
 from qp_tenant.domain import directory_sync, jobs, microsoft365
 from qp_tenant.domain.events import EventBroker, NewEvent, add_event
-from qp_tenant.domain.integration import get_integration
+from qp_tenant.domain.itglue import build_client, get_integration
 from qp_tenant.errors import ApiError
 from qp_tenant.itglue.client import (
     ITGlueAuthError,
-    ITGlueClient,
     ITGlueError,
     ITGlueNotFound,
     ITGlueRateLimited,
     ITGlueUnreachable,
     Password,
     RateLimiter,
-    base_url_for,
 )
 from qp_tenant.models import Account, Agent, Customer, Event, ResetJob, utcnow
 
@@ -417,8 +415,8 @@ class ResetPipeline:
                                f"{r.name} could not be read. Connect IT Glue with an API key "
                                "that has Password Access.", account=account)
             return
-        client = ITGlueClient(
-            self.http, base_url_for(r.region, self.settings.itglue_base_url or None), r.api_key,
+        client = build_client(
+            self.http, r.region, r.api_key, self.settings.itglue_base_url,
             limiter=self.limiter(r.tenant_id), max_retries=3, max_backoff_seconds=30.0)
         try:
             password = await client.get_password(r.password_id, org_id=r.organization_id,

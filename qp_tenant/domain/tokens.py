@@ -88,7 +88,10 @@ async def generate_token(
     user_id: int | None = None,
     now: datetime | None = None,
 ) -> GeneratedToken:
-    """Make a new token; revoke the previous ones now, or at the end of a grace period."""
+    """Make a new token; revoke the previous ones now, or at the end of a grace period.
+
+    Commits: the new token and its events are one unit of work.
+    """
     if not 0 <= grace_hours <= MAX_GRACE_HOURS:
         raise ApiError(422, "invalid_grace_hours",
                        f"The grace period must be between 0 and {MAX_GRACE_HOURS} hours.")
@@ -140,12 +143,14 @@ async def generate_token(
         details={"expires_at": rfc3339(new.expires_at), "grace_hours": grace_hours,
                  "replaced": [old.id for old in previous], "by_user_id": user_id},
     ), occurred_at=now)
+    await session.commit()
     return GeneratedToken(new, plaintext)
 
 
 async def reveal_token(session: AsyncSession, crypto: Crypto, tenant_id: int,
                        user_id: int | None, user_email: str | None) -> tuple[WorkflowToken, str]:
-    """Decrypt the current token so its URL can be shown again; logs ``token.revealed``."""
+    """Decrypt the current token so its URL can be shown again; logs ``token.revealed``
+    (committed: every reveal leaves its trace)."""
     token = await current_token(session, tenant_id)
     now = utcnow()
     if token is None or token_status(token, now) == "revoked":
@@ -157,11 +162,12 @@ async def reveal_token(session: AsyncSession, crypto: Crypto, tenant_id: int,
         summary=f"Workflow URL revealed by {user_email or 'a technician'}",
         token_id=token.id, details={"by_user_id": user_id},
     ))
+    await session.commit()
     return token, plaintext
 
 
 async def revoke_tokens(session: AsyncSession, tenant_id: int, user_email: str | None) -> int:
-    """Revoke every token that still works. Returns how many were revoked."""
+    """Revoke every token that still works, and commit. Returns how many were revoked."""
     now = utcnow()
     live = (
         await session.scalars(
@@ -180,4 +186,5 @@ async def revoke_tokens(session: AsyncSession, tenant_id: int, user_email: str |
                     "IT Glue triggers to its URL are refused",
             token_id=token.id,
         ))
+    await session.commit()
     return len(live)

@@ -43,9 +43,9 @@ from qp_common.wire import format_rfc3339, parse_rfc3339
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
 from qp_tenant.domain import alerts
-from qp_tenant.domain.accounts import itglue_client
 from qp_tenant.domain.events import EventBroker, NewEvent, add_event
-from qp_tenant.domain.integration import get_integration
+from qp_tenant.domain.itglue import get_integration
+from qp_tenant.domain.itglue import tenant_client as itglue_client
 from qp_tenant.itglue.client import (
     ITGlueAuthError,
     ITGlueClient,

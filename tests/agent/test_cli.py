@@ -14,6 +14,7 @@ import pytest
 
 from qp_agent.cli import main
 from qp_common.redact import RedactingFilter
+from tests.support.secret_text import CASES, leaks, logging_script
 
 from .conftest import AGENT_TOKEN, EXPIRED_CODE, GOOD_CODE, USED_CODE, FakeTenant
 
@@ -249,3 +250,18 @@ def test_the_agents_log_shows_no_secret_in_lines_or_tracebacks(
                    "Cli-Secret-Pw-9"):
         assert secret not in log, secret
     assert f"qpwt_\u2026{workflow[-4:]}" in log  # the token is still named by its tail
+
+
+def test_every_secret_bearing_text_is_masked_in_the_agents_log(tmp_path: Path) -> None:
+    # The table of tests/common/test_redact.py, each row as a line and in a traceback,
+    # through the agent's own logging (what `qp-agent run` sets up) in a fresh process.
+    script = logging_script("""
+        from qp_agent.cli import configure_logging
+        configure_logging(verbose=True)
+    """, "qp_agent.runner", tmp_path / "cases.json")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, check=True)
+    log = result.stderr
+    assert log.count("Traceback (most recent call last)") == len(CASES)
+    assert "Basic \u2026" in log and "ITG.\u2026" in log and "QPE-\u2026" in log
+    assert leaks(log) == []

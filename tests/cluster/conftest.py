@@ -19,7 +19,7 @@ from tests.conftest import build_template
 from tests.support import postgres
 from tests.support.nginx import Nginx
 from tests.support.processes import EmulatorProcess, TenantProcess
-from tests.tenant.conftest import Api, sign_in
+from tests.support.tenant_api import Api, bearer, sign_in
 
 STREAM_TIMEOUT = httpx.Timeout(10, read=60)
 
@@ -144,8 +144,7 @@ class StreamReader:
         retry_ms = 1000
         with httpx.Client(base_url=self.base_url, timeout=STREAM_TIMEOUT) as client:
             while not self._stop.is_set():
-                headers = {"Authorization": f"Bearer {self.access_token}",
-                           "Accept": "text/event-stream"}
+                headers = {**bearer(self.access_token), "Accept": "text/event-stream"}
                 if self.last_id is not None:
                     headers["Last-Event-ID"] = str(self.last_id)
                 try:

@@ -14,6 +14,7 @@ import httpx
 from tests.conftest import ITGLUE_KEY
 from tests.support.postgres import query
 from tests.support.processes import TenantProcess
+from tests.support.tenant_api import Api, bearer
 
 T = TypeVar("T")
 
@@ -54,9 +55,8 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "
         time.sleep(0.05)  # polling for a condition with a deadline
 
 
-def connect_itglue(api: Any, key: str = ITGLUE_KEY) -> None:
-    r = api.put("/api/v1/integrations/itglue", json={"region": "us", "api_key": key})
-    assert r.status_code == 200, r.text
+def connect_itglue(api: Api, key: str = ITGLUE_KEY) -> None:
+    api.connect_itglue(key)
 
 
 def trigger_body(org_id: int | str, password_id: int | str, name: str,
@@ -94,7 +94,7 @@ def enroll_agent(api: Any, http: httpx.Client, name: str = "dc1") -> tuple[int, 
 
 
 def agent_headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    return bearer(token)
 
 
 def db_rows(tenant: TenantProcess, sql: str, *params: Any) -> list[Any]:

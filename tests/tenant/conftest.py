@@ -1,65 +1,24 @@
-"""Tenant test helpers: an HTTP client signed in to a real tenant process."""
+"""Tenant test fixtures: an HTTP client signed in to a real tenant process.
+
+The signed-in client itself (:class:`Api`, :func:`sign_in`) lives in
+``tests/support/tenant_api.py``, shared with the cluster tests, the end-to-end test and the
+benchmarks.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.support.processes import TenantProcess
+from tests.support.tenant_api import Api, sign_in
+
+__all__ = ["IT_GLUE_BODY", "Api", "sign_in"]
 
 IT_GLUE_BODY = {"resourceUrl": "https://acme.itglue.com/2412/passwords/98765",
                 "resourceName": "Domain Admin"}
-
-
-@dataclass
-class Api:
-    """A signed-in technician talking to a tenant over real HTTP."""
-
-    http: httpx.Client
-    access_token: str
-    refresh_token: str
-
-    def h(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
-
-    def get(self, path: str, **kw: Any) -> httpx.Response:
-        return self.http.get(path, headers=self.h(), **kw)
-
-    def post(self, path: str, **kw: Any) -> httpx.Response:
-        return self.http.post(path, headers=self.h(), **kw)
-
-    def put(self, path: str, **kw: Any) -> httpx.Response:
-        return self.http.put(path, headers=self.h(), **kw)
-
-    def delete(self, path: str, **kw: Any) -> httpx.Response:
-        return self.http.delete(path, headers=self.h(), **kw)
-
-    def generate(self, grace_hours: int = 0) -> str:
-        r = self.post("/api/v1/integrations/itglue/workflow-token",
-                      json={"grace_hours": grace_hours})
-        assert r.status_code == 201, r.text
-        return r.json()["url"]
-
-    def events(self, **params: Any) -> list[dict[str, Any]]:
-        r = self.get("/api/v1/events", params=params)
-        assert r.status_code == 200, r.text
-        return r.json()["events"]
-
-
-def sign_in(http: httpx.Client, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD,
-            tenant: str | None = None) -> Api:
-    body = {"email": email, "password": password}
-    if tenant:
-        body["tenant"] = tenant
-    r = http.post("/api/v1/auth/login", json=body)
-    assert r.status_code == 200, r.text
-    data = r.json()
-    return Api(http, data["access_token"], data["refresh_token"])
 
 
 @pytest.fixture

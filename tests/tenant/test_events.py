@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 
 from tests.support.processes import TenantProcess
+from tests.support.tenant_api import bearer
 from tests.tenant.conftest import IT_GLUE_BODY, Api, sign_in
 
 
@@ -67,7 +68,7 @@ class StreamReader:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)  # notified per event, and at the end
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bearer(token)
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
         self._client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(5, read=30))
@@ -290,7 +291,7 @@ def open_stream_status(base_url: str, token: str) -> tuple[int, dict]:
     """Open a stream and return its status (and error body when refused), then close it."""
     with httpx.Client(base_url=base_url, timeout=httpx.Timeout(10, read=30)) as client, \
             client.stream("GET", "/api/v1/events/stream",
-                          headers={"Authorization": f"Bearer {token}"}) as r:
+                          headers=bearer(token)) as r:
         if r.status_code != 200:
             r.read()
             return r.status_code, r.json()

@@ -28,6 +28,7 @@ from tests.support.pipeline import (
     wait_for,
 )
 from tests.support.processes import EmulatorProcess, TenantProcess
+from tests.support.tenant_api import bearer
 from tests.tenant.conftest import Api, sign_in
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -235,7 +236,7 @@ def _concrete(world: World, path: str) -> str:
 def _call(world: World, who: str, method: str, path: str) -> httpx.Response:
     key = (method, normalise(path))
     url = _concrete(world, normalise(path))
-    headers = {"Authorization": f"Bearer {world.tokens[who]}"}
+    headers = bearer(world.tokens[who])
     body = _bodies(world).get(key, {} if method in ("POST", "PUT", "PATCH") else None)
     if path.endswith("/stream"):
         with world.http.stream(method, url, headers=headers) as r:
@@ -315,7 +316,7 @@ def test_a_viewer_can_neither_repoint_an_account_nor_replay_a_trigger(
     """The probe's attack: point the Domain Admin account at an identity of the viewer's
     choosing, then replay a trigger so the next reset writes there. Both are refused and
     nothing is queued."""
-    viewer = {"Authorization": f"Bearer {world.tokens['viewer']}"}
+    viewer = bearer(world.tokens["viewer"])
     account_url = f"/api/v1/accounts/{world.account['id']}"
     jobs_before = _jobs(tenant_proc)
 
@@ -334,7 +335,7 @@ def test_a_viewer_can_neither_repoint_an_account_nor_replay_a_trigger(
 
 def test_a_technician_changes_the_match_but_only_an_admin_changes_the_source(
         world: World, api: Api) -> None:
-    tech = {"Authorization": f"Bearer {world.tokens['technician']}"}
+    tech = bearer(world.tokens["technician"])
     url = f"/api/v1/accounts/{world.account['id']}"
     for change in ({"source": {"identity": "CN=Other,CN=Users,DC=nwt,DC=local"}},
                    {"source": {"agent_id": None}}, {"source": {"type": "local"}},

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 from tests.support.processes import TenantProcess
+from tests.support.secret_text import CASES, leaks, logging_script
 from tests.tenant.conftest import Api
 
 WORKFLOW = "qpwt_Zk3vQ9xYw8rT2mN4bV6cX1aS5dF7gH0j"
@@ -66,3 +67,21 @@ def test_the_tenants_logging_masks_lines_and_tracebacks_in_file_and_stderr(
         assert "Basic \u2026" in text and "ITG.\u2026" in text and "qpwt_\u2026" in text
         for secret in SECRETS:
             assert secret not in text, secret
+
+
+def test_every_secret_bearing_text_is_masked_in_the_tenants_log_file_and_stderr(
+        tmp_path: Path) -> None:
+    # The table of tests/common/test_redact.py, each row as a line and in a traceback,
+    # through the tenant's own logging in a fresh process.
+    script = logging_script(f"""
+        from pathlib import Path
+        from qp_tenant.logging_setup import configure_logging
+        configure_logging(Path({str(tmp_path / "logs")!r}), "INFO")
+    """, "qp_tenant.domain.pipeline", tmp_path / "cases.json")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, check=True)
+    log_file = (tmp_path / "logs" / "qp-tenant.log").read_text()
+    for text in (result.stderr, log_file):
+        assert text.count("Traceback (most recent call last)") == len(CASES)
+        assert "Bearer \u2026" in text and "QPE-\u2026" in text
+        assert leaks(text) == []
