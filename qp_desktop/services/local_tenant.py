@@ -24,12 +24,12 @@ from platformdirs import user_data_dir
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
 from qp_common.wire import parse_listening_line
+from qp_desktop import APP_NAME
 from qp_desktop.services.bundle import module_command
 from qp_desktop.services.tenant_client import TenantClient, TenantError
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "qp-desktop"
 PID_FILE = "desktop-child.pid"
 STARTUP_TIMEOUT = 60.0
 

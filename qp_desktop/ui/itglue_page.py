@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,10 +25,19 @@ from PySide6.QtWidgets import (
 )
 
 from qp_desktop.services.clipboard import SecretClipboard
+from qp_desktop.services.itglue_watcher import watcher_covers, watcher_instead, watcher_status
 from qp_desktop.services.tenant_client import (
     ITGlueIntegration,
     TenantClient,
     WorkflowToken,
+)
+from qp_desktop.services.workflow_url import (
+    LABEL,
+    WorkflowUrl,
+    masked,
+    may_copy,
+    refusal,
+    unreachable_warning,
 )
 from qp_desktop.ui import roles
 from qp_desktop.ui.page import Page
@@ -45,11 +54,9 @@ from qp_desktop.ui.widgets import (
 log = logging.getLogger(__name__)
 
 REGIONS = (("us", "United States"), ("eu", "Europe"), ("au", "Australia"))
-MASK = "\u2022" * 12
 REFRESH_INTERVAL_MS = 60_000
 
 
-URL_LABEL = "the workflow URL"  # what the clipboard service calls it
 
 
 def _label(text: str = "", name: str | None = None, selectable: bool = True,
@@ -129,19 +136,36 @@ class ITGluePage(Page):
     """The IT Glue integration page. Every call runs in the background with a busy bar."""
 
     def __init__(self, client: TenantClient, clipboard: SecretClipboard,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, workflow_url: WorkflowUrl | None = None):
         super().__init__("itglue_page", parent)
         self.client = client
         self.clipboard = clipboard
+        self.workflow_url = workflow_url or WorkflowUrl(client, clipboard)
         self.integration: ITGlueIntegration | None = None
-        self._full_url: str | None = None  # the workflow URL while known; never logged
-        self._url_token_id: str | None = None  # which token ``_full_url`` belongs to
         self.generate_dialog: GenerateTokenDialog | None = None
         self.disconnect_dialog: QMessageBox | None = None
         self.role: str | None = None  # the signed-in user's; None: not known, nothing gated
+        # "Checked 12 s ago" stays true while the page is shown.
+        self._watcher_clock = QTimer(self)
+        self._watcher_clock.setInterval(1000)
+        self._watcher_clock.timeout.connect(self._render_watcher)
         self._build()
         self._render()
         self.refresh_periodically(REFRESH_INTERVAL_MS)
+
+    @property
+    def token(self) -> WorkflowToken | None:
+        return self.integration.workflow_token if self.integration else None
+
+    @property
+    def _full_url(self) -> str | None:
+        """The current token's full URL while it is in memory (never logged)."""
+        return self.workflow_url.known(self.token)
+
+    @_full_url.setter
+    def _full_url(self, value: None) -> None:
+        assert value is None  # only forgetting; the service fetches and remembers
+        self.workflow_url.forget()
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -178,6 +202,11 @@ class ITGluePage(Page):
         form.addRow("API key", self.key_hint_label)
         form.addRow("Last verified", self.last_verified_label)
         form.addRow("Last error", self.last_error_label)
+        # The tenant's watcher (absent on a tenant without one: the row stays hidden).
+        self.watcher_label = _label(name="watcher_label")
+        form.addRow("Watcher", self.watcher_label)
+        self.connection_form = form
+        form.setRowVisible(self.watcher_label, False)
         layout.addLayout(form)
 
         self.connect_heading = QLabel()
@@ -272,7 +301,7 @@ class ITGluePage(Page):
         buttons.addWidget(self.generate_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
-        self.clipboard_note = ClipboardNote(self.clipboard, URL_LABEL, "clipboard_note")
+        self.clipboard_note = ClipboardNote(self.clipboard, LABEL, "clipboard_note")
         layout.addWidget(self.clipboard_note)
         return box
 
@@ -319,6 +348,7 @@ class ITGluePage(Page):
             if index >= 0:
                 self.region_combo.setCurrentIndex(index)
         self.disconnect_button.setVisible(connected)
+        self._render_watcher()
         self._render_token(integration.workflow_token if integration else None)
         self._render_payload(integration)
         self._update_enabled()
@@ -336,9 +366,8 @@ class ITGluePage(Page):
             self.generate_button.setText("Generate")
             self._set_revealed(False)
             return
-        if token.id != self._url_token_id:
-            self._full_url, self._url_token_id = None, None
-            self._set_revealed(False)
+        if self.workflow_url.known(token) is None:
+            self._set_revealed(False)  # a new token: revealed again only on request
         self.token_badge.set_status(token.status)
         self.created_label.setText(friendly(token.created_at))
         self.expires_label.setText(friendly(token.expires_at))
@@ -349,34 +378,31 @@ class ITGluePage(Page):
                                          else f"{token.days_left}")
         self.last_used_label.setText(friendly(token.last_used_at, empty="Not used yet"))
         self.generate_button.setText("Generate New\u2026")
-        if token.public_url_ok:
-            self.public_url_warning.clear()
+        watcher = self.integration.watcher if self.integration else None
+        if watcher is not None and watcher_covers(self.integration, self.client.base_url):
+            self.public_url_warning.show_message("info", watcher_instead(watcher))
+        elif warning := unreachable_warning(token):
+            self.public_url_warning.show_message("warning", warning)
         else:
-            self.public_url_warning.show_message(
-                "warning",
-                "IT Glue cannot reach this URL: it points to this computer or a private "
-                "network. It works for tests on this machine, but for real password changes "
-                "the tenant must be reachable from the internet over https: for the tenant on "
-                "this computer, enter the address of a tunnel or reverse proxy in front of it "
-                "in Preferences; a tenant server sets QP_PUBLIC_URL.")
+            self.public_url_warning.clear()
         self._show_url()
 
-    def _current_token_id(self) -> str | None:
-        token = self.integration.workflow_token if self.integration else None
-        return token.id if token else None
-
-    def _masked_url(self) -> str:
-        token = self.integration.workflow_token if self.integration else None
-        hint = token.url_hint if token else ""
-        if hint:
-            return hint if "\u2026" in hint or "..." in hint else f"{hint}{MASK}"
-        return MASK
+    def _render_watcher(self) -> None:
+        kind, text = watcher_status(self.integration.watcher if self.integration else None)
+        self.watcher_label.setText(text)
+        self.watcher_label.setProperty("kind", kind)
+        self.connection_form.setRowVisible(self.watcher_label, bool(text))
+        if not text:
+            self._watcher_clock.stop()
+        elif self.isVisible() and not self._closed:
+            self._watcher_clock.start()
 
     def _show_url(self) -> None:
-        if self.reveal_button.isChecked() and self._full_url:
-            self.url_field.setText(self._full_url)
+        full = self._full_url
+        if self.reveal_button.isChecked() and full:
+            self.url_field.setText(full)
         else:
-            self.url_field.setText(self._masked_url())
+            self.url_field.setText(masked(self.token))
         self.url_field.setCursorPosition(0)
 
     def _set_revealed(self, revealed: bool) -> None:
@@ -426,12 +452,13 @@ class ITGluePage(Page):
             return
         busy = self._busy > 0
         self.busy_bar.setVisible(busy)
-        token = self.integration.workflow_token if self.integration else None
+        token = self.token
         has_url = token is not None and token.status != "revoked"
         for widget in (self.refresh_button, self.connect_button, self.disconnect_button,
                        self.generate_button, self.region_combo, self.api_key):
             widget.setEnabled(not busy)
-        self.copy_url_button.setEnabled(not busy and has_url)
+        self.copy_url_button.setEnabled(not busy and may_copy(token))
+        self.copy_url_button.setToolTip(refusal(token))
         self.reveal_button.setEnabled(not busy and has_url)
         for widget in (self.connect_button, self.region_combo, self.api_key):
             roles.gate(widget, self.role, roles.ADMIN, "connect IT Glue")
@@ -522,10 +549,18 @@ class ITGluePage(Page):
         dialog.finished.connect(finished)
         dialog.open()
 
+    async def ask_to_generate(self) -> None:
+        """Generate New asked for from outside the page (the tray, the alert banner): load
+        the current token first, so that a live one is confirmed before it is replaced."""
+        if not await self.refresh() or self._closed:
+            return
+        if roles.allows(self.role, roles.ADMIN) and self.generate_dialog is None:
+            self._generate_clicked()
+
     async def generate(self, grace_hours: int) -> bool:
         async def post() -> None:
             generated = await self.client.generate_workflow_token(grace_hours)
-            self._full_url, self._url_token_id = generated.url, generated.token.id
+            self.workflow_url.remember(generated.token, generated.url)
             self.integration = await self.client.get_itglue()
             self._set_revealed(False)
             self._render()
@@ -545,8 +580,7 @@ class ITGluePage(Page):
 
     async def reveal(self) -> bool:
         async def post() -> None:
-            self._full_url = await self.client.reveal_workflow_url()
-            self._url_token_id = self._current_token_id()
+            await self.workflow_url.fetch(self.token)
             self._show_url()
         ok = await self._run(post)
         if not ok:
@@ -558,25 +592,22 @@ class ITGluePage(Page):
         self.tasks.start(self.copy_url())
 
     async def copy_url(self) -> bool:
-        if not self._full_url:
-            async def fetch() -> None:
-                self._full_url = await self.client.reveal_workflow_url()
-                self._url_token_id = self._current_token_id()
-            if not await self._run(fetch):
-                return False
-        assert self._full_url is not None
-        self.clipboard.copy_secret(self._full_url, URL_LABEL)
-        return True
+        """Copy the URL (the clipboard clears after its delay); never one that has stopped
+        working."""
+        async def copy() -> None:
+            await self.workflow_url.copy(self.token)
+        return await self._run(copy)
 
 
     def shutdown(self) -> None:
         """The window is going away: stop background work and forget the URL."""
         super().shutdown()
-        self._full_url = self._url_token_id = None
+        self._watcher_clock.stop()
+        self.workflow_url.forget()
 
     def forget_secrets(self) -> None:
         """On sign-out: drop the URL from memory and the screen."""
-        self._full_url = self._url_token_id = None
+        self.workflow_url.forget()
         self._set_revealed(False)
         self.integration = None
         self._render()

@@ -39,10 +39,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from qp_common.wire import USABLE_TOKEN_STATUSES
 from qp_desktop.services import settings as S
 from qp_desktop.services.clipboard import SecretClipboard
 from qp_desktop.services.event_stream import STATE_LIVE, EventStream, EventStreamError
+from qp_desktop.services.itglue_watcher import watcher_covers, watcher_instead
 from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences
 from qp_desktop.services.tenant_client import (
@@ -56,8 +56,14 @@ from qp_desktop.services.tenant_client import (
 )
 from qp_desktop.services.wizard_progress import WizardProgress, scope_for
 from qp_desktop.services.wizard_trigger import send_test_trigger, test_body
+from qp_desktop.services.workflow_url import (
+    LABEL,
+    WorkflowUrl,
+    masked,
+    may_copy,
+    unreachable_warning,
+)
 from qp_desktop.ui import wizard_steps as W
-from qp_desktop.ui.itglue_page import URL_LABEL
 from qp_desktop.ui.layout_audit import KEEP_IN_VIEW
 from qp_desktop.ui.m365_dialog import cloud_prerequisite_text
 from qp_desktop.ui.page import Page
@@ -69,7 +75,6 @@ from qp_desktop.ui.widgets import Banner, ClipboardNote, CopyField, StatusBadge
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_MS = 60_000
-USABLE = USABLE_TOKEN_STATUSES
 TRIGGER_TYPES = ("workflow_trigger.test", "workflow_trigger.received")
 REJECTED = "workflow_trigger.rejected"
 # The outcome of the reset a real trigger started: the real test passes only on success.
@@ -96,7 +101,7 @@ QLineEdit:read-only { background: palette(alternate-base); }
 # -- icons -----------------------------------------------------------------------------------
 
 ICON_COLOURS = {"done": "#2e9e5b", "reopened": "#d98e04", "problem": "#d64545",
-                "waiting": "#2f6fde", "todo": "#9aa3ad"}
+                "waiting": "#2f6fde", "todo": "#9aa3ad", "optional": "#c9ced4"}
 
 
 def step_icon(kind: str, size: int = 18) -> QIcon:
@@ -110,7 +115,7 @@ def step_icon(kind: str, size: int = 18) -> QIcon:
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     colour = QColor(ICON_COLOURS.get(kind, ICON_COLOURS["todo"]))
     rect = QRectF(1.5, 1.5, size - 3, size - 3)
-    if kind in {"todo", "waiting"}:
+    if kind in {"todo", "waiting", "optional"}:
         painter.setPen(QPen(colour, 1.6))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawEllipse(rect)
@@ -197,7 +202,8 @@ class SetupWizardPage(Page):
 
     def __init__(self, client: TenantClient, clipboard: SecretClipboard, prefs: Preferences,
                  session: Session, http: httpx.AsyncClient,
-                 event_stream: EventStream | None = None, parent: QWidget | None = None):
+                 event_stream: EventStream | None = None, parent: QWidget | None = None,
+                 workflow_url: WorkflowUrl | None = None):
         super().__init__("setup_wizard", parent)
         self.setStyleSheet(PAGE_STYLE)
         self.client = client
@@ -206,13 +212,12 @@ class SetupWizardPage(Page):
         self.session = session
         self.http = http
         self.event_stream = event_stream
+        self.workflow_url = workflow_url or WorkflowUrl(client, clipboard)
         tenant_id = session.tenant.id if session.tenant else ""
         self.progress = WizardProgress(prefs.qsettings, scope_for(session.tenant_key, tenant_id))
         self.integration: ITGlueIntegration | None = None
         self.cloud_prerequisites: list[CloudPrerequisite] | None = None
         self._loaded = False
-        self._full_url: str | None = None  # never logged, never stored
-        self._url_token_id: str | None = None
         self._seen: set[int] = set()
         self._deferred: list[dict[str, Any]] = []
         self._refreshing = False
@@ -495,7 +500,7 @@ class SetupWizardPage(Page):
         self.copy_url_button.clicked.connect(lambda: self.tasks.start(self.copy_url()))
         row.addWidget(self.copy_url_button)
         layout.addLayout(row)
-        self.clipboard_note = ClipboardNote(self.clipboard, URL_LABEL, "wizard_clipboard_note")
+        self.clipboard_note = ClipboardNote(self.clipboard, LABEL, "wizard_clipboard_note")
         layout.addWidget(self.clipboard_note)
         self.url_public_warning = Banner("wizard_public_url_warning")
         layout.addWidget(self.url_public_warning)
@@ -567,8 +572,20 @@ class SetupWizardPage(Page):
                     and all(self.progress.is_confirmed(k) for k, _ in W.CONFIRMATIONS))
         if key == W.TOKEN:
             token = self.token
-            return token is not None and token.status in USABLE
+            return may_copy(token)
         return self.progress.is_done(key)
+
+    def watcher_covers(self) -> bool:
+        """Whether password changes reach the tenant through its watcher (IT Glue cannot
+        call this tenant): the IT Glue workflow steps are then optional."""
+        return watcher_covers(self.integration, self.workflow_address())
+
+    def step_required(self, key: str) -> bool:
+        return not (key in W.WORKFLOW_STEPS and self.watcher_covers())
+
+    def step_settled(self, key: str) -> bool:
+        """Nothing left to do: done, or optional here."""
+        return self.step_done(key) or not self.step_required(key)
 
     def _contradicted(self) -> list[str]:
         """Ticked prerequisites the tenant can see are not true (as sentences)."""
@@ -588,7 +605,7 @@ class SetupWizardPage(Page):
 
     def first_open_step(self) -> str:
         for spec in W.STEPS:
-            if not self.step_done(spec.key):
+            if not self.step_settled(spec.key):
                 return spec.key
         return W.STEPS[-1].key
 
@@ -625,10 +642,12 @@ class SetupWizardPage(Page):
             return "reopened"
         if self.step_done(spec.key):
             return "done"
+        if not self.step_required(spec.key):
+            return "optional"
         if spec.key == W.PREREQUISITES and self._loaded and not (
                 self.integration and self.integration.connected):
             return "problem"
-        if spec.key == W.TOKEN and self.token is not None and self.token.status not in USABLE:
+        if spec.key == W.TOKEN and self.token is not None and not may_copy(self.token):
             return "problem"
         if spec.key == W.PREREQUISITES and self._contradicted():
             return "problem"
@@ -648,7 +667,8 @@ class SetupWizardPage(Page):
             item = self.steps_list.item(row)
             item.setIcon(step_icon(kind))
             state = {"done": "done", "reopened": "open again", "problem": "needs a fix",
-                     "waiting": "waiting for a trigger", "todo": "to do"}[kind]
+                     "waiting": "waiting for a trigger", "todo": "to do",
+                     "optional": "optional here"}[kind]
             item.setToolTip(f"{spec.title}: {state}")
             item.setData(Qt.ItemDataRole.AccessibleTextRole,
                          f"Step {row + 1}, {spec.title}, {state}")
@@ -661,7 +681,9 @@ class SetupWizardPage(Page):
             status = self._status_text(spec)
             view.status.setText(status)
             view.status.setVisible(bool(status))
-        self.progress_label.setText(f"{done} of {len(W.STEPS)} steps done")
+        required = [spec.key for spec in W.STEPS if self.step_required(spec.key)]
+        done = sum(self.step_done(key) for key in required)
+        self.progress_label.setText(f"{done} of {len(required)} steps done")
         self._render_prereqs()
         self._render_token()
         self._render_url()
@@ -685,6 +707,8 @@ class SetupWizardPage(Page):
             if spec.check == "event":
                 return f"\u2714 Verified at {when_text(record.at)}."
             return f"\u2714 Marked done {friendly(parse_time(record.at))}."
+        if not self.step_required(spec.key):
+            return W.OPTIONAL_NOTE
         return ""
 
     def _render_prereqs(self) -> None:
@@ -705,7 +729,7 @@ class SetupWizardPage(Page):
             self.connection_mark.setPixmap(step_icon("problem").pixmap(18, 18))
             self.fix_connection_button.setVisible(True)
         token = self.token
-        ok = token is not None and token.status in USABLE
+        ok = may_copy(token)
         if integration is None:
             text, kind = "Checking the workflow URL\u2026", "todo"
         elif token is None:
@@ -742,7 +766,7 @@ class SetupWizardPage(Page):
 
     def _render_token(self) -> None:
         token = self.token
-        usable = token is not None and token.status in USABLE
+        usable = may_copy(token)
         if token is None:
             self.token_badge.set_status("none", "No URL yet")
             self.token_expires.setText("\u2014")
@@ -762,16 +786,13 @@ class SetupWizardPage(Page):
         else:
             self.token_note.setText("")
         self.token_note.setVisible(bool(self.token_note.text()))
-        warning = ""
-        if token is not None and not token.public_url_ok:
-            warning = ("IT Glue cannot reach this URL: it points to this computer or a private "
-                       "network. Tests from this computer work, but for real password changes "
-                       "the tenant needs a public https address: for the tenant on this "
-                       "computer, put a tunnel or reverse proxy in front of it and enter its "
-                       "address in Preferences; a tenant server sets QP_PUBLIC_URL.")
+        warning = ("warning", unreachable_warning(token))
+        watcher = self.integration.watcher if self.integration else None
+        if watcher is not None and self.watcher_covers():
+            warning = ("info", watcher_instead(watcher))
         for banner in (self.token_public_warning, self.url_public_warning):
-            if warning:
-                banner.show_message("warning", warning)
+            if warning[1]:
+                banner.show_message(*warning)
             else:
                 banner.clear()
         if token is not None and not token.public_url_ok:
@@ -781,21 +802,14 @@ class SetupWizardPage(Page):
         else:
             self.test_public_warning.clear()
 
-    def _masked_url(self) -> str:
-        token = self.token
-        if token is None:
-            return ""
-        hint = token.url_hint
-        return hint if "\u2026" in hint else hint + "\u2022" * 12
-
     def _render_url(self) -> None:
         if self.token is None:
             self.url_field.setText("")
             self.url_field.setPlaceholderText("No workflow URL yet: generate one in step 2.")
-        elif self.reveal_button.isChecked() and self._full_url:
-            self.url_field.setText(self._full_url)
+        elif self.reveal_button.isChecked() and self.workflow_url.known(self.token):
+            self.url_field.setText(self.workflow_url.known(self.token) or "")
         else:
-            self.url_field.setText(self._masked_url())
+            self.url_field.setText(masked(self.token))
         self.url_field.setCursorPosition(0)
 
     def _render_payload(self) -> None:
@@ -848,6 +862,10 @@ class SetupWizardPage(Page):
                 "warning", "You have a new workflow URL: update the webhook URL in IT Glue. "
                 f"Step{'s' if len(reopened) > 1 else ''} {steps} "
                 f"{'are' if len(reopened) > 1 else 'is'} open again.")
+        elif self.watcher_covers() and all(self.step_settled(spec.key) for spec in W.STEPS):
+            watcher = self.integration.watcher if self.integration else None
+            assert watcher is not None
+            self.notice_banner.show_message("success", "All set. " + watcher_instead(watcher))
         elif all(self.step_done(spec.key) for spec in W.STEPS):
             token = self.token
             expires = (f" The workflow URL expires {friendly(token.expires_at)}; you are "
@@ -878,7 +896,7 @@ class SetupWizardPage(Page):
             return
         busy = self._busy > 0
         self.busy_bar.setVisible(busy)
-        usable = self.token is not None and self.token.status in USABLE
+        usable = may_copy(self.token)
         self.generate_button.setEnabled(not busy)
         self.reveal_button.setEnabled(not busy and usable)
         self.copy_url_button.setEnabled(not busy and usable)
@@ -974,9 +992,8 @@ class SetupWizardPage(Page):
     def _apply_integration(self) -> None:
         first_load, self._loaded = not self._loaded, True
         token_id = self.current_token_id()
-        if token_id != self._url_token_id:
-            self._full_url = self._url_token_id = None
-            self._set_revealed(False)
+        if self.workflow_url.known(self.token) is None:
+            self._set_revealed(False)  # a new token: revealed again only on request
         reopened = self.progress.follow_token(token_id, W.URL_STEPS, W.REOPEN_REASON)
         reopened += self.progress.follow_address(self.workflow_address(), W.URL_STEPS,
                                                  W.ADDRESS_REASON)
@@ -1041,7 +1058,7 @@ class SetupWizardPage(Page):
         self.progress.mark_done(key)
         self._render()
         index = W.STEP_KEYS.index(key)
-        later = [k for k in W.STEP_KEYS[index + 1:] if not self.step_done(k)]
+        later = [k for k in W.STEP_KEYS[index + 1:] if not self.step_settled(k)]
         self.go_to(later[0] if later else W.STEP_KEYS[min(index + 1, len(W.STEPS) - 1)])
 
     def _start_over_clicked(self) -> None:
@@ -1073,7 +1090,7 @@ class SetupWizardPage(Page):
     async def generate(self) -> bool:
         async def post() -> None:
             generated = await self.client.generate_workflow_token(0)
-            self._full_url, self._url_token_id = generated.url, generated.token.id
+            self.workflow_url.remember(generated.token, generated.url)
             self.integration = await self.client.get_itglue()
             self._apply_integration()
         ok = await self._run(post)
@@ -1095,13 +1112,9 @@ class SetupWizardPage(Page):
             self._render_url()
 
     async def _ensure_url(self) -> str | None:
-        if self._full_url and self._url_token_id == self.current_token_id():
-            return self._full_url
-
         async def fetch() -> None:
-            self._full_url = await self.client.reveal_workflow_url()
-            self._url_token_id = self.current_token_id()
-        return self._full_url if await self._run(fetch) else None
+            await self.workflow_url.fetch(self.token)
+        return self.workflow_url.known(self.token) if await self._run(fetch) else None
 
     async def reveal(self) -> bool:
         ok = await self._ensure_url() is not None
@@ -1111,11 +1124,11 @@ class SetupWizardPage(Page):
         return ok
 
     async def copy_url(self) -> bool:
-        url = await self._ensure_url()
-        if url is None:
-            return False
-        self.clipboard.copy_secret(url, URL_LABEL)
-        return True
+        """Copy the URL (the clipboard clears after its delay); never one that has stopped
+        working."""
+        async def copy() -> None:
+            await self.workflow_url.copy(self.token)
+        return await self._run(copy)
 
     async def send_test(self) -> bool:
         """Post a test body to the workflow URL from here and report what happened."""
@@ -1317,7 +1330,7 @@ class SetupWizardPage(Page):
     def shutdown(self) -> None:
         """The window is going away: stop listening and forget the URL."""
         super().shutdown()
-        self._full_url = self._url_token_id = None
+        self.workflow_url.forget()
         if self.event_stream is not None:
             for signal, slot in ((self.event_stream.events_received, self._on_events),
                                  (self.event_stream.state_changed, self._on_stream_state)):
@@ -1325,7 +1338,7 @@ class SetupWizardPage(Page):
                     signal.disconnect(slot)
 
     def forget_secrets(self) -> None:
-        self._full_url = self._url_token_id = None
+        self.workflow_url.forget()
         self._set_revealed(False)
         self._render_url()
 

@@ -159,7 +159,7 @@ def test_with_a_tray_closing_hides_to_it_and_says_so_the_first_time(
 
 def test_screenshots_render_the_tray_menu_and_the_expiry_banner(qtbot, qloop, signed_in,
                                                                 tmp_path):
-    from qp_desktop.screenshots import SCREENSHOTS, ScreenshotContext
+    from qp_desktop.demo.screenshots import SCREENSHOTS, ScreenshotContext
 
     app, _ = signed_in
     shots = dict(SCREENSHOTS)

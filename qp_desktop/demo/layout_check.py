@@ -112,7 +112,7 @@ async def check_main_window(app: Any, size_pass: SizePass, size_name: str,
     from qp_desktop.ui import wizard_steps as W
     from qp_desktop.ui.accounts_page import AccountsPage
     from qp_desktop.ui.itglue_page import GenerateTokenDialog
-    from qp_desktop.ui.main_window import LogsDialog
+    from qp_desktop.ui.logs_dialog import LogsDialog
     from qp_desktop.ui.wizard import SetupWizardPage
 
     window = app._build_main_window()
