@@ -36,7 +36,7 @@ from qp_desktop.services.settings import Preferences, WindowState
 from qp_desktop.services.tasks import TaskSet
 from qp_desktop.services.tenant_client import TenantClient
 from qp_desktop.services.workflow_url import WorkflowUrl
-from qp_desktop.ui.itglue_page import ITGluePage
+from qp_desktop.ui.itglue import ITGluePage
 from qp_desktop.ui.main_window import MainWindow
 from qp_desktop.ui.sign_in import LOCAL_TENANT_KEY, SignInWindow
 from qp_desktop.ui.tray import Tray

@@ -72,7 +72,7 @@ async def _sign_in_shot(ctx: ScreenshotContext) -> QWidget:
 
 async def _integration_shot(ctx: ScreenshotContext) -> QWidget:
     from qp_desktop.app import DesktopApp
-    from qp_desktop.ui.itglue_page import ITGluePage
+    from qp_desktop.ui.itglue import ITGluePage
 
     app = ctx.app
     assert isinstance(app, DesktopApp)
@@ -207,7 +207,7 @@ async def _banner_expiring_shot(ctx: ScreenshotContext) -> QWidget:
     from datetime import UTC, datetime, timedelta
 
     from qp_desktop.app import DesktopApp
-    from qp_desktop.ui.itglue_page import ITGluePage
+    from qp_desktop.ui.itglue import ITGluePage
 
     app = ctx.app
     assert isinstance(app, DesktopApp)

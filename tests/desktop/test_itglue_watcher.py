@@ -106,7 +106,7 @@ class _SignedIn:
 def itglue_page(qtbot, qloop):
     from qp_desktop.services.clipboard import SecretClipboard
     from qp_desktop.services.tenant_client import TenantClient
-    from qp_desktop.ui.itglue_page import ITGluePage
+    from qp_desktop.ui.itglue import ITGluePage
 
     def build(answer: dict[str, Any]) -> ITGluePage:
         client = TenantClient(_stand_in(answer), BASE, tokens=_SignedIn())
