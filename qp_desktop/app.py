@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from PySide6.QtCore import QObject, Signal
@@ -36,10 +37,11 @@ from qp_desktop.services.settings import Preferences, WindowState
 from qp_desktop.services.tasks import TaskSet
 from qp_desktop.services.tenant_client import TenantClient
 from qp_desktop.services.workflow_url import WorkflowUrl
-from qp_desktop.ui.itglue import ITGluePage
-from qp_desktop.ui.main_window import MainWindow
 from qp_desktop.ui.sign_in import LOCAL_TENANT_KEY, SignInWindow
 from qp_desktop.ui.tray import Tray
+
+if TYPE_CHECKING:  # the main window and its pages are imported once someone signs in
+    from qp_desktop.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ def _user_role(app: DesktopApp) -> str | None:
 
 
 def _itglue_page(app: DesktopApp) -> QWidget:
+    from qp_desktop.ui.itglue import ITGluePage
+
     page = ITGluePage(app.client, app.clipboard, workflow_url=app.workflow_url)
     page.set_role(_user_role(app))
     return page
@@ -239,6 +243,8 @@ class DesktopApp(QObject):
             stream.deleteLater()
 
     def _build_main_window(self) -> MainWindow:
+        from qp_desktop.ui.main_window import MainWindow, fit_on_screen
+
         self._start_event_stream()
         window = MainWindow(self.session, self.clipboard)
         for spec in self.pages:
@@ -251,8 +257,6 @@ class DesktopApp(QObject):
         self.alerts.token_changed.connect(window.alert_banner.show_token)
         self.banner_notifier.attach(window.alert_banner)
         window.navigation.currentItemChanged.connect(self._on_page_changed)
-        from qp_desktop.ui.main_window import fit_on_screen
-
         geometry = self.window_state.load("main") if self.window_state is not None else None
         if geometry is not None:
             window.restoreGeometry(geometry)
@@ -330,6 +334,8 @@ class DesktopApp(QObject):
             return
         self.show_page("itglue")
         page = window.page("itglue")
+        from qp_desktop.ui.itglue import ITGluePage
+
         if isinstance(page, ITGluePage):
             self.tasks.start(page.ask_to_generate())
 
