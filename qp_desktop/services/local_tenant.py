@@ -293,12 +293,7 @@ class LocalTenant(QObject):
             url = await child.start()
             self._write_pid_file(child.pid)
             self.progress.emit("Waiting for the tenant to be ready\u2026")
-            previous = self.client.base_url
-            self.client.base_url = url
-            try:
-                await self.client.wait_healthy(within=STARTUP_TIMEOUT)
-            finally:
-                self.client.base_url = previous
+            await self.client.at(url).wait_healthy(within=STARTUP_TIMEOUT)
         except ChildServerError as exc:
             message = ("The tenant on this computer could not be started. "
                        + exc.message)

@@ -363,6 +363,12 @@ class TenantClient:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
 
+    def at(self, base_url: str) -> TenantClient:
+        """A client for another tenant address on the same HTTP connection pool, without
+        credentials: for probing a tenant (health, first-run state) while this client keeps
+        its own address across the awaits."""
+        return TenantClient(self.http, base_url)
+
     # -- plumbing ---------------------------------------------------------------------------
 
     def _url(self, path: str) -> str:

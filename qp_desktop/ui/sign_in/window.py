@@ -174,12 +174,7 @@ class SignInWindow(SignInLayout, QWidget):
         self._update_enabled()
         try:
             url = await self.local_tenant.ensure_started()
-            client = self.session.client
-            previous, client.base_url = client.base_url, url
-            try:
-                self.first_run = await client.setup_status()
-            finally:
-                client.base_url = previous
+            self.first_run = await self.session.client.at(url).setup_status()
             self._local_checked = True
             self.local_status.setText(f"Ready at {self.local_tenant.url}. Your data stays on "
                                       "this computer.")
