@@ -10,8 +10,8 @@ from PySide6.QtGui import QGuiApplication
 
 from qp_desktop.services.tenant_client import WorkflowToken
 from qp_desktop.services.workflow_url import masked, may_copy, refusal, unreachable_warning
-from tests.desktop.helpers import WAIT, click_and_settle
-from tests.desktop.test_tray import prepare_token, sign_in
+from tests.desktop.helpers import WAIT, click_and_settle, sign_in_app
+from tests.desktop.test_tray import prepare_token
 
 
 def _token(status: str, hint: str = "https://qp.example/hooks/itglue/qpwt_ab",
@@ -62,7 +62,7 @@ def test_an_expired_url_is_not_copied_from_the_itglue_page_the_wizard_or_the_tra
         qtbot, make_app, tenant_proc, memory_keyring):
     url = prepare_token(tenant_proc)
     app = make_app(tenant_url=tenant_proc.url, dbus_bus=None, tray_available=False)
-    sign_in(qtbot, app)
+    sign_in_app(qtbot, app)
     window = app.main_window
     itglue, wizard = window.page("itglue"), window.page("setup")
     qtbot.waitUntil(lambda: not itglue.tasks.busy and itglue.token is not None, timeout=WAIT)
