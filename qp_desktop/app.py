@@ -118,7 +118,7 @@ def _prefs_page(app: DesktopApp) -> QWidget:
                            local_url=app.local_tenant.url)
 
 
-# Later issues append their pages here (or to ``DesktopApp.pages`` before sign-in).
+# The main window's pages in navigation order (``DesktopApp.pages`` may be changed before sign-in).
 DEFAULT_PAGES: list[PageSpec] = [
     PageSpec("itglue", "IT Glue", "Integrations", _itglue_page),
     PageSpec("events", "Events", "Monitor", _events_page),
