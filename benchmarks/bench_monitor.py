@@ -30,10 +30,10 @@ from PySide6.QtCore import (  # noqa: E402
 )
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from qp_desktop.demo.events import demo_events  # noqa: E402
 from qp_desktop.ui import monitor  # noqa: E402
 from qp_desktop.ui.event_model import F_HAYSTACK, EventTableModel  # noqa: E402
 from qp_desktop.ui.monitor import MonitorWindow  # noqa: E402
-from qp_desktop.ui.monitor_demo import demo_events  # noqa: E402
 
 
 def emit(name: str, value: float, unit: str, baseline: float | None = None) -> None:

@@ -11,7 +11,7 @@ from qp_desktop.services.bundle import run_module_if_requested
 
 code = run_module_if_requested()
 if code is None:
-    from qp_desktop.app import main
+    from qp_desktop.main import main
 
     code = main()
 sys.exit(code)

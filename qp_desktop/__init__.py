@@ -4,3 +4,6 @@
 # desktop file name (Wayland app id), the ``.desktop`` file and AppStream metainfo in
 # ``resources/``, the autostart entry and the installed icon name.
 APP_ID = "com.qpdesktop.QPDesktop"
+# The program's name: Qt's application and organization name (hence the settings folder),
+# the data and log folders, and the User-Agent.
+APP_NAME = "qp-desktop"

@@ -2,6 +2,6 @@
 
 import sys
 
-from qp_desktop.app import main
+from qp_desktop.main import main
 
 sys.exit(main())

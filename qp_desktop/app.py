@@ -1,25 +1,22 @@
-"""Composition root: one QApplication, one qasync loop, the services, the windows.
+"""Composition root: the services, created once, and the windows they are handed to.
 
-``qp-desktop [--tenant URL] [--screenshot DIR]``.
+The command line, the QApplication and the event loop are :mod:`qp_desktop.main`'s.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
-import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
-from PySide6.QtCore import QObject, QSettings, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
 
 from qp_common.urls import normalise_tenant_url
-from qp_desktop import APP_ID
+from qp_desktop import APP_NAME
 from qp_desktop.services import settings as S
 from qp_desktop.services.alerts import AlertCenter
 from qp_desktop.services.autostart import Autostart
@@ -39,19 +36,15 @@ from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences, WindowState
 from qp_desktop.services.tasks import TaskSet
 from qp_desktop.services.tenant_client import TenantClient
-from qp_desktop.ui.itglue_page import ITGluePage
-from qp_desktop.ui.main_window import MainWindow
+from qp_desktop.services.workflow_url import WorkflowUrl
 from qp_desktop.ui.sign_in import LOCAL_TENANT_KEY, SignInWindow
 from qp_desktop.ui.tray import Tray
 
+if TYPE_CHECKING:  # the main window and its pages are imported once someone signs in
+    from qp_desktop.ui.main_window import MainWindow
+
 log = logging.getLogger(__name__)
 
-APP_NAME = "qp-desktop"
-NO_DISPLAY_MESSAGE = (
-    "qp-desktop: no display found (DISPLAY and WAYLAND_DISPLAY are unset). Run it from a "
-    "desktop session, or under a virtual X server: xvfb-run qp-desktop. "
-    "(qp-desktop --screenshot DIR works without a display.)"
-)
 
 
 def http_client() -> httpx.AsyncClient:
@@ -76,7 +69,9 @@ def _user_role(app: DesktopApp) -> str | None:
 
 
 def _itglue_page(app: DesktopApp) -> QWidget:
-    page = ITGluePage(app.client, app.clipboard)
+    from qp_desktop.ui.itglue import ITGluePage
+
+    page = ITGluePage(app.client, app.clipboard, workflow_url=app.workflow_url)
     page.set_role(_user_role(app))
     return page
 
@@ -98,7 +93,7 @@ def _setup_page(app: DesktopApp) -> QWidget:
     from qp_desktop.ui.wizard import SetupWizardPage
 
     page = SetupWizardPage(app.client, app.clipboard, app.prefs, app.session, app.http,
-                           app.event_stream)
+                           app.event_stream, workflow_url=app.workflow_url)
 
     def open_page(key: str) -> None:
         window = page.window()
@@ -123,7 +118,7 @@ def _prefs_page(app: DesktopApp) -> QWidget:
                            local_url=app.local_tenant.url)
 
 
-# Later issues append their pages here (or to ``DesktopApp.pages`` before sign-in).
+# The main window's pages in navigation order (``DesktopApp.pages`` may be changed before sign-in).
 DEFAULT_PAGES: list[PageSpec] = [
     PageSpec("itglue", "IT Glue", "Integrations", _itglue_page),
     PageSpec("events", "Events", "Monitor", _events_page),
@@ -164,9 +159,17 @@ class DesktopApp(QObject):
         if clear_after_ms is None:
             clear_after_ms = prefs.get(S.CLIPBOARD_CLEAR_SECONDS) * 1000
         self.clipboard = SecretClipboard(clear_after_ms, parent=self)
+        self.workflow_url = WorkflowUrl(self.client, self.clipboard)
         self.autostart = autostart or Autostart()
         # Notifications: D-Bus, else the tray icon's message, else the window's banner.
-        self.tray = Tray(self, available=tray_available, parent=self)
+        self.tray = Tray(self.session, self.workflow_url, available=tray_available,
+                         parent=self)
+        self.tray.open_requested.connect(self.open_window)
+        self.tray.page_requested.connect(self.show_page)
+        self.tray.generate_requested.connect(self.generate_new_token)
+        self.tray.sign_out_requested.connect(self._sign_out)
+        self.tray.quit_requested.connect(self.quit_requested)
+        self.tray.url_copied.connect(self._on_url_copied)
         self.banner_notifier = BannerNotifier()
         adapters: list[NotificationAdapter] = [TrayNotifier(self.tray), self.banner_notifier]
         if dbus_bus:
@@ -175,6 +178,7 @@ class DesktopApp(QObject):
         self.alerts = AlertCenter(self.client, prefs, self.notifier, scope=self._alert_scope,
                                   parent=self)
         self.alerts.status_changed.connect(self.tray.set_status)
+        self.alerts.token_changed.connect(self.tray.set_token)
         self.alerts.open_requested.connect(self.show_page)
         self.pages: list[PageSpec] = list(DEFAULT_PAGES)
         self.sign_in = SignInWindow(self.session, self.local_tenant, prefs)
@@ -239,6 +243,8 @@ class DesktopApp(QObject):
             stream.deleteLater()
 
     def _build_main_window(self) -> MainWindow:
+        from qp_desktop.ui.main_window import MainWindow, fit_on_screen
+
         self._start_event_stream()
         window = MainWindow(self.session, self.clipboard)
         for spec in self.pages:
@@ -247,18 +253,17 @@ class DesktopApp(QObject):
         window.sign_out_requested.connect(self._sign_out)
         window.closed.connect(self._on_window_closed)
         window.alert_banner.open_requested.connect(self.show_page)
-        window.alert_banner.generate_requested.connect(self.tray.generate_new_token)
+        window.alert_banner.generate_requested.connect(self.generate_new_token)
         self.alerts.token_changed.connect(window.alert_banner.show_token)
         self.banner_notifier.attach(window.alert_banner)
         window.navigation.currentItemChanged.connect(self._on_page_changed)
-        from qp_desktop.ui.main_window import fit_on_screen
-
         geometry = self.window_state.load("main") if self.window_state is not None else None
         if geometry is not None:
             window.restoreGeometry(geometry)
         # Never open beyond a screen edge: a first start (centred), or a saved geometry from
         # a bigger screen.
         fit_on_screen(window, move=geometry is None)
+        self.tray.set_pages(spec.key for spec in self.pages)
         return window
 
     def _on_signed_in(self) -> None:
@@ -276,6 +281,9 @@ class DesktopApp(QObject):
         if window is None:
             return
         self.alerts.stop()
+        self.tray.set_pages(())
+        self.tray.set_token(None)
+        self.workflow_url.forget()
         self.banner_notifier.attach(None)
         if self.window_state is not None:
             self.window_state.save("main", window.saveGeometry())
@@ -310,6 +318,31 @@ class DesktopApp(QObject):
     def _alert_scope(self) -> str:
         tenant = self.session.tenant
         return f"{self.session.tenant_key}|{tenant.id if tenant else ''}"
+
+    def open_window(self) -> None:
+        """Bring the main window forward (sign-in when signed out)."""
+        window = self.main_window if self.session.signed_in else None
+        target = window or self.sign_in
+        target.show()
+        target.raise_()
+        target.activateWindow()
+
+    def generate_new_token(self) -> None:
+        """Show the IT Glue page and start its own Generate New flow (with its confirmation)."""
+        window = self.main_window
+        if window is None or not window.has_page("itglue"):
+            return
+        self.show_page("itglue")
+        page = window.page("itglue")
+        from qp_desktop.ui.itglue import ITGluePage
+
+        if isinstance(page, ITGluePage):
+            self.tasks.start(page.ask_to_generate())
+
+    def _on_url_copied(self, seconds: int) -> None:
+        if self.main_window is None or not self.main_window.isVisible():
+            self.tray.show_message("Workflow URL copied",
+                                   f"The clipboard clears in {seconds} s.", "info")
 
     def show_page(self, key: str) -> None:
         """Bring the main window forward on page ``key`` (sign-in when signed out)."""
@@ -355,117 +388,3 @@ class DesktopApp(QObject):
             self.tasks.start(self.notifier.close())
         self.local_tenant.stop()
         self.prefs.sync()
-
-
-def has_display() -> bool:
-    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
-        return True
-    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY",
-                                                   "QT_QPA_PLATFORM"))
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="qp-desktop",
-                                     description="QP Desktop: the technician's companion.")
-    parser.add_argument("--tenant", metavar="URL", help="sign in to the tenant at URL "
-                        "instead of the one on this computer")
-    parser.add_argument("--screenshot", metavar="DIR", type=Path,
-                        help="render every window into DIR as PNG and exit")
-    parser.add_argument("--check-layout", action="store_true",
-                        help="with --screenshot: render every page and dialog at its default "
-                             "size and at 1024x700 only, check each for scroll bars, controls "
-                             "out of reach and cut-off text, and exit 3 on a problem")
-    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.tenant:
-        try:
-            args.tenant = normalise_tenant_url(args.tenant)
-        except ValueError as exc:
-            parser.error(str(exc))
-    return args
-
-
-def _make_qapplication() -> QApplication:
-    from qp_desktop.ui.theme import apply_theme
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
-    app.setApplicationName(APP_NAME)
-    app.setOrganizationName(APP_NAME)
-    app.setApplicationDisplayName("QP Desktop")
-    # The reverse-DNS id: Wayland's app id, matched to resources/<APP_ID>.desktop.
-    app.setDesktopFileName(APP_ID)
-    from qp_desktop.resources import app_icon
-
-    app.setWindowIcon(app_icon())
-    apply_theme(app)
-    return app
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from qp_desktop.services.bundle import run_module_if_requested
-
-    # Inside a PyInstaller bundle this executable also starts the embedded tenant (and the
-    # screenshot mode's IT Glue emulator): ``qp-desktop -m qp_tenant serve ...``.
-    child_exit = run_module_if_requested(argv)
-    if child_exit is not None:
-        return child_exit
-    args = parse_args(argv)
-    if args.screenshot is not None:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    elif not has_display():
-        print(NO_DISPLAY_MESSAGE, file=sys.stderr)
-        return 2
-
-    import qasync
-
-    from qp_desktop.services.logs import setup_logging
-
-    log_file = setup_logging()
-    app = _make_qapplication()
-    if args.screenshot is None:
-        from qp_desktop.ui.crash_dialog import install_excepthook
-
-        install_excepthook(log_file.parent)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-
-    if args.screenshot is not None:
-        from qp_desktop.screenshots import run_screenshots
-
-        with loop:
-            return loop.run_until_complete(run_screenshots(args.screenshot,
-                                                           check_layout=args.check_layout))
-
-    # Quit is ours to run: the coroutine below cleans up (tenant child, HTTP client) and
-    # then returns, which ends the loop; letting Qt exit first would cut that short.
-    app.setQuitOnLastWindowClosed(False)
-    quit_requested = asyncio.Event()
-
-    async def run() -> int:
-        qsettings = QSettings()
-        async with http_client() as http:
-            desktop = DesktopApp(Preferences(qsettings), SecretStore(), http,
-                                 tenant_url=args.tenant, local_data_dir=args.data_dir,
-                                 window_state=WindowState(qsettings))
-            # With a tray, closing the last window only hides it (see DesktopApp).
-            app.lastWindowClosed.connect(desktop.on_last_window_closed)
-            desktop.quit_requested.connect(quit_requested.set)
-            if args.exit_when_shown:
-                desktop.sign_in.show()
-                QTimer.singleShot(0, lambda: (print("shown", flush=True),
-                                              quit_requested.set()))
-            else:
-                desktop.tasks.start(desktop.start())
-            await quit_requested.wait()
-            desktop.shutdown()
-            await desktop.notifier.close()
-        return 0
-
-    with loop:
-        return loop.run_until_complete(run())
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,12 +24,12 @@ from platformdirs import user_data_dir
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
 from qp_common.wire import parse_listening_line
+from qp_desktop import APP_NAME
 from qp_desktop.services.bundle import module_command
 from qp_desktop.services.tenant_client import TenantClient, TenantError
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "qp-desktop"
 PID_FILE = "desktop-child.pid"
 STARTUP_TIMEOUT = 60.0
 
@@ -293,12 +293,7 @@ class LocalTenant(QObject):
             url = await child.start()
             self._write_pid_file(child.pid)
             self.progress.emit("Waiting for the tenant to be ready\u2026")
-            previous = self.client.base_url
-            self.client.base_url = url
-            try:
-                await self.client.wait_healthy(within=STARTUP_TIMEOUT)
-            finally:
-                self.client.base_url = previous
+            await self.client.at(url).wait_healthy(within=STARTUP_TIMEOUT)
         except ChildServerError as exc:
             message = ("The tenant on this computer could not be started. "
                        + exc.message)

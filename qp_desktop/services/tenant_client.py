@@ -127,6 +127,30 @@ class PayloadRow:
 
 
 @dataclass(frozen=True)
+class ITGlueWatcher:
+    """The tenant's IT Glue watcher: it asks IT Glue for changed passwords every
+    ``interval_seconds``, for tenants IT Glue's workflow cannot call."""
+
+    enabled: bool
+    interval_seconds: int
+    last_checked_at: datetime | None
+    next_check_at: datetime | None
+    last_error: str | None
+    last_found_at: datetime | None
+    changes_found: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ITGlueWatcher:
+        return cls(enabled=bool(data.get("enabled")),
+                   interval_seconds=int(data.get("interval_seconds") or 0),
+                   last_checked_at=parse_time(data.get("last_checked_at")),
+                   next_check_at=parse_time(data.get("next_check_at")),
+                   last_error=data.get("last_error") or None,
+                   last_found_at=parse_time(data.get("last_found_at")),
+                   changes_found=int(data.get("changes_found") or 0))
+
+
+@dataclass(frozen=True)
 class ITGlueIntegration:
     connected: bool
     region: str | None
@@ -135,6 +159,7 @@ class ITGlueIntegration:
     last_error: str | None
     workflow_token: WorkflowToken | None
     webhook_payload: list[PayloadRow] = field(default_factory=list)
+    watcher: ITGlueWatcher | None = None  # None: a tenant without one
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ITGlueIntegration:
@@ -145,7 +170,9 @@ class ITGlueIntegration:
                    last_error=data.get("last_error"),
                    workflow_token=WorkflowToken.from_json(token) if token else None,
                    webhook_payload=[PayloadRow(str(r.get("key", "")), str(r.get("value", "")))
-                                    for r in data.get("webhook_payload") or []])
+                                    for r in data.get("webhook_payload") or []],
+                   watcher=(ITGlueWatcher.from_json(data["watcher"])
+                            if isinstance(data.get("watcher"), Mapping) else None))
 
 
 @dataclass(frozen=True, repr=False)
@@ -335,6 +362,12 @@ class TenantClient:
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
+
+    def at(self, base_url: str) -> TenantClient:
+        """A client for another tenant address on the same HTTP connection pool, without
+        credentials: for probing a tenant (health, first-run state) while this client keeps
+        its own address across the awaits."""
+        return TenantClient(self.http, base_url)
 
     # -- plumbing ---------------------------------------------------------------------------
 

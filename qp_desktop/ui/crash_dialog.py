@@ -7,20 +7,17 @@ tests never do, so pytest-qt still fails a test on an uncaught exception).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import platform
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -34,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from qp_common.redact import redact
 from qp_desktop.services.logs import default_log_dir
+from qp_desktop.ui.logs_dialog import LogsDialog
 from qp_desktop.ui.theme import monospace_font
 
 log = logging.getLogger(__name__)
@@ -42,37 +40,6 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 SENTENCE = ("QP Desktop ran into a problem it did not expect. You can keep working, or "
             "restart the app if something looks wrong.")
-
-
-@contextlib.contextmanager
-def _system_library_path() -> Iterator[None]:
-    """WORKAROUND: PyInstaller — in a Linux bundle the bootloader points LD_LIBRARY_PATH at
-    the bundle, and a file manager started from here (through xdg-open) would load the
-    bundle's Qt/GTK libraries and crash. Give it the original value while it starts."""
-    if not (getattr(sys, "frozen", False) and sys.platform.startswith("linux")):
-        yield
-        return
-    saved = os.environ.get("LD_LIBRARY_PATH")
-    original = os.environ.get("LD_LIBRARY_PATH_ORIG")
-    if original is None:
-        os.environ.pop("LD_LIBRARY_PATH", None)
-    else:
-        os.environ["LD_LIBRARY_PATH"] = original
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("LD_LIBRARY_PATH", None)
-        else:
-            os.environ["LD_LIBRARY_PATH"] = saved
-
-
-def open_log_folder(folder: Path | None = None) -> bool:
-    """Open the log folder in the platform's file manager. Returns False if it could not."""
-    folder = folder or default_log_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with _system_library_path():
-        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
 
 def crash_report(exc_type: type[BaseException], exc: BaseException,
@@ -155,8 +122,6 @@ class CrashDialog(QDialog):
 
     def show_logs(self) -> None:
         """The log folder's path, to copy or open (a file manager may not be there)."""
-        from qp_desktop.ui.main_window import LogsDialog
-
         if self.logs_dialog is None:
             self.logs_dialog = LogsDialog(self.log_dir or default_log_dir(), self)
         self.logs_dialog.open()

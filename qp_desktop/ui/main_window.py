@@ -14,12 +14,9 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -33,8 +30,8 @@ from PySide6.QtWidgets import (
 from qp_desktop.services.clipboard import SecretClipboard
 from qp_desktop.services.session import Session
 from qp_desktop.ui.alert_banner import AlertBanner
+from qp_desktop.ui.logs_dialog import LogsDialog
 from qp_desktop.ui.page import PageProtocol, check_page
-from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.widgets import Banner
 
 PAGE_KEY_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -63,61 +60,6 @@ def fit_on_screen(window: QWidget, *, move: bool = False) -> None:
         x = available.x() + max(0, (available.width() - outer.width()) // 2)
         y = available.y() + max(0, (available.height() - outer.height()) // 2)
         window.move(QPoint(x, y))
-
-
-class LogsDialog(QDialog):
-    """Where the log files are: the folder's path to copy, and a button to open it."""
-
-    def __init__(self, folder: Path, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("logs_dialog")
-        self.setWindowTitle("QP Desktop logs")
-        self.folder = folder
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 18, 20, 14)
-        layout.setSpacing(10)
-        intro = QLabel("QP Desktop writes its log files to this folder. Tokens, keys and "
-                       "passwords are left out of them.")
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
-        row = QHBoxLayout()
-        self.path_field = QLineEdit(str(folder))
-        self.path_field.setObjectName("log_path")
-        self.path_field.setReadOnly(True)
-        self.path_field.setFont(monospace_font())
-        self.path_field.setMinimumWidth(
-            min(640, self.path_field.fontMetrics().horizontalAdvance(str(folder)) + 24))
-        row.addWidget(self.path_field, 1)
-        self.copy_button = QPushButton("Copy path")
-        self.copy_button.setObjectName("copy_log_path")
-        self.copy_button.clicked.connect(self.copy_path)
-        row.addWidget(self.copy_button)
-        layout.addLayout(row)
-        self.message = Banner("logs_message")
-        layout.addWidget(self.message)
-        buttons = QDialogButtonBox()
-        self.open_button = buttons.addButton("Open folder",
-                                             QDialogButtonBox.ButtonRole.ActionRole)
-        self.open_button.setObjectName("open_log_folder")
-        self.open_button.clicked.connect(self.open_folder)
-        close = buttons.addButton(QDialogButtonBox.StandardButton.Close)
-        close.setObjectName("close_logs")
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-
-    def copy_path(self) -> None:
-        QGuiApplication.clipboard().setText(str(self.folder))
-        self.message.show_message("info", "The path is on the clipboard.")
-
-    def open_folder(self) -> None:
-        from qp_desktop.ui.crash_dialog import open_log_folder
-
-        if open_log_folder(self.folder):
-            self.message.show_message("info", "The folder was opened in your file manager.")
-        else:
-            self.message.show_message(
-                "warning", "No file manager could open the folder. Copy the path and open "
-                           "it yourself, e.g. in a terminal.")
 
 
 class MainWindow(QMainWindow):

@@ -2,6 +2,10 @@
 time it opens: Open, Event monitor, Setup wizard, Copy workflow URL, Generate new token…,
 Sign out, Quit.
 
+The tray knows only the session (signed in, role), the workflow URL service, the token and
+which pages the main window has (both told by the app); everything else it asks for with a
+signal, which the app connects.
+
 Without a system tray (offscreen, bare X servers, GNOME without the AppIndicator extension)
 nothing is shown and the app quits when its window closes; the menu can still be built (the
 screenshots and tests do).
@@ -9,28 +13,24 @@ screenshots and tests do).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
 
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from qp_common.wire import token_url_usable
 from qp_desktop.services.alert_policy import STATE_ERROR, STATE_OK, STATE_WARNING, AlertStatus
+from qp_desktop.services.session import Session
 from qp_desktop.services.tasks import TaskSet
-from qp_desktop.services.tenant_client import SessionExpired, TenantError
+from qp_desktop.services.tenant_client import SessionExpired, TenantError, WorkflowToken
+from qp_desktop.services.workflow_url import LABEL, WorkflowUrl, may_copy
 from qp_desktop.ui.roles import ADMIN, TECHNICIAN, gate
-
-if TYPE_CHECKING:
-    from qp_desktop.app import DesktopApp
 
 log = logging.getLogger(__name__)
 
 STATE_COLOURS = {STATE_OK: "#2e9d5b", STATE_WARNING: "#e6a118", STATE_ERROR: "#d33a3a"}
-COPY_LABEL = "the workflow URL"
+COPY_LABEL = LABEL
 
 
 def drawn_status_icon(state: str, size: int = 64) -> QIcon:
@@ -73,19 +73,38 @@ def status_icon(state: str) -> QIcon:
 
 
 class Tray(QObject):
-    """The tray icon and its menu for the running :class:`~qp_desktop.app.DesktopApp`.
+    """The tray icon and its menu.
 
     Implements ``notifier.TrayPort`` so that ``TrayNotifier`` can show messages through it.
 
     Args:
+        session: who is signed in (None: a tray that only shows messages).
+        workflow_url: copies the workflow URL (None: copying is not offered).
         available: whether the desktop has a system tray (default: ask Qt).
+
+    Signals:
+        open_requested: bring the app's window forward (sign-in when signed out).
+        page_requested(str): show this page of the main window.
+        generate_requested: start the IT Glue page's Generate New flow.
+        sign_out_requested, quit_requested: what the menu items say.
+        url_copied(int): the workflow URL is on the clipboard, cleared after so many s.
     """
 
-    def __init__(self, app: DesktopApp, available: bool | None = None,
-                 parent: QObject | None = None):
+    open_requested = Signal()
+    page_requested = Signal(str)
+    generate_requested = Signal()
+    sign_out_requested = Signal()
+    quit_requested = Signal()
+    url_copied = Signal(int)
+
+    def __init__(self, session: Session | None = None, workflow_url: WorkflowUrl | None = None,
+                 *, available: bool | None = None, parent: QObject | None = None):
         super().__init__(parent)
-        self.app = app
+        self.session = session
+        self.workflow_url = workflow_url
         self.tasks = TaskSet()
+        self.token: WorkflowToken | None = None
+        self.pages: frozenset[str] = frozenset()  # the main window's, while it exists
         self.available = (QSystemTrayIcon.isSystemTrayAvailable() if available is None
                           else available)
         self.status = AlertStatus(STATE_OK, ("Not signed in",))
@@ -131,9 +150,18 @@ class Tray(QObject):
         self.status = status
         self.icon.setIcon(status_icon(status.state))
         self.icon.setToolTip(status.tooltip)
-        if hasattr(self.app, "alerts"):
-            # Some trays (D-Bus menus) may show the menu without asking again: keep it fresh.
-            self.build_menu()
+        # Some trays (D-Bus menus) may show the menu without asking again: keep it fresh.
+        self.build_menu()
+
+    def set_token(self, token: WorkflowToken | None) -> None:
+        """The workflow token as last fetched (None: none, or signed out)."""
+        self.token = token
+        self.build_menu()
+
+    def set_pages(self, keys: Iterable[str]) -> None:
+        """The main window's pages (empty: no main window, signed out)."""
+        self.pages = frozenset(keys)
+        self.build_menu()
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger,
@@ -151,14 +179,17 @@ class Tray(QObject):
         action.triggered.connect(lambda _=False: slot())
         return action
 
+    @property
+    def signed_in(self) -> bool:
+        return self.session is not None and self.session.signed_in and bool(self.pages)
+
     def build_menu(self) -> None:
-        """(Re)build the menu from the app's state now: called each time it opens."""
-        if self.menu is None:
+        """(Re)build the menu from the state now: called each time it opens."""
+        if self.menu is None or self.session is None:
             return
         self.menu.clear()
-        signed_in = self.app.session.signed_in and self.app.main_window is not None
-        window = self.app.main_window
-        token = self.app.alerts.token if signed_in else None
+        signed_in = self.signed_in
+        token = self.token if signed_in else None
         headline = self.status.lines[0] if self.status.lines else ""
         if headline:
             marker = {STATE_WARNING: "\u26a0 ", STATE_ERROR: "\u2716 "}.get(self.status.state, "")
@@ -171,22 +202,23 @@ class Tray(QObject):
             self.menu.addSeparator()
         self._add("tray_open", "Open QP Desktop", self.open_window)
         self._add("tray_monitor", "Event monitor", lambda: self.open_page("events"),
-                  enabled=signed_in and window is not None and window.has_page("events"))
+                  enabled=signed_in and "events" in self.pages)
         self._add("tray_setup", "Setup wizard\u2026", lambda: self.open_page("setup"),
-                  enabled=signed_in and window is not None and window.has_page("setup"))
+                  enabled=signed_in and "setup" in self.pages)
         self.menu.addSeparator()
-        usable = token is not None and token_url_usable(token.status)
         copy = self._add("tray_copy_url", "Copy workflow URL", self.copy_workflow_url,
-                         enabled=signed_in and usable)
+                         enabled=signed_in and self.workflow_url is not None
+                         and may_copy(token))
         generate = self._add("tray_generate", "Generate new token\u2026",
                              self.generate_new_token, enabled=signed_in)
-        user = self.app.session.user if signed_in else None
+        user = self.session.user if signed_in else None
         role = user.role if user is not None else None
         gate(copy, role, TECHNICIAN, "copy the workflow URL")
         gate(generate, role, ADMIN, "generate a new workflow URL")
         self.menu.addSeparator()
-        self._add("tray_sign_out", "Sign out", self.sign_out, enabled=signed_in)
-        self._add("tray_quit", "Quit", self.app.quit_requested.emit)
+        self._add("tray_sign_out", "Sign out", self.sign_out_requested.emit,
+                  enabled=signed_in)
+        self._add("tray_quit", "Quit", self.quit_requested.emit)
 
     def action(self, name: str) -> QAction:
         assert self.menu is not None
@@ -198,60 +230,30 @@ class Tray(QObject):
     # -- what the actions do ------------------------------------------------------------------
 
     def open_window(self) -> None:
-        window = self.app.main_window if self.app.session.signed_in else None
-        target = window or self.app.sign_in
-        target.show()
-        target.raise_()
-        target.activateWindow()
+        self.open_requested.emit()
 
     def open_page(self, key: str) -> None:
-        self.app.show_page(key)
+        self.page_requested.emit(key)
 
     def copy_workflow_url(self) -> None:
         self.tasks.start(self.copy_workflow_url_now())
 
     async def copy_workflow_url_now(self) -> bool:
-        """Ask the tenant for the URL (it logs the reveal) and copy it safely."""
+        """Copy the URL through the workflow URL service (never one that stopped working)."""
+        if self.workflow_url is None:
+            return False
         try:
-            url = await self.app.client.reveal_workflow_url()
+            await self.workflow_url.copy(self.token if self.signed_in else None)
         except SessionExpired:
             return False
         except TenantError as exc:
             self.show_message("Could not copy the workflow URL", exc.message, "error")
             return False
-        self.app.clipboard.copy_secret(url, COPY_LABEL)
-        if self.app.main_window is None or not self.app.main_window.isVisible():
-            self.show_message("Workflow URL copied",
-                              f"The clipboard clears in {self.app.clipboard.clear_seconds} s.",
-                              "info")
+        self.url_copied.emit(self.workflow_url.clipboard.clear_seconds)
         return True
 
     def generate_new_token(self) -> None:
-        self.tasks.start(self.generate_new_token_now())
-
-    async def generate_new_token_now(self) -> None:
-        """Show the IT Glue page and start its own Generate New flow (with its confirmation)."""
-        from qp_desktop.ui.itglue_page import ITGluePage
-
-        window = self.app.main_window
-        if window is None:
-            return
-        self.app.show_page("itglue")
-        page = window.page("itglue")
-        if not isinstance(page, ITGluePage):
-            return
-        # Load the current token first: with a live token the page asks before replacing it.
-        if not await page.refresh():
-            return
-        for _ in range(400):  # the page's own refresh (on showing) may still be running
-            if not page.tasks.busy:
-                break
-            await asyncio.sleep(0.05)
-        if page.generate_button.isEnabled():
-            page.generate_button.click()
-
-    def sign_out(self) -> None:
-        self.app.tasks.start(self.app.session.sign_out())
+        self.generate_requested.emit()
 
     def shutdown(self) -> None:
         """At quit (safe to call twice)."""

@@ -76,6 +76,12 @@ STEPS: tuple[StepSpec, ...] = (
 )
 
 STEP_KEYS = tuple(step.key for step in STEPS)
+# The steps done in IT Glue's workflow editor (and its real test). Optional on a tenant IT
+# Glue cannot call whose watcher picks up password changes instead.
+WORKFLOW_STEPS = (OPEN_WORKFLOWS, TRIGGER_PASSWORD, TRIGGER_NAME, ACTION_WEBHOOK, URL,
+                  PAYLOAD, TEST_ACTION, FINISH, SWITCH_ON, REAL_TEST)
+OPTIONAL_NOTE = ("Optional here: IT Glue cannot reach this tenant, and the tenant's watcher "
+                 "picks up password changes without a workflow.")
 URL_STEPS = tuple(step.key for step in STEPS if step.uses_url)
 
 # Prerequisites the tenant cannot know: the technician confirms them.

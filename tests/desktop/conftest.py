@@ -54,7 +54,7 @@ def qloop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
         gc.collect()
 
 
-# --- fixtures added for the desktop core (issue 3) ---------------------------------------
+# --- keyring, preferences, HTTP client and the app ---------------------------------------
 
 
 @pytest.fixture

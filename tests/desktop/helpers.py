@@ -37,6 +37,19 @@ def submit_and_wait(qtbot, window) -> None:
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=WAIT)
 
 
+def sign_in_app(qtbot, app, email: str | None = None, password: str | None = None) -> None:
+    """Start ``app`` and sign in through its window (the admin by default); returns once the
+    main window shows. The one copy of "start the app and sign in" for desktop tests."""
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    start(qtbot, app)
+    fill_sign_in(qtbot, app.sign_in, email=email or ADMIN_EMAIL,
+                 password=password or ADMIN_PASSWORD)
+    submit_and_wait(qtbot, app.sign_in)
+    qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.isVisible(),
+                    timeout=WAIT)
+
+
 def click_and_settle(qtbot, button, page) -> None:
     """Click a page button and wait for the page's background work to end."""
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)

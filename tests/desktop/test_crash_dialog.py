@@ -183,15 +183,15 @@ def test_show_logs_in_the_main_window_shows_the_path_with_a_copy_button(
 
 def test_in_a_linux_bundle_the_file_manager_gets_the_system_library_path(
         qtbot, tmp_path, opened_urls, monkeypatch):
-    from qp_desktop.ui import crash_dialog
+    from qp_desktop.ui import logs_dialog
 
     seen = []
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/bundle/_internal")
     monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/usr/local/lib")
-    monkeypatch.setattr(crash_dialog.QDesktopServices, "openUrl",
+    monkeypatch.setattr(logs_dialog.QDesktopServices, "openUrl",
                         lambda url: seen.append(os.environ.get("LD_LIBRARY_PATH")) or True)
-    assert crash_dialog.open_log_folder(tmp_path)
+    assert logs_dialog.open_log_folder(tmp_path)
     assert seen == ["/usr/local/lib"]
     assert os.environ["LD_LIBRARY_PATH"] == "/opt/bundle/_internal"

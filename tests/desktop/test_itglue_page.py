@@ -9,18 +9,18 @@ from PySide6.QtGui import QGuiApplication
 
 from qp_desktop.services.clipboard import PASSWORD_HINT_MIME
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
-from tests.desktop.helpers import WAIT, click_and_settle, fill_sign_in, start, submit_and_wait
+from tests.desktop.helpers import (
+    WAIT,
+    click_and_settle,
+    sign_in_app,
+)
 
 
 @pytest.fixture
 def signed_in(qtbot, make_app, tenant_proc, memory_keyring):
     """A DesktopApp signed in to ``tenant_proc``, showing the IT Glue page (loaded)."""
     app = make_app(tenant_url=tenant_proc.url, clear_after_ms=400)
-    start(qtbot, app)
-    fill_sign_in(qtbot, app.sign_in, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    submit_and_wait(qtbot, app.sign_in)
-    qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.isVisible(),
-                    timeout=WAIT)
+    sign_in_app(qtbot, app)
     page = app.main_window.page("itglue")
     qtbot.waitUntil(lambda: not page.tasks.busy and page.integration is not None,
                     timeout=WAIT)

@@ -14,7 +14,7 @@ from PySide6.QtGui import QGuiApplication
 
 from qp_desktop.ui.accounts_page import AccountsTableModel as M
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
-from tests.desktop.helpers import WAIT, fill_sign_in, start, submit_and_wait
+from tests.desktop.helpers import WAIT, sign_in_app
 from tests.support.m365 import M365EmulatorProcess
 from tests.support.processes import EmulatorProcess, TenantProcess
 
@@ -55,11 +55,7 @@ def test_linking_a_customer_verifies_shows_the_state_and_lists_its_cloud_account
         {"upn": "jsmith@northwindtraders.com", "display_name": "John Smith",
          "on_premises_sync_enabled": True}], secret=SECRET)
     app = make_app(tenant_url=tenant.url, clear_after_ms=30_000)
-    start(qtbot, app)
-    fill_sign_in(qtbot, app.sign_in, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    submit_and_wait(qtbot, app.sign_in)
-    qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.isVisible(),
-                    timeout=WAIT)
+    sign_in_app(qtbot, app)
     app.main_window.show_page("accounts")
     page = app.main_window.page("accounts")
     page.activate()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
+from qp_desktop.demo.events import demo_events
 from qp_desktop.ui.monitor import MonitorWindow
-from qp_desktop.ui.monitor_demo import demo_events
 
 
 def _window(qtbot) -> MonitorWindow:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import QModelIndex, Qt
 
+from qp_desktop.demo.events import demo_events
 from qp_desktop.ui.event_model import (
     COL_ACCOUNT,
     COL_CATEGORY,
@@ -18,7 +19,6 @@ from qp_desktop.ui.event_model import (
     EventTableModel,
     category_of,
 )
-from qp_desktop.ui.monitor_demo import demo_events
 from qp_desktop.ui.monitor_export import export_csv, export_json
 
 

@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 from qp_desktop.services import settings as S
 from qp_desktop.services.alert_policy import STATE_ERROR, STATE_WARNING
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
-from tests.desktop.helpers import WAIT, fill_sign_in, start, submit_and_wait
+from tests.desktop.helpers import WAIT, sign_in_app
 from tests.support.notification_daemon import NotificationDaemon
 from tests.support.processes import TenantProcess
 
@@ -70,14 +70,6 @@ class Api:
         self.client.close()
 
 
-def sign_in(qtbot, app) -> None:
-    start(qtbot, app)
-    fill_sign_in(qtbot, app.sign_in, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    submit_and_wait(qtbot, app.sign_in)
-    qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.isVisible(),
-                    timeout=WAIT)
-
-
 def test_expiry_notifies_once_per_threshold_across_restarts_and_snooze_is_remembered(
         qtbot, make_app, short_lived_tenant, memory_keyring, daemon, prefs):
     api = Api(short_lived_tenant)
@@ -87,7 +79,7 @@ def test_expiry_notifies_once_per_threshold_across_restarts_and_snooze_is_rememb
 
     app = make_app(tenant_url=short_lived_tenant.url, dbus_bus=daemon.address,
                    tray_available=False)
-    sign_in(qtbot, app)
+    sign_in_app(qtbot, app)
     qtbot.waitUntil(lambda: len(daemon.received()) == 1, timeout=WAIT)
     (sent,) = daemon.received()
     assert sent["summary"].startswith("The workflow URL expires in ")
@@ -109,7 +101,7 @@ def test_expiry_notifies_once_per_threshold_across_restarts_and_snooze_is_rememb
     app.shutdown()
     again = make_app(tenant_url=short_lived_tenant.url, dbus_bus=daemon.address,
                      tray_available=False)
-    sign_in(qtbot, again)
+    sign_in_app(qtbot, again)
     qtbot.waitUntil(lambda: again.alerts.token is not None and not again.alerts.busy,
                     timeout=WAIT)
     token_id = int(generated["token"]["id"])
@@ -143,7 +135,7 @@ def test_a_burst_of_refused_triggers_is_one_notification_and_open_shows_the_moni
     # A slow machine may split the burst: later failures then update the same notification
     # (after a short gap here; a minute in the app).
     app.alerts.min_gap = timedelta(seconds=0.5)
-    sign_in(qtbot, app)
+    sign_in_app(qtbot, app)
     qtbot.waitUntil(lambda: app.event_stream is not None
                     and app.event_stream.state == "live", timeout=WAIT)
 
@@ -177,7 +169,7 @@ def test_without_dbus_or_tray_the_expiry_warning_is_a_banner_in_the_window(
     api.close()
     app = make_app(tenant_url=short_lived_tenant.url, dbus_bus=None)  # offscreen: no tray
     assert not app.tray.is_available()
-    sign_in(qtbot, app)
+    sign_in_app(qtbot, app)
     banner = app.main_window.alert_banner
     qtbot.waitUntil(lambda: "expiry" in banner.rows and not app.alerts.busy, timeout=WAIT)
     assert app.notifier.backend.name == "banner"

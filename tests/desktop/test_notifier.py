@@ -166,10 +166,8 @@ def test_no_dbus_falls_to_the_tray_message_and_a_click_opens(qtbot, qloop, tmp_p
 def test_no_dbus_and_no_tray_shows_a_banner_with_working_buttons(qtbot, qloop, tmp_path):
     from qp_desktop.ui.tray import Tray
 
-    class NoApp:  # the tray needs nothing of the app to say whether it can exist
-        pass
-
-    real_tray = Tray(NoApp(), available=None)  # ask Qt: offscreen there is no system tray
+    # The tray needs nothing of the app to say whether it can exist.
+    real_tray = Tray(available=None)  # ask Qt: offscreen there is no system tray
     assert not real_tray.is_available()
     banner = BannerNotifier()
     notifier, actions = chain(DbusNotifier(f"unix:path={tmp_path}/no-bus"),

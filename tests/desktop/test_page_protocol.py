@@ -7,8 +7,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
-from tests.desktop.helpers import WAIT, click_and_settle, fill_sign_in, start, submit_and_wait
+from tests.conftest import ITGLUE_KEY
+from tests.desktop.helpers import (
+    WAIT,
+    click_and_settle,
+    sign_in_app,
+)
 
 
 class _NoForget(QWidget):
@@ -34,11 +38,7 @@ def test_every_page_of_the_app_passes_the_page_check(qtbot, make_app, tenant_pro
     from qp_desktop.ui.page import PageProtocol
 
     app = make_app(tenant_url=tenant_proc.url)
-    start(qtbot, app)
-    fill_sign_in(qtbot, app.sign_in, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    submit_and_wait(qtbot, app.sign_in)
-    qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.isVisible(),
-                    timeout=WAIT)
+    sign_in_app(qtbot, app)
     for spec in app.pages:
         assert isinstance(app.main_window.page(spec.key), PageProtocol), spec.key
 
@@ -46,11 +46,7 @@ def test_every_page_of_the_app_passes_the_page_check(qtbot, make_app, tenant_pro
 def test_sign_out_hides_a_revealed_url_and_stops_the_events_page(qtbot, make_app,
                                                                  tenant_proc, memory_keyring):
     app = make_app(tenant_url=tenant_proc.url)
-    start(qtbot, app)
-    fill_sign_in(qtbot, app.sign_in, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    submit_and_wait(qtbot, app.sign_in)
-    qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.isVisible(),
-                    timeout=WAIT)
+    sign_in_app(qtbot, app)
     window = app.main_window
     page = window.page("itglue")
     qtbot.waitUntil(lambda: not page.tasks.busy and page.integration is not None,

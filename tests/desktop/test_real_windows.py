@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from qp_desktop.layout_check import SIZES
+from qp_desktop.demo.layout_check import SIZES
 
 PAGES = ("page-itglue", "page-events", "page-accounts", "page-preferences",
          "page-setup-01-prereqs", "page-setup-12-real_test", "sign-in", "sign-in-first-run",

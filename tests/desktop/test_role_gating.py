@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QPushButton
 
 from qp_desktop.ui.roles import allows, gate
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
-from tests.desktop.helpers import WAIT, fill_sign_in, start, submit_and_wait
+from tests.desktop.helpers import WAIT, sign_in_app
 
 PASSWORD = "role-test password 1"
 ONLY_ADMIN = "Only an administrator can {}."
@@ -55,11 +55,7 @@ def seeded(tenant_proc):
 
 def _sign_in_as(qtbot, make_app, tenant_proc, email: str):
     app = make_app(tenant_url=tenant_proc.url)
-    start(qtbot, app)
-    fill_sign_in(qtbot, app.sign_in, email=email, password=PASSWORD)
-    submit_and_wait(qtbot, app.sign_in)
-    qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.isVisible(),
-                    timeout=WAIT)
+    sign_in_app(qtbot, app, email, PASSWORD)
     itglue = app.main_window.page("itglue")
     qtbot.waitUntil(lambda: not itglue.tasks.busy and itglue.integration is not None,
                     timeout=WAIT)

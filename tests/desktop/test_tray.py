@@ -11,7 +11,7 @@ from qp_desktop.services import settings as S
 from qp_desktop.services.alert_policy import STATE_ERROR, STATE_WARNING, AlertStatus
 from qp_desktop.services.clipboard import PASSWORD_HINT_MIME
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
-from tests.desktop.helpers import WAIT, fill_sign_in, start, submit_and_wait
+from tests.desktop.helpers import WAIT, sign_in_app
 
 MENU = ["tray_open", "tray_monitor", "tray_setup", "tray_copy_url", "tray_generate",
         "tray_sign_out", "tray_quit"]
@@ -32,14 +32,6 @@ def prepare_token(tenant) -> str:
         return answer.json()["url"]
 
 
-def sign_in(qtbot, app) -> None:
-    start(qtbot, app)
-    fill_sign_in(qtbot, app.sign_in, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    submit_and_wait(qtbot, app.sign_in)
-    qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.isVisible(),
-                    timeout=WAIT)
-
-
 def names(menu) -> list[str]:
     return [a.objectName() for a in menu.actions() if a.objectName().startswith("tray_")
             and a.objectName() != "tray_status"]
@@ -49,7 +41,7 @@ def names(menu) -> list[str]:
 def signed_in(qtbot, make_app, tenant_proc, memory_keyring):
     url = prepare_token(tenant_proc)
     app = make_app(tenant_url=tenant_proc.url, dbus_bus=None, tray_available=False)
-    sign_in(qtbot, app)
+    sign_in_app(qtbot, app)
     qtbot.waitUntil(lambda: app.alerts.token is not None, timeout=WAIT)
     return app, url
 
@@ -129,7 +121,7 @@ def test_icon_and_tooltip_follow_the_alert_state(qtbot, make_app, tenant_proc):
 def test_without_a_tray_closing_the_main_window_quits(qtbot, make_app, tenant_proc,
                                                      memory_keyring):
     app = make_app(tenant_url=tenant_proc.url, dbus_bus=None, tray_available=False)
-    sign_in(qtbot, app)
+    sign_in_app(qtbot, app)
     with qtbot.waitSignal(app.quit_requested, timeout=1000):
         app.main_window.close()
 
@@ -141,7 +133,7 @@ def test_with_a_tray_closing_hides_to_it_and_says_so_the_first_time(
     app.tray.show_message = lambda *args: messages.append(args)  # offscreen has no tray
     quits = []
     app.quit_requested.connect(lambda: quits.append(True))
-    sign_in(qtbot, app)
+    sign_in_app(qtbot, app)
     window = app.main_window
     window.close()
     qtbot.waitUntil(lambda: len(messages) == 1, timeout=WAIT)
@@ -159,7 +151,7 @@ def test_with_a_tray_closing_hides_to_it_and_says_so_the_first_time(
 
 def test_screenshots_render_the_tray_menu_and_the_expiry_banner(qtbot, qloop, signed_in,
                                                                 tmp_path):
-    from qp_desktop.screenshots import SCREENSHOTS, ScreenshotContext
+    from qp_desktop.demo.screenshots import SCREENSHOTS, ScreenshotContext
 
     app, _ = signed_in
     shots = dict(SCREENSHOTS)

@@ -20,7 +20,11 @@ from qp_desktop.services.wizard_trigger import send_test_trigger
 from qp_desktop.ui import wizard_steps as W
 from qp_desktop.ui.wizard import SetupWizardPage
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
-from tests.desktop.helpers import WAIT, click_and_settle, fill_sign_in, start, submit_and_wait
+from tests.desktop.helpers import (
+    WAIT,
+    click_and_settle,
+    sign_in_app,
+)
 
 TEST_BODY = {"resourceUrl": "https://example.test/it-glue-test-action",
              "resourceName": "IT Glue Test Action"}
@@ -80,11 +84,7 @@ def open_wizard(qtbot, app) -> SetupWizardPage:
 
 def sign_in(qtbot, make_app, tenant_proc):
     app = make_app(tenant_url=tenant_proc.url)
-    start(qtbot, app)
-    fill_sign_in(qtbot, app.sign_in, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    submit_and_wait(qtbot, app.sign_in)
-    qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.isVisible(),
-                    timeout=WAIT)
+    sign_in_app(qtbot, app)
     return app
 
 

@@ -60,7 +60,7 @@ def test_wheel_holds_resources_migrations_and_entry_points(wheel: Path):
     parser.read_string(entry_points)
     assert parser["console_scripts"]["qp-tenant"] == "qp_tenant.cli:main"
     assert parser["console_scripts"]["qp-agent"] == "qp_agent.cli:main"
-    assert parser["gui_scripts"]["qp-desktop"] == "qp_desktop.app:main"
+    assert parser["gui_scripts"]["qp-desktop"] == "qp_desktop.main:main"
 
 
 @pytest.mark.timeout(600)

@@ -72,7 +72,7 @@ async def _sign_in_shot(ctx: ScreenshotContext) -> QWidget:
 
 async def _integration_shot(ctx: ScreenshotContext) -> QWidget:
     from qp_desktop.app import DesktopApp
-    from qp_desktop.ui.itglue_page import ITGluePage
+    from qp_desktop.ui.itglue import ITGluePage
 
     app = ctx.app
     assert isinstance(app, DesktopApp)
@@ -92,8 +92,8 @@ def populate_for_screenshot(window: MonitorWindow, events: list[dict[str, Any]] 
 
     For ``qp-desktop --screenshot``: ``window.grab().save("monitor.png")`` afterwards.
     """
+    from qp_desktop.demo.events import demo_events
     from qp_desktop.services.event_stream import STATE_LIVE
-    from qp_desktop.ui.monitor_demo import demo_events
 
     events = events if events is not None else demo_events(400)
     window.model.prepend_older(events)
@@ -207,7 +207,7 @@ async def _banner_expiring_shot(ctx: ScreenshotContext) -> QWidget:
     from datetime import UTC, datetime, timedelta
 
     from qp_desktop.app import DesktopApp
-    from qp_desktop.ui.itglue_page import ITGluePage
+    from qp_desktop.ui.itglue import ITGluePage
 
     app = ctx.app
     assert isinstance(app, DesktopApp)
@@ -231,7 +231,7 @@ async def _banner_expiring_shot(ctx: ScreenshotContext) -> QWidget:
 async def _accounts_shot(ctx: ScreenshotContext) -> QWidget:
     """Reset pipeline → Accounts, with demo accounts seeded through the tenant's API."""
     from qp_desktop.app import DesktopApp
-    from qp_desktop.services.accounts_demo import seed
+    from qp_desktop.demo.accounts import seed
     from qp_desktop.ui.accounts_page import AccountsPage
 
     app = ctx.app
@@ -267,8 +267,8 @@ async def _cloud_accounts_window(ctx: ScreenshotContext) -> tuple[QWidget, QWidg
     """The main window at 1024×700 on Accounts, filtered to the customer linked to the
     Microsoft 365 emulator's demo tenant; returns (window, page)."""
     from qp_desktop.app import DesktopApp
-    from qp_desktop.services.accounts_demo import seed
-    from qp_desktop.services.m365_demo import seed_cloud
+    from qp_desktop.demo.accounts import seed
+    from qp_desktop.demo.m365 import seed_cloud
     from qp_desktop.ui.accounts_page import AccountsPage
 
     app = ctx.app
@@ -342,7 +342,7 @@ def _grab(widget: QWidget, path: Path) -> None:
 
 async def run_screenshots(out_dir: Path, check_layout: bool = False) -> int:
     """Render all registered screenshots into ``out_dir``, then every page and dialog at its
-    default size and at 1024\u00d7700 (see :mod:`qp_desktop.layout_check`). Returns the exit
+    default size and at 1024\u00d7700 (see :mod:`qp_desktop.demo.layout_check`). Returns the exit
     code.
 
     With ``check_layout`` only the sized pictures are made, each is audited, and the exit
@@ -351,7 +351,7 @@ async def run_screenshots(out_dir: Path, check_layout: bool = False) -> int:
     import keyring
 
     from qp_desktop.app import DesktopApp, http_client
-    from qp_desktop.layout_check import run_size_passes
+    from qp_desktop.demo.layout_check import run_size_passes
     from qp_desktop.services.secret_store import MemoryKeyring, SecretStore
     from qp_desktop.services.settings import Preferences
     from qp_desktop.ui.theme import apply_theme
@@ -400,7 +400,7 @@ async def run_screenshots(out_dir: Path, check_layout: bool = False) -> int:
                         widget.deleteLater()
                 apply_theme(qapp, dark=False)
                 if check_layout:  # the documentation pass (skipped) seeds them otherwise
-                    from qp_desktop.services.accounts_demo import seed
+                    from qp_desktop.demo.accounts import seed
 
                     await seed(app.client, app.http)
                 report = await run_size_passes(app, out_dir, check_layout)

@@ -111,8 +111,8 @@ async def check_main_window(app: Any, size_pass: SizePass, size_name: str,
     """Each page of the main window, the wizard's every step, and the page dialogs."""
     from qp_desktop.ui import wizard_steps as W
     from qp_desktop.ui.accounts_page import AccountsPage
-    from qp_desktop.ui.itglue_page import GenerateTokenDialog
-    from qp_desktop.ui.main_window import LogsDialog
+    from qp_desktop.ui.itglue import GenerateTokenDialog
+    from qp_desktop.ui.logs_dialog import LogsDialog
     from qp_desktop.ui.wizard import SetupWizardPage
 
     window = app._build_main_window()

@@ -1,0 +1,152 @@
+"""``qp-desktop`` and ``python -m qp_desktop``: the command line, the QApplication and the
+qasync loop, then :class:`qp_desktop.app.DesktopApp` (or the screenshot mode).
+
+Kept light on purpose: everything the first window does not need is imported after it is
+shown or only when asked for (see ``docs/desktop.md``, "Start-up").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qp_desktop import APP_NAME
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+NO_DISPLAY_MESSAGE = (
+    "qp-desktop: no display found (DISPLAY and WAYLAND_DISPLAY are unset). Run it from a "
+    "desktop session, or under a virtual X server: xvfb-run qp-desktop. "
+    "(qp-desktop --screenshot DIR works without a display.)"
+)
+
+
+def has_display() -> bool:
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return True
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY",
+                                                   "QT_QPA_PLATFORM"))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="qp-desktop",
+                                     description="QP Desktop: the technician's companion.")
+    parser.add_argument("--tenant", metavar="URL", help="sign in to the tenant at URL "
+                        "instead of the one on this computer")
+    parser.add_argument("--screenshot", metavar="DIR", type=Path,
+                        help="render every window into DIR as PNG and exit")
+    parser.add_argument("--check-layout", action="store_true",
+                        help="with --screenshot: render every page and dialog at its default "
+                             "size and at 1024x700 only, check each for scroll bars, controls "
+                             "out of reach and cut-off text, and exit 3 on a problem")
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.tenant:
+        from qp_common.urls import normalise_tenant_url
+
+        try:
+            args.tenant = normalise_tenant_url(args.tenant)
+        except ValueError as exc:
+            parser.error(str(exc))
+    return args
+
+
+def _make_qapplication() -> QApplication:
+    from PySide6.QtWidgets import QApplication
+
+    from qp_desktop import APP_ID
+    from qp_desktop.ui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationDisplayName("QP Desktop")
+    # The reverse-DNS id: Wayland's app id, matched to resources/<APP_ID>.desktop.
+    app.setDesktopFileName(APP_ID)
+    from qp_desktop.resources import app_icon
+
+    app.setWindowIcon(app_icon())
+    apply_theme(app)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from qp_desktop.services.bundle import run_module_if_requested
+
+    # Inside a PyInstaller bundle this executable also starts the embedded tenant (and the
+    # screenshot mode's IT Glue emulator): ``qp-desktop -m qp_tenant serve ...``.
+    child_exit = run_module_if_requested(argv)
+    if child_exit is not None:
+        return child_exit
+    args = parse_args(argv)
+    if args.screenshot is not None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    elif not has_display():
+        print(NO_DISPLAY_MESSAGE, file=sys.stderr)
+        return 2
+
+    import qasync
+
+    from qp_desktop.services.logs import setup_logging
+
+    log_file = setup_logging()
+    app = _make_qapplication()
+    if args.screenshot is None:
+        from qp_desktop.ui.crash_dialog import install_excepthook
+
+        install_excepthook(log_file.parent)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+
+    if args.screenshot is not None:
+        from qp_desktop.demo.screenshots import run_screenshots
+
+        with loop:
+            return loop.run_until_complete(run_screenshots(args.screenshot,
+                                                           check_layout=args.check_layout))
+
+    # Quit is ours to run: the coroutine below cleans up (tenant child, HTTP client) and
+    # then returns, which ends the loop; letting Qt exit first would cut that short.
+    app.setQuitOnLastWindowClosed(False)
+    quit_requested = asyncio.Event()
+
+    async def run() -> int:
+        from PySide6.QtCore import QSettings, QTimer
+
+        from qp_desktop.app import DesktopApp, http_client
+        from qp_desktop.services.secret_store import SecretStore
+        from qp_desktop.services.settings import Preferences, WindowState
+
+        qsettings = QSettings()
+        async with http_client() as http:
+            desktop = DesktopApp(Preferences(qsettings), SecretStore(), http,
+                                 tenant_url=args.tenant, local_data_dir=args.data_dir,
+                                 window_state=WindowState(qsettings))
+            # With a tray, closing the last window only hides it (see DesktopApp).
+            app.lastWindowClosed.connect(desktop.on_last_window_closed)
+            desktop.quit_requested.connect(quit_requested.set)
+            if args.exit_when_shown:
+                desktop.sign_in.show()
+                QTimer.singleShot(0, lambda: (print("shown", flush=True),
+                                              quit_requested.set()))
+            else:
+                desktop.tasks.start(desktop.start())
+            await quit_requested.wait()
+            desktop.shutdown()
+            await desktop.notifier.close()
+        return 0
+
+    with loop:
+        return loop.run_until_complete(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
