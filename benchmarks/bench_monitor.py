@@ -31,7 +31,8 @@ from PySide6.QtCore import (  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from qp_desktop.ui import monitor  # noqa: E402
-from qp_desktop.ui.event_model import F_HAYSTACK, EventTableModel  # noqa: E402
+from qp_desktop.ui.events.model import EventTableModel  # noqa: E402
+from qp_desktop.ui.events.records import F_HAYSTACK  # noqa: E402
 from qp_desktop.ui.monitor import MonitorWindow  # noqa: E402
 from qp_desktop.ui.monitor_demo import demo_events  # noqa: E402
 
