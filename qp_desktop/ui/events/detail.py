@@ -1,12 +1,16 @@
-"""The events page's detail pane: every field of the selected event."""
+"""The events page's detail pane: every field of the selected event, and for a failed reset
+what to do about it (:class:`FailureBox`)."""
 
 from __future__ import annotations
 
 import html
 import json
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
+from qp_desktop.ui.events.failures import ACTION_LABELS, RETRY, FailureAdvice
 from qp_desktop.ui.events.records import SEVERITY_COLORS, EventRecord
 
 
@@ -51,3 +55,49 @@ def render_detail_html(record: EventRecord, palette: QPalette | None = None) -> 
             f"<td width='42%' valign='top' style='padding-left:16px'>"
             f"<div style='color:{muted}'>Details</div>"
             f"<pre style='margin-top:2px'>{esc(details)}</pre></td></tr></table>")
+
+
+class FailureBox(QFrame):
+    """Under a failed reset's details: what to do, the action that fixes it, and Retry.
+
+    Signals:
+        fix_requested(FailureAdvice): the fixing action (Match account…, Open agent…).
+        retry_requested(FailureAdvice): Retry.
+    """
+
+    fix_requested = Signal(object)
+    retry_requested = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("failureBox")
+        self.advice: FailureAdvice | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 2, 0, 2)
+        layout.setSpacing(8)
+        self.sentence = QLabel(objectName="failureSentence")
+        self.sentence.setWordWrap(True)
+        layout.addWidget(self.sentence, 1)
+        self.fix_button = QPushButton(objectName="failureFixButton")
+        self.fix_button.clicked.connect(lambda: self.fix_requested.emit(self.advice))
+        layout.addWidget(self.fix_button)
+        self.retry_button = QPushButton("Retry", objectName="failureRetryButton")
+        self.retry_button.setToolTip("Run the reset again with the current value in IT Glue.")
+        self.retry_button.clicked.connect(lambda: self.retry_requested.emit(self.advice))
+        layout.addWidget(self.retry_button)
+        self.setVisible(False)
+
+    def show_advice(self, advice: FailureAdvice | None, can_retry: bool) -> None:
+        self.advice = advice
+        self.setVisible(advice is not None)
+        if advice is None:
+            return
+        self.sentence.setText(advice.sentence)
+        self.fix_button.setVisible(advice.action != RETRY)
+        self.fix_button.setText(ACTION_LABELS.get(advice.action, ""))
+        self.retry_button.setEnabled(can_retry and advice.retry_event_id is not None)
+        if advice.retry_event_id is None:
+            self.retry_button.setToolTip("This failure has no IT Glue trigger to run again.")
+
+    def show_result(self, text: str) -> None:
+        self.sentence.setText(text)

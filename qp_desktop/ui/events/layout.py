@@ -34,6 +34,7 @@ from qp_desktop.services.event_stream import (
     STATE_RECONNECTING,
     EventPage,
 )
+from qp_desktop.ui.events.detail import FailureBox
 from qp_desktop.ui.events.records import (
     CATEGORIES,
     COL_ACCOUNT,
@@ -283,6 +284,8 @@ class MonitorLayout:
         detail_header.addStretch(1)
         detail_header.addWidget(self.copy_json_button)
         detail_layout.addLayout(detail_header)
+        self.failure_box = FailureBox()
+        detail_layout.addWidget(self.failure_box)
         detail_layout.addWidget(self.detail)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="monitorSplitter")

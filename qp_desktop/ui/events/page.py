@@ -46,11 +46,12 @@ from qp_desktop.ui.events.layout import (
 )
 from qp_desktop.ui.events.model import EventTableModel
 from qp_desktop.ui.events.records import KNOWN_TYPES, EventRecord, event_rows
+from qp_desktop.ui.events.retry import Replay, RetryMixin
 
 log = logging.getLogger(__name__)
 
 
-class MonitorWindow(MonitorLayout, ExportMixin, QWidget):
+class MonitorWindow(MonitorLayout, ExportMixin, RetryMixin, QWidget):
     """The event monitor page/window.
 
     Args:
@@ -68,6 +69,7 @@ class MonitorWindow(MonitorLayout, ExportMixin, QWidget):
     """
 
     newest_first_changed = Signal(bool)
+    fix_requested = Signal(object)  # FailureAdvice: Match account…, Open agent, Open IT Glue
     export_finished = Signal(str, int)
     history_loaded = Signal(int)
 
@@ -106,8 +108,11 @@ class MonitorWindow(MonitorLayout, ExportMixin, QWidget):
         # Seam for tests and embedding: (format, suggested name) -> path or None.
         self.choose_export_path: SavePathChooser = self._ask_export_path
 
+        self.replay: Replay | None = None  # Retry (the tenant client's replay_event)
+        self.role: str | None = None
         self._build()
         self._connect()
+        self._connect_retry()
         self._update_counts()
         if stream is not None:
             self.show_connection_state(stream.state, stream.detail)
@@ -524,12 +529,14 @@ class MonitorWindow(MonitorLayout, ExportMixin, QWidget):
             self.detail.clear()
             self.copy_json_button.setEnabled(False)
             self.detail_title.setText("Event details")
+            self._show_failure(None)
             return
         record = self.view_model.record_at(current.row())
         self._selected_id = record.id
         self.copy_json_button.setEnabled(True)
         self.detail_title.setText(f"Event #{record.id} — {record.type}")
         self.detail.setHtml(render_detail_html(record, self.palette()))
+        self._show_failure(record)
 
     def selected_record(self) -> EventRecord | None:
         index = self.table.currentIndex()
