@@ -62,8 +62,8 @@ class PreferencesPage(Page):
         root.setContentsMargins(28, 22, 28, 28)
         root.setSpacing(16)
         self.build_header(root, "Preferences", banner="preferences_banner")
-        for box in (self._build_notifications(), self._build_alerts(), self._build_clipboard(),
-                    self._build_startup(), self._build_local_tenant()):
+        for box in (self._build_notifications(), self._build_clipboard(),
+                    self._build_startup(), self._build_local_tenant(), self._build_alerts()):
             box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
             root.addWidget(box)
         root.addStretch(1)
@@ -94,13 +94,15 @@ class PreferencesPage(Page):
 
     def _build_alerts(self) -> QGroupBox:
         box = QGroupBox("Alert e-mails")
-        layout = QHBoxLayout(box)
-        layout.addWidget(_muted("Who the tenant mails about failed resets and the expiring "
-                                "workflow URL, and how many days before it warns."), 1)
+        layout = QVBoxLayout(box)
+        layout.setSpacing(8)
+        layout.addWidget(_muted("Who the tenant mails, and when."))
         self.alerts_button = QPushButton("Alert settings\u2026")
         self.alerts_button.setObjectName("alert_settings_button")
+        self.alerts_button.setToolTip("The tenant's alert recipients and the days before the "
+                                      "workflow URL expires that it warns")
         self.alerts_button.setEnabled(False)  # until the app gives it a tenant (set_alerts)
-        layout.addWidget(self.alerts_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.alerts_button, 0, Qt.AlignmentFlag.AlignLeft)
         return box
 
     def set_alerts(self, open_dialog: Callable[[], object]) -> None:
