@@ -304,7 +304,7 @@ class AutomatchResultDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("automatch_result_dialog")
         self.setWindowTitle("Automatch")
-        self.setMinimumSize(760, 440)
+        self.setMinimumSize(860, 440)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(22, 20, 22, 16)
         layout.setSpacing(10)

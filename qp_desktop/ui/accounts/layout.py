@@ -157,7 +157,7 @@ class AccountsLayout:
             {M.ACCOUNT: 200, M.KIND: metrics.horizontalAdvance("Service") + 28,
              M.CUSTOMER: metrics.horizontalAdvance("Northwind Traders") + 28,
              M.SOURCE: 160,
-             M.PASSWORD: metrics.horizontalAdvance("IT Glue password") + 28,
+             M.PASSWORD: metrics.horizontalAdvance("Backup service account") + 28,
              M.LAST_RESET: metrics.horizontalAdvance("29 Nov 2026, 10:41") + 28,
              M.RESULT: 210},
             flexible=(M.ACCOUNT, M.CUSTOMER, M.PASSWORD, M.LAST_RESET, M.RESULT, M.SOURCE))
