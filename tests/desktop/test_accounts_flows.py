@@ -172,7 +172,10 @@ def test_a_failed_reset_is_fixed_by_matching_in_the_dialog_then_retry(
     qtbot.waitUntil(lambda: tenant_accounts(seeder)["Backup service"]["itglue_password_id"]
                     == BACKUP, timeout=WAIT)
     idle(qtbot, page)
-    assert rows(page)["Backup service"][M.PASSWORD] != "Not matched"
+    # Matched, it leaves the "Not matched" view; the banner names what it follows now.
+    assert "Backup service" not in rows(page)
+    assert page.banner.label.text().startswith("Backup service now follows the IT Glue "
+                                               "password")
 
     # Retry: the pipeline runs again with IT Glue's value and now finds the account.
     assert monitor.select_event(event["id"])
