@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from PySide6.QtWidgets import QPushButton
 
 from qp_desktop.ui.accounts.model import SHOW_UNMATCHED
 from qp_desktop.ui.accounts.model import AccountsTableModel as M
@@ -187,3 +188,41 @@ def test_a_failed_reset_is_fixed_by_matching_in_the_dialog_then_retry(
                    and e.get("account") == "Backup service" for e in events)
     qtbot.waitUntil(retried, timeout=WAIT)
     assert "Retrying" in monitor.failure_box.sentence.text()
+
+
+def test_sync_now_asks_the_agent_and_automatch_shows_what_it_could_not_pair(
+        qtbot, signed_in, seeder) -> None:  # noqa: F811
+    """Needs the tenant's directory sync (POST /agents/{id}/sync, automatch's unpaired
+    sides)."""
+    seeder.connect_itglue()
+    seeder.call("POST", "/api/v1/customers/import-itglue")
+    northwind = seeder.customers()["Northwind Traders"]
+    code = seeder.call("POST", "/api/v1/agents/enrollment-codes", 201,
+                       json={"name": "northwind-dc01"})["code"]
+    enrolled = seeder.http.post("/api/v1/agent/enroll", json={
+        "code": code, "name": "northwind-dc01", "hostname": "dc01.northwind.test"})
+    assert enrolled.status_code == 201, enrolled.text
+    token = enrolled.json()["agent_token"]
+    seeder.account(northwind["id"], "Jane Cooper", "jcooper", kind="end_user")
+    _app, page = signed_in()
+    sync = page.findChild(QPushButton, "agent_sync_0")
+    assert sync is not None and sync.isEnabled()
+    sync.click()
+    idle(qtbot, page)
+    assert page.banner.label.text().startswith("Asked ")
+    asked = seeder.http.get("/api/v1/agent/sync-request", params={"wait": 0},
+                            headers={"Authorization": f"Bearer {token}"})
+    assert asked.status_code == 200 and asked.json()["sync"] is True, asked.text
+
+    page.set_filters(customer_id=northwind["id"])
+    page.automatch_button.click()
+    qtbot.waitUntil(lambda: page.automatch_dialog is not None, timeout=WAIT)
+    dialog = page.automatch_dialog
+    accounts = [dialog.accounts_list.topLevelItem(i).text(0)
+                for i in range(dialog.accounts_list.topLevelItemCount())]
+    passwords = [dialog.passwords_list.topLevelItem(i).text(0)
+                 for i in range(dialog.passwords_list.topLevelItemCount())]
+    assert "Jane Cooper" in accounts  # no IT Glue password has the username jcooper
+    assert "Domain Admin" in passwords  # no account has its username
+    assert all(dialog.accounts_list.topLevelItem(i).text(1)
+               for i in range(dialog.accounts_list.topLevelItemCount()))

@@ -63,6 +63,7 @@ class AccountsPage(AccountsLayout, AccountActionsMixin, Page):
         self.account_dialog: AccountDialog | None = None
         self.automatch_dialog: AutomatchResultDialog | None = None
         self.confirm = ask  # (parent, title, question) -> confirmed; a seam for tests
+        self.sync_buttons: list[QPushButton] = []  # Sync now, one per agent row
         self.model = AccountsTableModel(self)
         self.proxy = AccountsFilter(self)
         self.proxy.setSourceModel(self.model)
@@ -93,6 +94,7 @@ class AccountsPage(AccountsLayout, AccountActionsMixin, Page):
         self.proxy.set_customer(self.selected_customer_id())
 
     def _render_agents(self) -> None:
+        self.sync_buttons = []
         while self.agents_grid.rowCount():
             self.agents_grid.removeRow(0)
         if not self.agents:
@@ -120,8 +122,7 @@ class AccountsPage(AccountsLayout, AccountActionsMixin, Page):
             sync.setObjectName(f"agent_sync_{i}")
             sync.setToolTip(f"Ask {agent.name} to report its directories\u2019 accounts now.")
             sync.clicked.connect(lambda _=False, a=agent: self.tasks.start(self.sync_agent(a)))
-            sync.setEnabled(self._busy == 0)
-            roles.gate(sync, self.role, roles.TECHNICIAN, "sync an agent")
+            self.sync_buttons.append(sync)
             right = QHBoxLayout()
             right.setSpacing(10)
             right.addWidget(status)
@@ -264,6 +265,9 @@ class AccountsPage(AccountsLayout, AccountActionsMixin, Page):
         roles.gate(self.automatch_button, self.role, roles.TECHNICIAN,
                    "match accounts to IT Glue passwords")
         self._update_account_actions(busy)
+        for sync in self.sync_buttons:
+            sync.setEnabled(not busy)
+            roles.gate(sync, self.role, roles.TECHNICIAN, "sync an agent")
 
     def _update_account_actions(self, busy: bool) -> None:
         account = self.selected_account()
