@@ -230,3 +230,18 @@ def test_alert_settings_fields_are_read_as_the_tenant_wants_them() -> None:
         parse_days("30, soon")
     assert parse_recipients("a@x.test\n\n b@x.test , c@x.test") == ["a@x.test", "b@x.test",
                                                                      "c@x.test"]
+
+
+def test_editing_only_the_name_sends_only_the_name(qtbot) -> None:
+    from qp_desktop.services.tenant_client import Agent, Customer
+    from qp_desktop.ui.accounts.dialogs import AccountDialog
+
+    local = account(7, "Reception PC", agent=None, enabled=None, reported=None)
+    dialog = AccountDialog([Customer(1, "Northwind Traders", "101")],
+                           [Agent(1, "dc01", "dc01.test", "online", None)], local)
+    qtbot.addWidget(dialog)
+    assert dialog.changes() == {}  # nothing touched: nothing sent, the source stays
+    dialog.name_edit.setText("Reception PC admin")
+    assert dialog.changes() == {"display_name": "Reception PC admin"}
+    dialog.agent_combo.setCurrentIndex(dialog.agent_combo.findData(1))
+    assert dialog.changes()["source"]["agent_id"] == 1

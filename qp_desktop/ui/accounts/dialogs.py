@@ -219,6 +219,7 @@ class AccountDialog(QDialog):
             self.type_combo.addItem(label, value)
         self.agent_combo = QComboBox()
         self.agent_combo.setObjectName("account_agent")
+        self.agent_combo.addItem("No agent yet", None)
         for agent in agents:
             self.agent_combo.addItem(agent.name, agent.id)
         self.directory_edit = QLineEdit()
