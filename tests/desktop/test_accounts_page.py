@@ -86,7 +86,7 @@ def password_shown(account: dict[str, Any]) -> str:
     """What the IT Glue password column shows for a tenant account: its name, never its id."""
     if not account.get("itglue_password_id"):
         return "Not matched"
-    return account.get("itglue_password_name") or "Matched (name not known yet)"
+    return account.get("itglue_password_name") or "Matched"
 
 
 def select_customer(page, name: str) -> None:

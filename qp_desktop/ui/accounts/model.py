@@ -43,7 +43,7 @@ def password_text(account: Account) -> str:
     """The IT Glue password an account follows, by name (never its id)."""
     if account.itglue_password_id is None:
         return "Not matched"
-    return account.itglue_password_name or "Matched (name not known yet)"
+    return account.itglue_password_name or "Matched"
 
 
 def account_text(account: Account) -> str:
@@ -192,6 +192,9 @@ class AccountsTableModel(QAbstractTableModel):
                      if agent is not None else " (no agent assigned yet)")
             return source_text(account) + where
         if col == self.PASSWORD:
+            if account.itglue_password_id and not account.itglue_password_name:
+                return ("Follows an IT Glue password whose name the tenant has not read yet "
+                        "(IT Glue did not answer when it was matched).")
             if account.itglue_password_id:
                 return f"Follows the IT Glue password \u201c{password_text(account)}\u201d"
             return ("No IT Glue password yet: run Automatch for this customer, or match it "
