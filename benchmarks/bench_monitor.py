@@ -32,7 +32,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from qp_desktop.demo.events import demo_events  # noqa: E402
 from qp_desktop.ui import monitor  # noqa: E402
-from qp_desktop.ui.event_model import F_HAYSTACK, EventTableModel  # noqa: E402
+from qp_desktop.ui.events.model import EventTableModel  # noqa: E402
+from qp_desktop.ui.events.records import F_HAYSTACK  # noqa: E402
 from qp_desktop.ui.monitor import MonitorWindow  # noqa: E402
 
 

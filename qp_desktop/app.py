@@ -84,6 +84,8 @@ def _events_page(app: DesktopApp) -> QWidget:
                             newest_first=app.prefs.get(S.EVENTS_NEWEST_FIRST))
     monitor.newest_first_changed.connect(
         lambda value: app.prefs.set(S.EVENTS_NEWEST_FIRST, value))
+    from qp_desktop.ui.events.wiring import connect_fixes
+    connect_fixes(monitor, app.client.replay_event, _user_role(app))
     monitor.start()
     return monitor
 
@@ -114,8 +116,18 @@ def _accounts_page(app: DesktopApp) -> QWidget:
 def _prefs_page(app: DesktopApp) -> QWidget:
     from qp_desktop.ui.preferences import PreferencesPage
 
-    return PreferencesPage(app.prefs, app.clipboard, app.autostart, app.notifier,
+    page = PreferencesPage(app.prefs, app.clipboard, app.autostart, app.notifier,
                            local_url=app.local_tenant.url)
+
+    def open_alerts() -> None:
+        from qp_desktop.ui.alerts_dialog import AlertsDialog
+
+        dialog = AlertsDialog(app.client, _user_role(app), page)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        dialog.tasks.start(dialog.load())
+    page.set_alerts(open_alerts)
+    return page
 
 
 # The main window's pages in navigation order (``DesktopApp.pages`` may be changed before sign-in).

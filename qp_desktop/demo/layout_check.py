@@ -167,6 +167,9 @@ async def check_main_window(app: Any, size_pass: SizePass, size_name: str,
                 await _until_idle(m365)
                 await size_pass.record("dialog-m365-link", m365, size_name)
                 m365.reject()
+                from qp_desktop.ui.accounts.demo import record_loop_dialogs
+                await record_loop_dialogs(
+                    page, lambda name, dialog: size_pass.record(name, dialog, size_name))
         generate = GenerateTokenDialog(window)
         generate.open()
         await size_pass.record("dialog-generate-token", generate, size_name)

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 EXPIRED = -1  # the "threshold" that stands for expiry itself
+# Until the tenant's own days are known (GET /api/v1/alerts; AlertCenter follows them).
 DEFAULT_THRESHOLDS: tuple[int, ...] = (30, 7, 1)
 SNOOZE = timedelta(days=1)
 MAX_REMEMBERED_TOKENS = 50

@@ -83,6 +83,8 @@ class AlertCenter(QObject):
         self.scope = scope
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.token: WorkflowToken | None = None
+        # The tenant's expiry warning days (GET /alerts); its defaults until it answers.
+        self.thresholds: tuple[int, ...] = policy.DEFAULT_THRESHOLDS
         self.failures = policy.FailureWindow()
         self.gather = policy.GATHER
         self.min_gap = policy.MIN_GAP
@@ -151,7 +153,8 @@ class AlertCenter(QObject):
             self.tasks.start(self.refresh())
 
     async def refresh(self) -> WorkflowToken | None:
-        """Fetch the token from the tenant, then notify what is due."""
+        """Fetch the token (and the tenant's warning days), then notify what is due."""
+        await self.refresh_thresholds()
         try:
             integration = await self.client.get_itglue()
         except TenantError as exc:
@@ -161,6 +164,19 @@ class AlertCenter(QObject):
             return None
         await self.apply_token(integration.workflow_token)
         return self.token
+
+    async def refresh_thresholds(self) -> tuple[int, ...]:
+        """Follow the tenant's expiry warning days; keep the last known ones when it cannot
+        answer."""
+        try:
+            settings = await self.client.get_alerts()
+        except TenantError as exc:
+            log.info("could not read the alert settings: %s", exc.code)
+            return self.thresholds
+        days = tuple(d for d in settings.expiry_warning_days if d >= 0)
+        if days:
+            self.thresholds = days
+        return self.thresholds
 
     async def apply_token(self, token: WorkflowToken | None) -> None:
         """Take a token state (from a refresh, or given directly) and notify what is due."""
@@ -181,7 +197,7 @@ class AlertCenter(QObject):
         if not self.prefs.get(S.NOTIFY_EXPIRY):
             return
         key = self._key(token_id)
-        thresholds = tuple(sorted(set(policy.DEFAULT_THRESHOLDS) | set(extra_thresholds)))
+        thresholds = tuple(sorted(set(self.thresholds) | set(extra_thresholds)))
         alert, memory = policy.decide_expiry(self._memory(), key, days_left=days_left,
                                              expired=expired, now=self.clock(),
                                              thresholds=thresholds)

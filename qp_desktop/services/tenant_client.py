@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -227,6 +227,9 @@ class Account:
     last_reset_by: str | None
     last_result: str | None  # "succeeded" | "failed: <reason>" | None
     state: str = "present"  # or "gone": its source no longer lists it
+    itglue_password_name: str | None = None  # the matched password's name, for people
+    enabled: bool | None = None  # from the directory sync; None: no sync reported it
+    last_reported_at: datetime | None = None  # the last sync that listed it
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Account:
@@ -245,7 +248,91 @@ class Account:
                    last_reset_at=parse_time(data.get("last_reset_at")),
                    last_reset_by=data.get("last_reset_by"),
                    last_result=data.get("last_result"),
-                   state=str(data.get("state") or "present"))
+                   state=str(data.get("state") or "present"),
+                   itglue_password_name=data.get("itglue_password_name") or None,
+                   enabled=None if data.get("enabled") is None else bool(data.get("enabled")),
+                   last_reported_at=parse_time(data.get("last_reported_at")))
+
+    @property
+    def reported_by_agent(self) -> bool:
+        """Whether an agent's directory sync reports it (else a person added it)."""
+        return self.last_reported_at is not None or self.enabled is not None
+
+
+@dataclass(frozen=True)
+class ITGluePassword:
+    """One of a customer's IT Glue passwords as the Match dialog lists it (never a value)."""
+
+    id: str
+    name: str
+    username: str
+    category: str
+    matched_account_id: int | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ITGluePassword:
+        matched = data.get("matched_account_id")
+        return cls(id=str(data.get("id") or ""), name=str(data.get("name") or ""),
+                   username=str(data.get("username") or ""),
+                   category=str(data.get("category") or ""),
+                   matched_account_id=None if matched is None else int(matched))
+
+
+@dataclass(frozen=True)
+class UnpairedAccount:
+    id: int
+    display_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UnpairedPassword:
+    id: str
+    name: str
+    username: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AutomatchResult:
+    """What automatch paired, and what it could not pair on either side (with why)."""
+
+    matched: list[Account]
+    unmatched_accounts: list[UnpairedAccount]
+    unmatched_passwords: list[UnpairedPassword]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AutomatchResult:
+        return cls(
+            matched=[Account.from_json(a) for a in data.get("matched") or []],
+            unmatched_accounts=[
+                UnpairedAccount(id=int(a.get("id", 0)),
+                                display_name=str(a.get("display_name") or ""),
+                                reason=str(a.get("reason") or ""))
+                for a in data.get("unmatched_accounts") or []],
+            unmatched_passwords=[
+                UnpairedPassword(id=str(p.get("id") or ""), name=str(p.get("name") or ""),
+                                 username=str(p.get("username") or ""),
+                                 reason=str(p.get("reason") or ""))
+                for p in data.get("unmatched_passwords") or []])
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """The tenant's alert settings: who gets mail, and the expiry warning days in use."""
+
+    recipients: list[str]
+    expiry_warning_days: list[int]
+    smtp_configured: bool
+    max_recipients: int = 10
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AlertSettings:
+        limits = data.get("limits") or {}
+        return cls(recipients=[str(r) for r in data.get("recipients") or []],
+                   expiry_warning_days=[int(d) for d in data.get("expiry_warning_days") or []],
+                   smtp_configured=bool(data.get("smtp_configured")),
+                   max_recipients=int(limits.get("max_recipients") or 10))
 
 
 @dataclass(frozen=True)
@@ -300,16 +387,40 @@ class Agent:
     status: str  # online | offline
     last_seen_at: datetime | None
     directories: list[str] = field(default_factory=list)
+    customer_id: int | None = None
+    syncs: list[DirectorySync] = field(default_factory=list)  # per directory, when reported
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Agent:
-        dirs = [str(d.get("name", "")) if isinstance(d, Mapping) else str(d)
-                for d in data.get("directories") or []]
+        raw = data.get("directories") or []
+        dirs = [str(d.get("name", "")) if isinstance(d, Mapping) else str(d) for d in raw]
+        customer = data.get("customer_id")
         return cls(id=int(data.get("id", 0)), name=str(data.get("name") or ""),
                    hostname=str(data.get("hostname") or ""),
                    status=str(data.get("status") or "offline"),
                    last_seen_at=parse_time(data.get("last_seen_at")),
-                   directories=[d for d in dirs if d])
+                   directories=[d for d in dirs if d],
+                   customer_id=None if customer is None else int(customer),
+                   syncs=[DirectorySync.from_json(d) for d in raw if isinstance(d, Mapping)])
+
+
+@dataclass(frozen=True)
+class DirectorySync:
+    """One directory of an agent and how its last sync went."""
+
+    name: str
+    kind: str
+    last_sync_at: datetime | None
+    accounts: int
+    gone: int
+    last_error: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DirectorySync:
+        return cls(name=str(data.get("name") or ""), kind=str(data.get("kind") or ""),
+                   last_sync_at=parse_time(data.get("last_sync_at")),
+                   accounts=int(data.get("accounts") or 0), gone=int(data.get("gone") or 0),
+                   last_error=data.get("last_error") or None)
 
 
 @dataclass(frozen=True)
@@ -572,6 +683,36 @@ class TenantClient:
                                              json={"customer_id": customer_id}))
         return [Account.from_json(a) for a in data.get("matched") or []]
 
+    async def automatch_report(self, customer_id: int) -> AutomatchResult:
+        """Automatch, with what it could not pair on both sides (and why)."""
+        return AutomatchResult.from_json(self._json(await self._authed(
+            "POST", f"{API}/accounts/automatch", json={"customer_id": customer_id})))
+
+    async def delete_account(self, account_id: int) -> None:
+        await self._authed("DELETE", f"{API}/accounts/{account_id}")
+
+    async def list_itglue_passwords(self, customer_id: int,
+                                    search: str = "") -> list[ITGluePassword]:
+        """The customer's IT Glue passwords by name (no values), for the Match dialog."""
+        path = f"{API}/customers/{customer_id}/itglue-passwords"
+        if search:
+            path += "?" + urlencode({"search": search})
+        data = self._json(await self._authed("GET", path))
+        return [ITGluePassword.from_json(p) for p in data.get("data") or []]
+
+    async def reset_account(self, account_id: int) -> int | None:
+        """"Reset again from IT Glue": re-run the pipeline with IT Glue's current value.
+        Returns the id of the event that records the request."""
+        data = self._json(await self._authed("POST", f"{API}/accounts/{account_id}/reset"))
+        event_id = data.get("event_id")
+        return None if event_id is None else int(event_id)
+
+    async def replay_event(self, event_id: int) -> int | None:
+        """Retry a failed reset from its trigger event. Returns the new job's id."""
+        data = self._json(await self._authed("POST", f"{API}/events/{event_id}/replay"))
+        job_id = data.get("job_id")
+        return None if job_id is None else int(job_id)
+
     async def get_m365_link(self, customer_id: int) -> Microsoft365Link:
         return Microsoft365Link.from_json(self._json(
             await self._authed("GET", f"{API}/customers/{customer_id}/microsoft365")))
@@ -608,6 +749,22 @@ class TenantClient:
     async def list_agents(self) -> list[Agent]:
         data = self._json(await self._authed("GET", f"{API}/agents"))
         return [Agent.from_json(a) for a in data.get("agents") or []]
+
+    async def sync_agent(self, agent_id: int) -> None:
+        """"Sync now": the agent reports its directories' accounts at once."""
+        await self._authed("POST", f"{API}/agents/{agent_id}/sync")
+
+    # -- alerts -------------------------------------------------------------------------------
+
+    async def get_alerts(self) -> AlertSettings:
+        return AlertSettings.from_json(self._json(await self._authed("GET", f"{API}/alerts")))
+
+    async def put_alerts(self, recipients: list[str],
+                         expiry_warning_days: list[int]) -> AlertSettings:
+        """Save both (422 with a sentence naming the entry the tenant refuses)."""
+        body = {"recipients": recipients, "expiry_warning_days": expiry_warning_days}
+        return AlertSettings.from_json(self._json(
+            await self._authed("PUT", f"{API}/alerts", json=body)))
 
     async def create_enrollment_code(self, name: str) -> EnrollmentCode:
         data = self._json(await self._authed("POST", f"{API}/agents/enrollment-codes",

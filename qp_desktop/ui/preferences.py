@@ -4,6 +4,7 @@ and the public address of the tenant on this computer."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -62,7 +63,7 @@ class PreferencesPage(Page):
         root.setSpacing(16)
         self.build_header(root, "Preferences", banner="preferences_banner")
         for box in (self._build_notifications(), self._build_clipboard(),
-                    self._build_startup(), self._build_local_tenant()):
+                    self._build_startup(), self._build_local_tenant(), self._build_alerts()):
             box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
             root.addWidget(box)
         root.addStretch(1)
@@ -90,6 +91,24 @@ class PreferencesPage(Page):
         self.test_button.setEnabled(self.notifier is not None)
         layout.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignLeft)
         return box
+
+    def _build_alerts(self) -> QGroupBox:
+        box = QGroupBox("Alert e-mails")
+        layout = QVBoxLayout(box)
+        layout.setSpacing(8)
+        layout.addWidget(_muted("Who the tenant mails, and when."))
+        self.alerts_button = QPushButton("Alert settings\u2026")
+        self.alerts_button.setObjectName("alert_settings_button")
+        self.alerts_button.setToolTip("The tenant's alert recipients and the days before the "
+                                      "workflow URL expires that it warns")
+        self.alerts_button.setEnabled(False)  # until the app gives it a tenant (set_alerts)
+        layout.addWidget(self.alerts_button, 0, Qt.AlignmentFlag.AlignLeft)
+        return box
+
+    def set_alerts(self, open_dialog: Callable[[], object]) -> None:
+        """Alert settings… opens the tenant's alert settings (``open_dialog``)."""
+        self.alerts_button.clicked.connect(open_dialog)
+        self.alerts_button.setEnabled(True)
 
     def _build_clipboard(self) -> QGroupBox:
         box = QGroupBox("Clipboard")

@@ -90,6 +90,7 @@ QLabel[role="heading"] {{ font-size: 13pt; font-weight: 600; }}
 QLabel[role="muted"] {{ color: {c.muted}; }}
 QLabel[role="field-label"] {{ color: {c.muted}; }}
 QLabel[role="mono"] {{ font-family: monospace; }}
+QLabel[role="field-error"] {{ color: {c.error_fg}; }}
 QFrame[role="card"] {{
     background: {c.base}; border: 1px solid {c.border}; border-radius: 10px;
 }}

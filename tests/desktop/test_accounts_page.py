@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from qp_desktop.services.clipboard import PASSWORD_HINT_MIME
-from qp_desktop.ui.accounts_page import AccountsTableModel as M
+from qp_desktop.ui.accounts.model import AccountsTableModel as M
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
 from tests.desktop.helpers import WAIT, click_and_settle, fill_sign_in, start, submit_and_wait
 
@@ -82,6 +82,13 @@ def rows(page) -> dict[str, list[str]]:
             for r in range(proxy.rowCount())}
 
 
+def password_shown(account: dict[str, Any]) -> str:
+    """What the IT Glue password column shows for a tenant account: its name, never its id."""
+    if not account.get("itglue_password_id"):
+        return "Not matched"
+    return account.get("itglue_password_name") or "Matched"
+
+
 def select_customer(page, name: str) -> None:
     combo = page.customer_combo
     index = next(i for i in range(combo.count()) if combo.itemText(i) == name)
@@ -100,8 +107,8 @@ def test_seeded_accounts_show_their_match_state(qtbot, signed_in, seeder):
     seeder.connect_itglue()
     seeder.call("POST", "/api/v1/customers/import-itglue")
     northwind = seeder.customers()["Northwind Traders"]
-    seeder.account(northwind["id"], "Backup service", "svc-backup", kind="service",
-                   itglue_password_id="9001")
+    backup = seeder.account(northwind["id"], "Backup service", "svc-backup", kind="service",
+                            itglue_password_id="9001")
     seeder.account(northwind["id"], "Jane Cooper", "jcooper", kind="end_user")
 
     _app, page = signed_in()
@@ -109,7 +116,8 @@ def test_seeded_accounts_show_their_match_state(qtbot, signed_in, seeder):
     assert shown["Backup service"][M.KIND] == "Service"
     assert shown["Backup service"][M.CUSTOMER] == "Northwind Traders"
     assert shown["Backup service"][M.SOURCE] == "Active Directory \u00b7 corp-ad \u00b7 svc-backup"
-    assert shown["Backup service"][M.PASSWORD] == "#9001"
+    assert shown["Backup service"][M.PASSWORD] == password_shown(backup)
+    assert "9001" not in shown["Backup service"][M.PASSWORD]
     assert shown["Jane Cooper"][M.PASSWORD] == "Not matched"
     assert shown["Jane Cooper"][M.LAST_RESET] == "Never"
     assert shown["Jane Cooper"][M.RESULT] == "\u2014"
@@ -120,7 +128,7 @@ def test_seeded_accounts_show_their_match_state(qtbot, signed_in, seeder):
     assert list(rows(page)) == ["Jane Cooper"]
     qtbot.keyClicks(page.search, "zzz")
     assert page.stack.currentWidget() is page.empty_label
-    assert "No accounts match this filter" in page.empty_label.text()
+    assert "No accounts match these filters" in page.empty_label.text()
 
 
 def test_automatch_from_the_page_updates_the_table(qtbot, signed_in, seeder):
@@ -143,11 +151,11 @@ def test_automatch_from_the_page_updates_the_table(qtbot, signed_in, seeder):
     click_and_settle(qtbot, page.automatch_button, page)
     assert page.banner.kind == "success"
     assert page.banner.label.text() == "Matched 3 accounts for Northwind Traders."
-    expected = {a["display_name"]: a["itglue_password_id"]
-                for a in seeder.call("GET", "/api/v1/accounts")["accounts"]}
+    expected = {a["display_name"]: a for a in seeder.call("GET", "/api/v1/accounts")["accounts"]}
     shown = rows(page)
     for name in ("Domain Admin", "Backup service", "Reception PC"):
-        assert expected[name] and shown[name][M.PASSWORD] == f"#{expected[name]}"
+        assert expected[name]["itglue_password_id"]
+        assert shown[name][M.PASSWORD] == password_shown(expected[name])
     assert shown["Jane Cooper"][M.PASSWORD] == "Not matched"  # no IT Glue password "jcooper"
     select_customer(page, "All customers")
     assert rows(page)["Practice manager"][M.PASSWORD] == "Not matched"  # other customer

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from qp_desktop.ui.accounts_page import AccountsTableModel as M
+from qp_desktop.ui.accounts.model import AccountsTableModel as M
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
 from tests.desktop.helpers import WAIT, sign_in_app
 from tests.support.m365 import M365EmulatorProcess

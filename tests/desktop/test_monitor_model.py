@@ -8,18 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import QModelIndex, Qt
 
+from qp_common.wire import category_of
+from qp_desktop.ui.events.export import export_csv, export_json
+from qp_desktop.ui.events.filter import EventFilter, EventFilterModel
+from qp_desktop.ui.events.model import EventTableModel
+from qp_desktop.ui.events.records import COL_ACCOUNT, COL_CATEGORY, COL_SEVERITY, COL_SUMMARY
 from qp_desktop.demo.events import demo_events
-from qp_desktop.ui.event_model import (
-    COL_ACCOUNT,
-    COL_CATEGORY,
-    COL_SEVERITY,
-    COL_SUMMARY,
-    EventFilter,
-    EventFilterModel,
-    EventTableModel,
-    category_of,
-)
-from qp_desktop.ui.monitor_export import export_csv, export_json
 
 
 def _event(event_id: int, type_: str = "workflow_trigger.received", severity: str = "info",
@@ -176,7 +170,7 @@ def test_demo_events_are_realistic_and_ordered():
 def test_multi_data_answers_exactly_what_data_answers(qtbot):
     from PySide6.QtCore import QModelRoleData, QModelRoleDataSpan
 
-    from qp_desktop.ui.event_model import COLUMN_COUNT, EventIdRole, EventRecordRole
+    from qp_desktop.ui.events.records import COLUMN_COUNT, EventIdRole, EventRecordRole
 
     model = EventTableModel()
     view = EventFilterModel(model)

@@ -19,7 +19,9 @@ from qp_desktop.demo.layout_check import SIZES
 
 PAGES = ("page-itglue", "page-events", "page-accounts", "page-preferences",
          "page-setup-01-prereqs", "page-setup-12-real_test", "sign-in", "sign-in-first-run",
-         "dialog-add-agent", "dialog-generate-token", "dialog-logs", "dialog-crash")
+         "dialog-add-agent", "dialog-generate-token", "dialog-logs", "dialog-crash",
+         "dialog-match", "dialog-automatch-result", "dialog-add-account",
+         "dialog-alert-settings")
 
 
 @pytest.mark.timeout(600)

@@ -85,6 +85,16 @@ def test_a_viewer_sees_every_changing_control_disabled_with_who_can_use_it(
     _refused(accounts.import_button, ONLY_TECHNICIAN.format("import customers from IT Glue"))
     _refused(accounts.automatch_button,
              ONLY_TECHNICIAN.format("match accounts to IT Glue passwords"))
+    for button, minimum, action in (
+            (accounts.match_button, ONLY_TECHNICIAN, "match accounts to IT Glue passwords"),
+            (accounts.unmatch_button, ONLY_TECHNICIAN, "unmatch accounts"),
+            (accounts.reset_button, ONLY_TECHNICIAN, "reset an account again"),
+            (accounts.add_account_button, ONLY_ADMIN, "add accounts"),
+            (accounts.edit_account_button, ONLY_TECHNICIAN, "edit accounts"),
+            (accounts.delete_account_button, ONLY_ADMIN, "delete accounts")):
+        _refused(button, minimum.format(action))
+    events = app.main_window.page("events")
+    assert events.role == "viewer" and not events.can_retry()
     assert itglue.refresh_button.isEnabled() and accounts.refresh_button.isEnabled()
 
     # A refresh (busy, then idle again) does not re-enable them.
@@ -112,6 +122,9 @@ def test_a_technician_may_reveal_copy_and_import_but_not_generate_or_add_agents(
     assert itglue.reveal_button.toolTip() == "Show the full URL (the tenant records that you did)"
     assert accounts.import_button.isEnabled()
     assert not accounts.import_button.toolTip().startswith("Only")
+    _refused(accounts.add_account_button, ONLY_ADMIN.format("add accounts"))
+    assert not accounts.match_button.toolTip().startswith("Only")  # only nothing selected
+    assert app.main_window.page("events").can_retry()
     qtbot.waitUntil(lambda: app.alerts.token is not None, timeout=WAIT)
     app.tray.build_menu()
     assert app.tray.action("tray_copy_url").isEnabled()

@@ -1,0 +1,1 @@
+"""The Accounts page: accounts, their IT Glue match, agents; Match, Retry, Automatch."""

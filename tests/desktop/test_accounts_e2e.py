@@ -1,0 +1,146 @@
+"""End to end from the app: the technician matches an account to an IT Glue password in the
+Match dialog, then a change of that password in (emulated) IT Glue reaches a real OpenLDAP
+directory through the real agent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.agent import conftest as agent_fixtures
+from tests.agent.conftest import AGENT_DN, AGENT_PASSWORD, PEOPLE_DN, LdapUser, Slapd
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
+from tests.desktop.helpers import WAIT, fill_sign_in, start, submit_and_wait
+from tests.support.pipeline import connect_itglue, start_tenant
+from tests.support.processes import EmulatorProcess
+from tests.tenant.conftest import sign_in
+
+slapd = agent_fixtures.slapd
+ldap_user = agent_fixtures.ldap_user
+
+DOMAIN_ADMIN = "5001"  # the emulator's demo "Domain Admin" password in Northwind Traders
+
+pytestmark = pytest.mark.slapd
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorProcess]:
+    """This test changes IT Glue data, so it gets its own emulator."""
+    emu = EmulatorProcess(api_key=ITGLUE_KEY)
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def _agent(tmp_path: Path, tenant_url: str, code: str, slapd: Slapd) -> subprocess.Popen[str]:
+    credential = tmp_path / "agent-credential.json"
+    enrolled = subprocess.run(
+        [sys.executable, "-m", "qp_agent", "enroll", "--tenant", tenant_url, "--code", code,
+         "--credential-file", str(credential), "--no-keyring"],
+        capture_output=True, text=True, timeout=60)
+    assert enrolled.returncode == 0, enrolled.stderr
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'credential_file = "{credential}"\n'
+        "heartbeat_seconds = 1\n\n"
+        "[[directory]]\n"
+        'name = "corp-ldap"\n'
+        'kind = "openldap"\n'
+        f'url = "{slapd.url}"\n'
+        f'bind_dn = "{AGENT_DN}"\n'
+        'bind_password_env = "QP_E2E_LDAP_BIND"\n'
+        f'base_dn = "{PEOPLE_DN}"\n')
+    return subprocess.Popen(
+        [sys.executable, "-m", "qp_agent", "run", "--config", str(config)],
+        env={**os.environ, "QP_E2E_LDAP_BIND": AGENT_PASSWORD},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_matched_in_the_dialog_then_a_change_in_itglue_reaches_ldap(
+        qtbot, make_app, memory_keyring, tmp_path: Path, tenant_template: Path,
+        emulator: EmulatorProcess, slapd: Slapd, ldap_user: LdapUser) -> None:
+    tenant = start_tenant(tmp_path, tenant_template, emulator.url)
+    agent: subprocess.Popen[str] | None = None
+    http = httpx.Client(base_url=tenant.url, timeout=10)
+    try:
+        api = sign_in(http)
+        connect_itglue(api)
+        assert api.post("/api/v1/customers/import-itglue").status_code == 200
+        northwind = next(c["id"] for c in api.get("/api/v1/customers").json()["customers"]
+                         if c["name"] == "Northwind Traders")
+        workflow_url = api.generate()
+        code = api.post("/api/v1/agents/enrollment-codes", json={"name": "ldap-1"}).json()
+        agent = _agent(tmp_path, tenant.url, code["code"], slapd)
+
+        def online() -> int | None:
+            return next((a["id"] for a in api.get("/api/v1/agents").json()["agents"]
+                         if a["status"] == "online"), None)
+        qtbot.waitUntil(lambda: online() is not None, timeout=60_000)
+        agent_id = online()
+
+        def account() -> dict[str, Any] | None:
+            return next((a for a in api.get("/api/v1/accounts").json()["accounts"]
+                         if a["source"].get("identity") == ldap_user.dn), None)
+        # The agent's directory sync reports the user where the tenant has it; else the
+        # admin adds it (the same source either way).
+        if account() is None:
+            created = api.post("/api/v1/accounts", json={
+                "customer_id": northwind, "kind": "administrator",
+                "display_name": "Northwind directory admin",
+                "source": {"type": "openldap", "agent_id": agent_id, "directory": "corp-ldap",
+                           "identity": ldap_user.dn}})
+            assert created.status_code == 201, created.text
+        target = account()
+        assert target is not None and target["itglue_password_id"] is None
+
+        # The technician matches it in the app, picking the password by name.
+        app = make_app(tenant_url=tenant.url)
+        start(qtbot, app)
+        fill_sign_in(qtbot, app.sign_in, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+        submit_and_wait(qtbot, app.sign_in)
+        qtbot.waitUntil(lambda: app.main_window is not None, timeout=WAIT)
+        app.main_window.show_page("accounts")
+        page = app.main_window.page("accounts")
+        page.activate()
+        qtbot.waitUntil(lambda: page.loaded and not page.tasks.busy, timeout=WAIT)
+        assert page.select_account(target["id"])
+        dialog = page.open_match_dialog()
+        assert dialog is not None
+        qtbot.waitUntil(lambda: dialog.list.topLevelItemCount() > 0, timeout=WAIT)
+        qtbot.keyClicks(dialog.search, "domain")
+        assert dialog.choose("Domain Admin")
+        dialog.match_button.click()
+        qtbot.waitUntil(lambda: (account() or {}).get("itglue_password_id") == DOMAIN_ADMIN,
+                        timeout=WAIT)
+
+        # A change in IT Glue reaches the directory.
+        new_password = "Harbor-Lights-2031!"
+        changed = httpx.post(f"{emulator.url}/_emulator/passwords/{DOMAIN_ADMIN}/change",
+                             json={"password": new_password, "updated_by": "Dana Whitfield"})
+        assert changed.status_code == 200, changed.text
+        hook = httpx.post(workflow_url, json={"resourceUrl": changed.json()["resource_url"],
+                                              "resourceName": changed.json()["resource_name"]})
+        assert hook.status_code == 202, hook.text
+        qtbot.waitUntil(lambda: slapd.can_bind(ldap_user.dn, new_password), timeout=60_000)
+        page.activate()
+        qtbot.waitUntil(lambda: not page.tasks.busy and page.model.by_id(target["id"])
+                        .last_result == "succeeded", timeout=WAIT)
+    finally:
+        http.close()
+        if agent is not None:
+            agent.terminate()
+            try:
+                agent.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                agent.communicate()
+        tenant.stop()
