@@ -31,10 +31,10 @@ from PySide6.QtCore import (  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from qp_desktop.demo.events import demo_events  # noqa: E402
-from qp_desktop.ui import monitor  # noqa: E402
+from qp_desktop.ui.events.layout import LIVE_COALESCE_MS  # noqa: E402
 from qp_desktop.ui.events.model import EventTableModel  # noqa: E402
+from qp_desktop.ui.events.page import MonitorWindow  # noqa: E402
 from qp_desktop.ui.events.records import F_HAYSTACK  # noqa: E402
-from qp_desktop.ui.monitor import MonitorWindow  # noqa: E402
 
 
 def emit(name: str, value: float, unit: str, baseline: float | None = None) -> None:
@@ -306,7 +306,7 @@ def main() -> None:
                                               args.batch_ms, args.rounds)
     emit_feed("at_1000_eps", idle, live)
     emit("monitor_live_latency_max_ms", max(latencies, default=0.0), "ms",
-         float(getattr(monitor, "LIVE_COALESCE_MS", 0)))
+         float(LIVE_COALESCE_MS))
     emit("monitor_events_fed", fed, "events")
     lost = fed - (len(window.model.rows) - args.events)
     emit("monitor_events_lost", lost, "events")

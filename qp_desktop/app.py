@@ -77,7 +77,7 @@ def _itglue_page(app: DesktopApp) -> QWidget:
 
 
 def _events_page(app: DesktopApp) -> QWidget:
-    from qp_desktop.ui.monitor import MonitorWindow
+    from qp_desktop.ui.events.page import MonitorWindow
 
     assert app.event_stream is not None
     monitor = MonitorWindow(app.event_stream,
@@ -106,7 +106,7 @@ def _setup_page(app: DesktopApp) -> QWidget:
 
 
 def _accounts_page(app: DesktopApp) -> QWidget:
-    from qp_desktop.ui.accounts_page import AccountsPage
+    from qp_desktop.ui.accounts.page import AccountsPage
 
     page = AccountsPage(app.client, app.clipboard)
     page.set_role(_user_role(app))

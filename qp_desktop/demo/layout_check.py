@@ -110,7 +110,7 @@ async def check_main_window(app: Any, size_pass: SizePass, size_name: str,
                             size: QSize | None) -> None:
     """Each page of the main window, the wizard's every step, and the page dialogs."""
     from qp_desktop.ui import wizard_steps as W
-    from qp_desktop.ui.accounts_page import AccountsPage
+    from qp_desktop.ui.accounts.page import AccountsPage
     from qp_desktop.ui.itglue import GenerateTokenDialog
     from qp_desktop.ui.logs_dialog import LogsDialog
     from qp_desktop.ui.wizard import SetupWizardPage
@@ -167,7 +167,7 @@ async def check_main_window(app: Any, size_pass: SizePass, size_name: str,
                 await _until_idle(m365)
                 await size_pass.record("dialog-m365-link", m365, size_name)
                 m365.reject()
-                from qp_desktop.ui.accounts.demo import record_loop_dialogs
+                from qp_desktop.demo.accounts_loop import record_loop_dialogs
                 await record_loop_dialogs(
                     page, lambda name, dialog: size_pass.record(name, dialog, size_name))
         generate = GenerateTokenDialog(window)

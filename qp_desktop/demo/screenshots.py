@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from qp_desktop.services.local_tenant import ChildServer, ChildServerError
 
 if TYPE_CHECKING:
-    from qp_desktop.ui.monitor import MonitorWindow
+    from qp_desktop.ui.events.page import MonitorWindow
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def populate_for_screenshot(window: MonitorWindow, events: list[dict[str, Any]] 
 
 
 async def _monitor_shot(ctx: ScreenshotContext) -> QWidget:
-    from qp_desktop.ui.monitor import MonitorWindow
+    from qp_desktop.ui.events.page import MonitorWindow
 
     window = MonitorWindow()
     window.resize(1280, 760)
@@ -232,7 +232,7 @@ async def _accounts_shot(ctx: ScreenshotContext) -> QWidget:
     """Reset pipeline → Accounts, with demo accounts seeded through the tenant's API."""
     from qp_desktop.app import DesktopApp
     from qp_desktop.demo.accounts import seed
-    from qp_desktop.ui.accounts_page import AccountsPage
+    from qp_desktop.ui.accounts.page import AccountsPage
 
     app = ctx.app
     assert isinstance(app, DesktopApp)
@@ -269,7 +269,7 @@ async def _cloud_accounts_window(ctx: ScreenshotContext) -> tuple[QWidget, QWidg
     from qp_desktop.app import DesktopApp
     from qp_desktop.demo.accounts import seed
     from qp_desktop.demo.m365 import seed_cloud
-    from qp_desktop.ui.accounts_page import AccountsPage
+    from qp_desktop.ui.accounts.page import AccountsPage
 
     app = ctx.app
     assert isinstance(app, DesktopApp)
@@ -299,7 +299,7 @@ async def _cloud_accounts_shot(ctx: ScreenshotContext) -> QWidget:
 
 async def _m365_link_shot(ctx: ScreenshotContext) -> QWidget:
     """Accounts → Microsoft 365…: the link dialog after a verified link and a sync."""
-    from qp_desktop.ui.accounts_page import AccountsPage
+    from qp_desktop.ui.accounts.page import AccountsPage
 
     window, page = await _cloud_accounts_window(ctx)
     assert isinstance(page, AccountsPage)

@@ -29,7 +29,7 @@ from qp_desktop.ui.accounts.model import (
 from qp_desktop.ui.alerts_dialog import parse_days, parse_recipients
 from qp_desktop.ui.events import failures
 from qp_desktop.ui.events.failures import FIXES, GENERIC, advice_for
-from qp_desktop.ui.monitor import MonitorWindow
+from qp_desktop.ui.events.page import MonitorWindow
 
 M = AccountsTableModel
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

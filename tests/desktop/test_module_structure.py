@@ -128,13 +128,7 @@ def test_no_product_module_imports_the_demo_package():
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
-# The accounts and events pages are being rebuilt as packages on their own; until then their
-# modules are the only ones allowed past the limit.
-LONG_UNTIL_REBUILT = {"qp_desktop.ui.accounts_page", "qp_desktop.ui.monitor",
-                      "qp_desktop.ui.event_model"}
-
-
 def test_no_ui_module_is_over_400_lines():
     long = {name: len(path.read_text().splitlines()) for name, path in _modules().items()
-            if name.startswith("qp_desktop.ui.") and name not in LONG_UNTIL_REBUILT}
+            if name.startswith("qp_desktop.ui.")}
     assert {name: n for name, n in long.items() if n > 400} == {}

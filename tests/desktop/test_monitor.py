@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from qp_desktop.services.event_stream import EventStream
-from qp_desktop.ui.monitor import MonitorWindow
+from qp_desktop.ui.events.page import MonitorWindow
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 WAIT = 20_000

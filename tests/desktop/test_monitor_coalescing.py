@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from qp_desktop.demo.events import demo_events
-from qp_desktop.ui.monitor import MonitorWindow
+from qp_desktop.ui.events.page import MonitorWindow
 
 
 def _window(qtbot) -> MonitorWindow:

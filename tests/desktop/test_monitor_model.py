@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from PySide6.QtCore import QModelIndex, Qt
 
 from qp_common.wire import category_of
+from qp_desktop.demo.events import demo_events
 from qp_desktop.ui.events.export import export_csv, export_json
 from qp_desktop.ui.events.filter import EventFilter, EventFilterModel
 from qp_desktop.ui.events.model import EventTableModel
 from qp_desktop.ui.events.records import COL_ACCOUNT, COL_CATEGORY, COL_SEVERITY, COL_SUMMARY
-from qp_desktop.demo.events import demo_events
 
 
 def _event(event_id: int, type_: str = "workflow_trigger.received", severity: str = "info",

@@ -20,7 +20,7 @@ def test_a_failed_task_reaches_the_excepthook_from_page_events_window_and_alerts
     from qp_desktop.services.alerts import AlertCenter
     from qp_desktop.services.notifier import Notifier
     from qp_desktop.services.tenant_client import TenantClient
-    from qp_desktop.ui.monitor import MonitorWindow
+    from qp_desktop.ui.events.page import MonitorWindow
     from qp_desktop.ui.page import Page
 
     seen: list[BaseException] = []

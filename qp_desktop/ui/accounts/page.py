@@ -4,10 +4,8 @@ and the agents that apply resets (with "Add agent…" for a new enrollment code)
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QWidget,
 )
 
@@ -20,13 +18,10 @@ from qp_desktop.services.tenant_client import (
 )
 from qp_desktop.ui import roles
 from qp_desktop.ui.accounts.actions import AccountActionsMixin, ask
+from qp_desktop.ui.accounts.agent_row import agent_row
 from qp_desktop.ui.accounts.dialogs import AccountDialog, AddAgentDialog, AutomatchResultDialog
 from qp_desktop.ui.accounts.formatting import (
-    _colours,
-    _escape,
     _plural,
-    agent_status_text,
-    sync_text,
 )
 from qp_desktop.ui.accounts.layout import AccountsLayout
 from qp_desktop.ui.accounts.match_dialog import MatchDialog
@@ -104,30 +99,10 @@ class AccountsPage(AccountsLayout, AccountActionsMixin, Page):
             empty.setWordWrap(True)
             self.agents_grid.addRow(empty)
             return
-        c = _colours()
         for i, agent in enumerate(self.agents):
-            name = QLabel(f"<b>{_escape(agent.name)}</b>"
-                          + (f" &nbsp;<span style='color:{c.muted}'>"
-                             f"{_escape(agent.hostname)}</span>" if agent.hostname else ""))
-            name.setObjectName(f"agent_name_{i}")
-            online = agent.status == "online"
-            status = QLabel(agent_status_text(agent))
-            status.setObjectName(f"agent_status_{i}")
-            status.setProperty("role", "badge")
-            status.setProperty("kind", "ok" if online else "neutral")
-            status.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
-            if agent.directories:
-                status.setToolTip(sync_text(agent))
-            sync = QPushButton("Sync now")
-            sync.setObjectName(f"agent_sync_{i}")
-            sync.setToolTip(f"Ask {agent.name} to report its directories\u2019 accounts now.")
-            sync.clicked.connect(lambda _=False, a=agent: self.tasks.start(self.sync_agent(a)))
+            name, right, sync = agent_row(
+                i, agent, lambda a=agent: self.tasks.start(self.sync_agent(a)))
             self.sync_buttons.append(sync)
-            right = QHBoxLayout()
-            right.setSpacing(10)
-            right.addWidget(status)
-            right.addWidget(sync)
-            right.addStretch(1)
             self.agents_grid.addRow(name, right)
 
     def _render_agent_filter(self) -> None:
