@@ -79,7 +79,6 @@ def build_state(settings: Settings) -> AppState:
     pipeline = ResetPipeline(sessions, crypto, broker, http, settings, write_gate=write_gate)
 
     def on_committed(tenants: set[int]) -> None:
-        alerts.wake(tenants)
         pipeline.wake(tenants)
 
     ingest = TriggerIngest(
@@ -88,7 +87,7 @@ def build_state(settings: Settings) -> AppState:
         rate_limit_per_minute=settings.webhook_rate_limit_per_minute,
         refusal_limit_per_minute=settings.webhook_refusal_limit_per_minute,
         max_batch=settings.webhook_max_batch,
-        on_committed=on_committed, after_insert=pipeline.record_triggers,
+        on_committed=on_committed, on_refused=alerts.wake, after_insert=pipeline.record_triggers,
         after_repeat=pipeline.record_repeats,
         write_gate=write_gate, sqlite_engine=create_sqlite_writer_engine(settings),
     )

@@ -5,9 +5,9 @@ Two background tasks run in every tenant process:
 * the expiry check, once at start-up (so a tenant that was down over a threshold catches up)
   and then every ``QP_SCHEDULER_INTERVAL_SECONDS``;
 * the mail loop, which cuts batches of failure events into one mail each and delivers the
-  outbox with back-off. It wakes when the webhook writer commits (``on_committed``), when the
-  expiry check queued mail, when a retry or a batch window falls due, and on an idle poll
-  that picks up failures logged by other code or other processes.
+  outbox with back-off. It wakes when the webhook writer commits refusals (``on_refused``),
+  when the expiry check queued mail, when a retry or a batch window falls due, and on an
+  idle poll that picks up failures logged by other code or other processes.
 
 "Once per threshold" holds across restarts and processes because a warning is recorded by
 inserting ``token_warnings(token_id, threshold)`` rows under a UNIQUE constraint in the same
@@ -105,7 +105,7 @@ class AlertScheduler:
 
     def wake(self, _tenants: Iterable[int] | None = None) -> None:
         """Look for new failures and due mail soon. Safe to call from the webhook writer:
-        it only sets a flag (this is ``TriggerIngest``'s ``on_committed`` hook)."""
+        it only sets a flag (this is ``TriggerIngest``'s ``on_refused`` hook)."""
         self._wake.set()
 
     async def _expiry_loop(self) -> None:

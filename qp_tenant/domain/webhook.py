@@ -293,8 +293,8 @@ class TriggerIngest:
                  broker: EventBroker, *, duplicate_window_seconds: int,
                  rate_limit_per_minute: int, refusal_limit_per_minute: int = 600,
                  max_batch: int = 256,
-                 on_committed: Any = None, after_insert: Any = None,
-                 after_repeat: Any = None,
+                 on_committed: Any = None, on_refused: Any = None,
+                 after_insert: Any = None, after_repeat: Any = None,
                  write_gate: Any = None, sqlite_engine: Engine | None = None):
         # A batch is one synchronous function on a Core connection (see _write): on SQLite it
         # runs on a dedicated writer thread with its own connection (``sqlite_engine``), so
@@ -315,6 +315,9 @@ class TriggerIngest:
         self._queue: asyncio.Queue[Trigger] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._on_committed = on_committed
+        # Called after a commit that logged refusals, with their tenants: only those events
+        # concern the alert scheduler, so an accepted burst does not make it scan.
+        self._on_refused = on_refused
         # Called inside the batch's transaction with (connection, [(event_id, row), ...]): lets
         # the reset pipeline record its work durably with the same commit that makes the 202
         # true. Synchronous, like the rest of the batch.
@@ -376,7 +379,7 @@ class TriggerIngest:
             batch = [first]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            results, tenants = await self._record(batch)
+            results, tenants, refused = await self._record(batch)
             for trigger, result in zip(batch, results, strict=True):
                 if trigger.future is not None and not trigger.future.done():
                     trigger.future.set_result(result)
@@ -385,8 +388,11 @@ class TriggerIngest:
                 self._broker.notify(tenant_id)
             if self._on_committed is not None and tenants:
                 self._on_committed(tenants)
+            if self._on_refused is not None and refused:
+                self._on_refused(refused)
 
-    async def _record(self, batch: list[Trigger]) -> tuple[list[Answer], set[int]]:
+    async def _record(self, batch: list[Trigger]
+                      ) -> tuple[list[Answer], set[int], set[int]]:
         """Write a batch; if it fails for something one of its rows did, write the others.
 
         A failure that is about the database (unreachable, locked, a dropped connection)
@@ -401,49 +407,52 @@ class TriggerIngest:
                 self._outages += 1
                 log.error("Could not record %d webhook(s): the database is unavailable (%s)",
                           len(batch), _describe(exc), exc_info=self._outages == 1)
-                return [STORAGE_UNAVAILABLE] * len(batch), set()
+                return [STORAGE_UNAVAILABLE] * len(batch), set(), set()
             if len(batch) == 1:
                 log.error("Could not record a webhook for workflow URL qpwt_…%s: %s",
                           batch[0].token[-4:], _describe(exc))
                 log.debug("Why the webhook could not be recorded", exc_info=exc)
-                return [NOT_STORED], set()
+                return [NOT_STORED], set(), set()
             self.failed_batches += 1
             half = len(batch) // 2
-            first, first_tenants = await self._record(batch[:half])
-            second, second_tenants = await self._record(batch[half:])
-            return first + second, first_tenants | second_tenants
+            first, first_tenants, first_refused = await self._record(batch[:half])
+            second, second_tenants, second_refused = await self._record(batch[half:])
+            return first + second, first_tenants | second_tenants, first_refused | second_refused
         self._outages = 0
         return answers
 
     async def _process(self, batch: list[Trigger]
-                       ) -> tuple[list[Answer], set[int]]:
+                       ) -> tuple[list[Answer], set[int], set[int]]:
         hashes = {t.token: self._crypto.lookup_hash(t.token) for t in batch}
         # Every hash a token may be stored under (while a key rotation is under way, also the
         # previous keys' ones) -> its current-key hash.
         aliases = self._crypto.lookup_aliases(hashes)
         async with self._write_gate():
             if self._thread is not None and self._sqlite_engine is not None:
-                results, tenants = await asyncio.get_running_loop().run_in_executor(
+                results, tenants, refused = await asyncio.get_running_loop().run_in_executor(
                     self._thread, self._write_in_thread, batch, hashes, aliases)
             else:
                 async with self._engine.begin() as conn:
-                    results, tenants = await conn.run_sync(self._write, batch, hashes,
-                                                           aliases)
+                    results, tenants, refused = await conn.run_sync(self._write, batch,
+                                                                    hashes, aliases)
         self.batches += 1
         self._last_batch_at = time.monotonic()
         self.accepted += sum(1 for r in results if r[0] == 202)
-        return results, tenants
+        return results, tenants, refused
 
     def _write_in_thread(self, batch: list[Trigger], hashes: dict[str, str],
                          aliases: dict[str, str]
-                         ) -> tuple[list[Answer], set[int]]:
+                         ) -> tuple[list[Answer], set[int], set[int]]:
         assert self._sqlite_engine is not None
         with self._sqlite_engine.begin() as conn:
             return self._write(conn, batch, hashes, aliases)
 
     def _write(self, conn: Connection, batch: list[Trigger], hashes: dict[str, str],
-               aliases: dict[str, str]) -> tuple[list[Answer], set[int]]:
-        """The whole batch in the caller's transaction; the caller commits, then answers."""
+               aliases: dict[str, str]) -> tuple[list[Answer], set[int], set[int]]:
+        """The whole batch in the caller's transaction; the caller commits, then answers.
+
+        Returns the answers, the tenants with new events and the tenants with refusals.
+        """
         results: list[Answer | None] = [None] * len(batch)
         new_rows: list[tuple[dict[str, Any], str, int | None]] = []  # row, status, batch idx
         in_batch_dups: list[tuple[int, int]] = []  # (batch idx, new_rows idx of the original)
@@ -451,6 +460,7 @@ class TriggerIngest:
         repeats: list[tuple[int, dict[str, Any]]] = []  # (first event id, the repeat's row)
         used_tokens: dict[int, datetime] = {}
         tenants: set[int] = set()
+        refused: set[int] = set()
         refusals: dict[tuple[int, str], _Refused] = {}  # (token id, code) -> what to log
 
         found = conn.execute(FIND_TOKENS, {"hmacs": list(aliases)}).all()
@@ -528,7 +538,8 @@ class TriggerIngest:
                            | {fold.token.tenant_id for fold in refusals.values()}, WEBHOOK_TAG)
         if refusals:
             new_rows += self._fold_refusals(conn, refusals, dup_targets)
-            tenants.update(fold.token.tenant_id for fold in refusals.values())
+            refused = {fold.token.tenant_id for fold in refusals.values()}
+            tenants |= refused
         if dup_targets:
             conn.execute(COUNT_DUPLICATES,
                          [{"eid": eid, "n": n} for eid, n in dup_targets.items()])
@@ -553,7 +564,7 @@ class TriggerIngest:
         for i, row_index in in_batch_dups:
             results[i] = (202, {"event_id": ids[row_index], "status": "duplicate"}, {})
         assert all(r is not None for r in results)
-        return [r for r in results if r is not None], tenants
+        return [r for r in results if r is not None], tenants, refused
 
     def _fold_refusals(self, conn: Connection, refusals: dict[tuple[int, str], _Refused],
                        counts: dict[int, int]) -> list[tuple[dict[str, Any], str, int | None]]:

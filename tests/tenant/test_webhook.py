@@ -400,3 +400,28 @@ async def test_a_trigger_that_cannot_be_stored_fails_alone_and_is_logged_once(
     assert len(failures) == 1 and failures[0].exc_info is None
     assert "cannot be stored" in failures[0].getMessage()
     assert token not in caplog.text
+
+
+async def test_only_refusals_wake_the_alert_scheduler(
+        ingest_world: tuple[Settings, Crypto, str]) -> None:
+    # Accepted triggers are no failure: waking the alert scheduler for them would make it
+    # scan the event log after every batch of a burst, on the event loop that answers 202s.
+    settings, crypto, token = ingest_world
+    engine = create_engine(settings)
+    committed: list[set[int]] = []
+    refused: list[set[int]] = []
+    ingest = TriggerIngest(engine, crypto, EventBroker(), duplicate_window_seconds=600,
+                           rate_limit_per_minute=120_000, on_committed=committed.append,
+                           on_refused=refused.append,
+                           sqlite_engine=create_sqlite_writer_engine(settings))
+    ingest.start()
+    try:
+        accepted = await ingest.submit(Trigger(token=token, body=IT_GLUE_BODY))
+        assert accepted[0] == 202 and committed and refused == []
+        bad = await ingest.submit(Trigger(token=token, body={"resourceName": "x"},
+                                          refusal=(422, "missing_resource_url", "no url")))
+        assert bad[0] == 422 and len(refused) == 1
+        assert refused[0] == committed[-1]  # the refusal's tenant, the one with the event
+    finally:
+        await ingest.stop()
+        await engine.dispose()
