@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import ITGLUE_KEY
 from tests.support.pipeline import db_rows, start_tenant, wait_for
 from tests.support.processes import EmulatorProcess, TenantProcess
-from tests.tenant.conftest import ADMIN_EMAIL, sign_in
+from tests.support.tenant_api import ADMIN_EMAIL, sign_in
 from tests.tenant.test_pipeline import DOMAIN_ADMIN, World
 
 
