@@ -22,7 +22,6 @@ from qp_desktop.services import settings as S
 from qp_desktop.services.settings import Preferences
 from qp_desktop.services.tasks import TaskSet
 from qp_desktop.ui.sign_in.layout import SignInLayout
-from qp_desktop.ui.timefmt import wait_text
 
 if TYPE_CHECKING:
     from qp_desktop.services.local_tenant import ChildServerError, LocalTenant
@@ -36,6 +35,8 @@ LOCAL_TENANT_KEY = "local"
 
 def describe_sign_in_error(exc: TenantError) -> str:
     """The sentence shown for a failed sign-in."""
+    from qp_desktop.ui.timefmt import wait_text  # datetime: not needed to show the window
+
     if exc.code == "too_many_attempts":
         if exc.retry_after:
             return (f"Too many sign-in attempts. For your account's safety, wait "
