@@ -155,7 +155,9 @@ class DesktopApp(QObject):
                  local_env: dict[str, str] | None = None, clear_after_ms: int | None = None,
                  window_state: WindowState | None = None, parent: QObject | None = None,
                  tray_available: bool | None = None, dbus_bus: str | None = "SESSION",
-                 autostart: Autostart | None = None):
+                 autostart: Autostart | None = None, sign_in: SignInWindow | None = None):
+        """``sign_in``: the sign-in window when it is already built (and perhaps shown) before
+        the services, as :mod:`qp_desktop.main` does to show it sooner; it is attached here."""
         super().__init__(parent)
         self.prefs = prefs
         self.store = store
@@ -193,7 +195,11 @@ class DesktopApp(QObject):
         self.alerts.token_changed.connect(self.tray.set_token)
         self.alerts.open_requested.connect(self.show_page)
         self.pages: list[PageSpec] = list(DEFAULT_PAGES)
-        self.sign_in = SignInWindow(self.session, self.local_tenant, prefs)
+        if sign_in is None:
+            sign_in = SignInWindow(self.session, self.local_tenant, prefs)
+        else:
+            sign_in.attach(self.session, self.local_tenant)
+        self.sign_in = sign_in
         if tenant_url:
             self.sign_in.set_tenant_url(tenant_url)
         self.main_window: MainWindow | None = None
@@ -255,7 +261,8 @@ class DesktopApp(QObject):
             stream.deleteLater()
 
     def _build_main_window(self) -> MainWindow:
-        from qp_desktop.ui.main_window import MainWindow, fit_on_screen
+        from qp_desktop.ui.main_window import MainWindow
+        from qp_desktop.ui.screen import fit_on_screen
 
         self._start_event_stream()
         window = MainWindow(self.session, self.clipboard)

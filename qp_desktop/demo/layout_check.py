@@ -99,7 +99,7 @@ class SizePass:
 
 def _place(window: QWidget, size: QSize | None) -> None:
     """At ``size`` (then centred and kept on screen); None leaves the app's own placement."""
-    from qp_desktop.ui.main_window import fit_on_screen
+    from qp_desktop.ui.screen import fit_on_screen
 
     if size is not None:
         window.resize(size)

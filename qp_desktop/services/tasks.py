@@ -8,11 +8,13 @@ cancels what is left on :meth:`TaskSet.cancel_all`, and reports a task that rais
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # asyncio is imported when a task starts: the sign-in window is built first
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ def report_task_failure(exc: BaseException) -> None:
 
 
 def _loop() -> asyncio.AbstractEventLoop:
+    import asyncio
+
     try:
         return asyncio.get_running_loop()
     except RuntimeError:  # started before the loop runs (a window built at start-up)

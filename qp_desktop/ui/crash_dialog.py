@@ -2,13 +2,13 @@
 "Copy report" button whose report has every token, key and password redacted.
 
 :func:`install_excepthook` installs it as ``sys.excepthook`` (the app does this at start;
-tests never do, so pytest-qt still fails a test on an uncaught exception).
+tests never do, so pytest-qt still fails a test on an uncaught exception). It runs before the
+first window, so what only a crash needs (the logs dialog) is imported when one happens.
 """
 
 from __future__ import annotations
 
 import logging
-import platform
 import sys
 import threading
 import traceback
@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 
 from qp_common.redact import redact
 from qp_desktop.services.logs import default_log_dir
-from qp_desktop.ui.logs_dialog import LogsDialog
 from qp_desktop.ui.theme import monospace_font
 
 log = logging.getLogger(__name__)
@@ -45,6 +44,8 @@ SENTENCE = ("QP Desktop ran into a problem it did not expect. You can keep worki
 def crash_report(exc_type: type[BaseException], exc: BaseException,
                  tb: TracebackType | None) -> str:
     """A plain-text report: versions, platform and the traceback, with secrets redacted."""
+    import platform
+
     from qp_desktop import APP_ID
 
     frozen = " (bundle)" if getattr(sys, "frozen", False) else ""
@@ -123,6 +124,8 @@ class CrashDialog(QDialog):
     def show_logs(self) -> None:
         """The log folder's path, to copy or open (a file manager may not be there)."""
         if self.logs_dialog is None:
+            from qp_desktop.ui.logs_dialog import LogsDialog
+
             self.logs_dialog = LogsDialog(self.log_dir or default_log_dir(), self)
         self.logs_dialog.open()
 

@@ -1,6 +1,13 @@
-"""The sign-in window: choose the tenant, sign in, or create the local administrator."""
+"""The sign-in window: choose the tenant, sign in, or create the local administrator.
+
+It is the first thing on screen, so this module imports only PySide6 and light modules: the
+session, the local tenant and the tenant client (httpx, keyring) are handed over by
+:meth:`SignInWindow.attach` once they are built, and their errors are imported where caught.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QShowEvent
@@ -12,13 +19,14 @@ from PySide6.QtWidgets import (
 from qp_common.credentials import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from qp_common.urls import normalise_tenant_url
 from qp_desktop.services import settings as S
-from qp_desktop.services.local_tenant import ChildServerError, LocalTenant, PortTakenError
-from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences
 from qp_desktop.services.tasks import TaskSet
-from qp_desktop.services.tenant_client import TenantError
 from qp_desktop.ui.sign_in.layout import SignInLayout
-from qp_desktop.ui.timefmt import wait_text
+
+if TYPE_CHECKING:
+    from qp_desktop.services.local_tenant import ChildServerError, LocalTenant
+    from qp_desktop.services.session import Session
+    from qp_desktop.services.tenant_client import TenantError
 
 LOCAL_TENANT_KEY = "local"
 # Two short lines rather than a wrapped label: the form column is narrow, and a wrapped
@@ -27,6 +35,8 @@ LOCAL_TENANT_KEY = "local"
 
 def describe_sign_in_error(exc: TenantError) -> str:
     """The sentence shown for a failed sign-in."""
+    from qp_desktop.ui.timefmt import wait_text  # datetime: not needed to show the window
+
     if exc.code == "too_many_attempts":
         if exc.retry_after:
             return (f"Too many sign-in attempts. For your account's safety, wait "
@@ -36,19 +46,23 @@ def describe_sign_in_error(exc: TenantError) -> str:
 
 
 class SignInWindow(SignInLayout, QWidget):
-    """Signals:
+    """Built with the session and the local tenant, or without them (``None``) to be shown
+    at start-up before they exist and :meth:`attach`-ed to them right after; until then
+    nothing can be sent and the local tenant is not started.
+
+    Signals:
         closed: the technician closed the window.
     """
 
     closed = Signal()
 
-    def __init__(self, session: Session, local_tenant: LocalTenant, prefs: Preferences,
-                 parent: QWidget | None = None):
+    def __init__(self, session: Session | None, local_tenant: LocalTenant | None,
+                 prefs: Preferences, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("sign_in_window")
         self.setWindowTitle("Sign in \u2014 QP Desktop")
-        self.session = session
-        self.local_tenant = local_tenant
+        self._session = session
+        self._local_tenant = local_tenant
         self.prefs = prefs
         self.tasks = TaskSet()
         self.first_run = False
@@ -61,6 +75,26 @@ class SignInWindow(SignInLayout, QWidget):
         self._load_preferences()
         self._update_mode()
         self.resize(560, 680)
+
+    def attach(self, session: Session, local_tenant: LocalTenant) -> None:
+        """Hand over the services of a window built without them."""
+        self._session, self._local_tenant = session, local_tenant
+        self.update_keyring_warning()
+        self._update_enabled()
+
+    @property
+    def attached(self) -> bool:
+        return self._session is not None and self._local_tenant is not None
+
+    @property
+    def session(self) -> Session:
+        assert self._session is not None, "SignInWindow.attach() was not called"
+        return self._session
+
+    @property
+    def local_tenant(self) -> LocalTenant:
+        assert self._local_tenant is not None, "SignInWindow.attach() was not called"
+        return self._local_tenant
 
     def _load_preferences(self) -> None:
         local = self.prefs.get(S.TENANT_MODE) != "url"
@@ -77,6 +111,8 @@ class SignInWindow(SignInLayout, QWidget):
         self.tenant_url.setText(url)
 
     def update_keyring_warning(self) -> None:
+        if self._session is None:
+            return  # said by attach()
         warning = self.session.store.warning
         if warning:
             self.keyring_banner.show_message("warning", warning)
@@ -95,7 +131,8 @@ class SignInWindow(SignInLayout, QWidget):
     def _on_mode_toggled(self, _checked: bool) -> None:
         self.message.clear()
         self._update_mode()
-        if self.local_mode and not self.local_tenant.running and self.isVisible():
+        if (self.attached and self.local_mode and not self.local_tenant.running
+                and self.isVisible()):
             self.start_local()
 
     def _update_mode(self) -> None:
@@ -125,6 +162,10 @@ class SignInWindow(SignInLayout, QWidget):
 
     def _update_enabled(self) -> None:
         busy = self._busy
+        if not self.attached:
+            self.submit_button.setEnabled(False)
+            self.remember_me.setEnabled(False)
+            return
         local_ready = self.local_tenant.running and self._local_checked
         can_submit = not busy and (not self.local_mode or local_ready)
         self.submit_button.setEnabled(can_submit)
@@ -158,6 +199,8 @@ class SignInWindow(SignInLayout, QWidget):
         self.start_local()
 
     def _show_local_failure(self, exc: ChildServerError) -> None:
+        from qp_desktop.services.local_tenant import PortTakenError
+
         self.local_status.setText("Not running.")
         self.local_banner.show_message("error", exc.message, exc.details)
         self.retry_local_button.setVisible(True)
@@ -165,6 +208,9 @@ class SignInWindow(SignInLayout, QWidget):
 
     async def prepare_local(self) -> bool:
         """Start the local tenant if needed and find out whether it needs its administrator."""
+        from qp_desktop.services.local_tenant import ChildServerError
+        from qp_desktop.services.tenant_client import TenantError
+
         self.local_banner.clear()
         self.retry_local_button.setVisible(False)
         self.new_port_button.setVisible(False)
@@ -230,6 +276,9 @@ class SignInWindow(SignInLayout, QWidget):
             self.message.show_message("error", problem)
 
     async def _submit(self) -> None:
+        from qp_desktop.services.local_tenant import ChildServerError
+        from qp_desktop.services.tenant_client import TenantError
+
         problem = self._validate()
         if problem:
             self.message.show_message("error", problem)
@@ -278,6 +327,8 @@ class SignInWindow(SignInLayout, QWidget):
 
     async def resume(self, base_url: str, tenant_key: str) -> bool:
         """Silent sign-in with the remembered token, showing progress while it runs."""
+        from qp_desktop.services.tenant_client import TenantError
+
         self.set_busy(True, "Signing you in\u2026")
         try:
             return await self.session.resume(base_url, tenant_key)
@@ -301,7 +352,7 @@ class SignInWindow(SignInLayout, QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt naming
         if not self._placed:
-            from qp_desktop.ui.main_window import fit_on_screen
+            from qp_desktop.ui.screen import fit_on_screen
 
             self._placed = True
             fit_on_screen(self, move=True)
