@@ -440,6 +440,17 @@ class EnrollmentCode:
         return f"EnrollmentCode(code=<hidden>, expires_at={self.expires_at!r})"
 
 
+@dataclass(frozen=True)
+class EventPage:
+    """One page of ``GET /api/v1/events``: events newest first, and where the next starts."""
+
+    events: list[dict[str, Any]]
+    next_before_id: int | None
+
+
+MAX_EVENT_PAGE = 500  # the tenant's own limit on ``limit``
+
+
 class TokenSource(Protocol):
     """Supplies the access token and refreshes it (implemented by the session)."""
 
@@ -712,6 +723,24 @@ class TenantClient:
         data = self._json(await self._authed("POST", f"{API}/events/{event_id}/replay"))
         job_id = data.get("job_id")
         return None if job_id is None else int(job_id)
+
+    async def event_page(self, before_id: int | None = None, limit: int = 200, *,
+                         after_id: int | None = None, type: str | None = None,
+                         severity: str | None = None, q: str | None = None) -> EventPage:
+        """One page of the event log, newest first, older than ``before_id`` and newer than
+        ``after_id``; ``type`` may end in ``.*`` (a family)."""
+        params: dict[str, str | int] = {"limit": max(1, min(limit, MAX_EVENT_PAGE))}
+        for key, value in (("before_id", before_id), ("after_id", after_id), ("type", type),
+                           ("severity", severity), ("q", q)):
+            if value is not None:
+                params[key] = value
+        data = self._json(await self._authed("GET", f"{API}/events?{urlencode(params)}"))
+        if not isinstance(data, Mapping):
+            raise TenantError("bad_response", "The tenant sent an event page this app does "
+                              "not understand.")
+        next_before = data.get("next_before_id")
+        return EventPage([dict(e) for e in data.get("events") or [] if isinstance(e, Mapping)],
+                         None if next_before is None else int(next_before))
 
     async def get_m365_link(self, customer_id: int) -> Microsoft365Link:
         return Microsoft365Link.from_json(self._json(
