@@ -291,7 +291,7 @@ class SetupWizardPage(WizardLayout, WizardRender, WizardLive, WizardUrl, Page):
         finally:
             self._catching_up = False
         if not self._closed:
-            self._handle(list(reversed(page.events)), live=False)
+            self._handle([e.to_json() for e in reversed(page.events)], live=False)
         if self._real_pending and not self._closed:
             try:
                 results = await self.client.event_page(after_id=min(self._real_pending) - 1,
@@ -300,7 +300,7 @@ class SetupWizardPage(WizardLayout, WizardRender, WizardLive, WizardUrl, Page):
                 log.info("wizard could not catch up on resets: %s", exc)
                 return
             if not self._closed:
-                self._handle(list(reversed(results.events)), live=False)
+                self._handle([e.to_json() for e in reversed(results.events)], live=False)
 
     def _confirm_toggled(self, key: str, checked: bool) -> None:
         self.progress.set_confirmed(key, checked)
