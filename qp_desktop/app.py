@@ -80,7 +80,7 @@ def _events_page(app: DesktopApp) -> QWidget:
     from qp_desktop.ui.events.page import MonitorWindow
 
     assert app.event_stream is not None
-    monitor = MonitorWindow(app.event_stream,
+    monitor = MonitorWindow(app.event_stream, app.client.event_page,
                             newest_first=app.prefs.get(S.EVENTS_NEWEST_FIRST))
     monitor.newest_first_changed.connect(
         lambda value: app.prefs.set(S.EVENTS_NEWEST_FIRST, value))

@@ -1,11 +1,12 @@
-"""The tenant's live event stream (SSE) with reconnect, resume and history paging.
+"""The tenant's live event stream (SSE) with reconnect and resume.
 
 ``EventStream`` keeps one ``GET /api/v1/events/stream`` open on an injected
 ``httpx.AsyncClient``. When it drops it reconnects by itself (exponential backoff with jitter,
 honouring the server's ``retry:``) and resumes with ``Last-Event-ID`` from the last event it
 delivered, so the listener sees every event once, in id order, across tenant restarts.
 Events are delivered in batches (one signal per ~50 ms of traffic) so that a burst costs the
-GUI one model insert per batch, not one per event.
+GUI one model insert per batch, not one per event. History pages (``GET /api/v1/events``) are
+the tenant client's: ``TenantClient.event_page``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,12 +41,10 @@ STATE_OFFLINE = "offline"
 # Read timeout above the server's 15 s comment ping: a quiet but healthy stream stays open,
 # a dead one is noticed within 45 s.
 STREAM_TIMEOUT = httpx.Timeout(5.0, read=45.0)
-REQUEST_TIMEOUT = httpx.Timeout(10.0)
-MAX_PAGE = 500
 
 
 class EventStreamError(Exception):
-    """A request to the events API failed; ``str()`` is a sentence for a technician."""
+    """The stream request failed; ``str()`` is a sentence for a technician."""
 
     def __init__(self, message: str, status: int | None = None, code: str | None = None):
         super().__init__(message)
@@ -56,14 +54,6 @@ class EventStreamError(Exception):
 
 class _Unauthorized(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class EventPage:
-    """One page of ``GET /api/v1/events``: events newest first, and where the next starts."""
-
-    events: list[dict[str, Any]]
-    next_before_id: int | None
 
 
 def _error_sentence(response: httpx.Response) -> EventStreamError:
@@ -203,35 +193,6 @@ class EventStream(QObject):
         self.stop()
         if task is not None:
             await asyncio.wait([task])  # never raises the task's own CancelledError
-
-    async def fetch_history(self, before_id: int | None = None, limit: int = 200, *,
-                            after_id: int | None = None, type: str | None = None,
-                            severity: str | None = None, q: str | None = None) -> EventPage:
-        """One page of ``GET /api/v1/events`` (newest first). Raises ``EventStreamError``."""
-        params: dict[str, str | int] = {"limit": max(1, min(limit, MAX_PAGE))}
-        for key, value in (("before_id", before_id), ("after_id", after_id), ("type", type),
-                           ("severity", severity), ("q", q)):
-            if value is not None:
-                params[key] = value
-        url = f"{self._base_url}/api/v1/events"
-        refreshed = False
-        while True:
-            headers = dict(await self._auth_headers())
-            try:
-                response = await self._client.get(url, params=params, headers=headers,
-                                                  timeout=REQUEST_TIMEOUT)
-            except httpx.HTTPError as exc:
-                raise EventStreamError(_describe(exc, self._host)) from exc
-            if response.status_code == 401 and not refreshed and self._on_unauthorized:
-                refreshed = True
-                await self._on_unauthorized()
-                continue
-            if response.status_code != 200:
-                raise _error_sentence(response)
-            body = response.json()
-            events = list(body.get("events") or [])
-            next_before = body.get("next_before_id")
-            return EventPage(events, int(next_before) if next_before is not None else None)
 
     # --- internals ------------------------------------------------------------------------
     def _set_state(self, state: str, detail: str = "") -> None:

@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from qp_common.transport import DNS, REFUSED, TIMEOUT, TLS, describe_transport_error
-from qp_common.wire import parse_error
+from qp_common.wire import format_rfc3339, parse_error
 from qp_common.wire import parse_rfc3339 as parse_time
 
 log = logging.getLogger(__name__)
@@ -440,6 +440,78 @@ class EnrollmentCode:
         return f"EnrollmentCode(code=<hidden>, expires_at={self.expires_at!r})"
 
 
+_EVENT_FIELDS = frozenset({"id", "occurred_at", "type", "severity", "summary",
+                           "resource_name", "resource_url", "account", "token_id", "details"})
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the tenant's event log (the history pages and the live stream alike).
+
+    ``duplicates`` counts the identical requests folded into this one (the tenant reports it
+    in ``details``); ``extra`` keeps top-level fields this version of the app does not know,
+    so nothing the tenant sent is lost when the event is shown or exported.
+    """
+
+    id: int
+    type: str
+    severity: str  # info | warning | error
+    summary: str
+    occurred_at: datetime | None
+    resource_name: str | None = None
+    resource_url: str | None = None
+    account: str | None = None
+    token_id: int | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    duplicates: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Event:
+        details = data.get("details")
+        details = dict(details) if isinstance(details, Mapping) else {}
+        token = data.get("token_id")
+        try:
+            duplicates = int(details.get("duplicates") or 0)
+        except (TypeError, ValueError):
+            duplicates = 0
+        return cls(id=int(data["id"]), type=str(data.get("type") or "unknown"),
+                   severity=str(data.get("severity") or "info"),
+                   summary=str(data.get("summary") or ""),
+                   occurred_at=parse_time(data.get("occurred_at")),
+                   resource_name=_optional_text(data.get("resource_name")),
+                   resource_url=_optional_text(data.get("resource_url")),
+                   account=_optional_text(data.get("account")),
+                   token_id=token if isinstance(token, int) else None,
+                   details=details, duplicates=max(0, duplicates),
+                   extra={k: v for k, v in data.items() if k not in _EVENT_FIELDS})
+
+    def to_json(self) -> dict[str, Any]:
+        """The event in its wire shape, as the tenant sent it."""
+        out: dict[str, Any] = {
+            "id": self.id, "occurred_at": format_rfc3339(self.occurred_at) or "",
+            "type": self.type, "severity": self.severity, "summary": self.summary,
+            "resource_name": self.resource_name, "resource_url": self.resource_url,
+            "account": self.account, "token_id": self.token_id, "details": dict(self.details)}
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of ``GET /api/v1/events``: events newest first, and where the next starts."""
+
+    events: list[Event]
+    next_before_id: int | None
+
+
+MAX_EVENT_PAGE = 500  # the tenant's own limit on ``limit``
+
+
 class TokenSource(Protocol):
     """Supplies the access token and refreshes it (implemented by the session)."""
 
@@ -712,6 +784,28 @@ class TenantClient:
         data = self._json(await self._authed("POST", f"{API}/events/{event_id}/replay"))
         job_id = data.get("job_id")
         return None if job_id is None else int(job_id)
+
+    async def event_page(self, before_id: int | None = None, limit: int = 200, *,
+                         after_id: int | None = None, type: str | None = None,
+                         severity: str | None = None, q: str | None = None) -> EventPage:
+        """One page of the event log, newest first, older than ``before_id`` and newer than
+        ``after_id``; ``type`` may end in ``.*`` (a family)."""
+        params: dict[str, str | int] = {"limit": max(1, min(limit, MAX_EVENT_PAGE))}
+        for key, value in (("before_id", before_id), ("after_id", after_id), ("type", type),
+                           ("severity", severity), ("q", q)):
+            if value is not None:
+                params[key] = value
+        data = self._json(await self._authed("GET", f"{API}/events?{urlencode(params)}"))
+        if not isinstance(data, Mapping):
+            raise TenantError("bad_response", "The tenant sent an event page this app does "
+                              "not understand.")
+        next_before = data.get("next_before_id")
+        try:
+            events = [Event.from_json(e) for e in data.get("events") or []]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise TenantError("bad_response", "The tenant sent an event page this app does "
+                              "not understand.") from exc
+        return EventPage(events, None if next_before is None else int(next_before))
 
     async def get_m365_link(self, customer_id: int) -> Microsoft365Link:
         return Microsoft365Link.from_json(self._json(

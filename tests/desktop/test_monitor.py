@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from qp_desktop.services.event_stream import EventStream
+from qp_desktop.services.tenant_client import TenantClient
 from qp_desktop.ui.events.page import MonitorWindow
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
@@ -41,6 +42,14 @@ class Tenant:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def access_token(self) -> str:
+        """With ``refresh_after_rejection``: the session a ``TenantClient`` signs in with."""
+        return self.token
+
+    async def refresh_after_rejection(self, rejected: str | None) -> bool:
+        return False
 
     def post_hook(self, test: bool = True) -> int:
         """One webhook (a different body each time); returns the event id."""
@@ -88,7 +97,8 @@ def monitor(qtbot, qloop, tenant) -> Iterator[MonitorWindow]:
 
     stream = EventStream(client, tenant.url, auth_headers, initial_backoff=0.2,
                          max_backoff=1.0, offline_after=30)
-    window = MonitorWindow(stream, page_size=10)
+    window = MonitorWindow(stream, TenantClient(client, tenant.url, tenant).event_page,
+                           page_size=10)
     qtbot.addWidget(window)
     window.show()
     window.delivered = []  # every id the stream delivered, in order

@@ -32,8 +32,8 @@ from qp_desktop.services.event_stream import (
     STATE_LIVE,
     STATE_OFFLINE,
     STATE_RECONNECTING,
-    EventPage,
 )
+from qp_desktop.services.tenant_client import EventPage
 from qp_desktop.ui.events.detail import FailureBox
 from qp_desktop.ui.events.records import (
     CATEGORIES,

@@ -16,6 +16,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush
 
+from qp_desktop.services.tenant_client import Event
 from qp_desktop.ui.events.records import (
     COL_ACCOUNT,
     COL_RESOURCE,
@@ -41,6 +42,7 @@ from qp_desktop.ui.events.records import (
     _row_from_event,
     event_rows,
     severity_icon,
+    wire_event,
 )
 
 
@@ -229,7 +231,7 @@ class EventTableModel(QAbstractTableModel, _CellSource):
     def oldest_id(self) -> int | None:
         return self._rows[0][F_ID] if self._rows else None
 
-    def append_events(self, events: Iterable[Mapping[str, Any]]) -> list[EventRecord]:
+    def append_events(self, events: Iterable[Event | Mapping[str, Any]]) -> list[EventRecord]:
         """Append live events (any order); drops ids not newer than the newest held."""
         return self.append_rows(event_rows(events))
 
@@ -251,12 +253,12 @@ class EventTableModel(QAbstractTableModel, _CellSource):
         self.events_appended.emit(records)
         return records
 
-    def prepend_older(self, events: Iterable[Mapping[str, Any]]) -> list[EventRecord]:
+    def prepend_older(self, events: Iterable[Event | Mapping[str, Any]]) -> list[EventRecord]:
         """Add a history page (newest first, as the API sends); keeps only older ids."""
         oldest = self._rows[0][F_ID] if self._rows else None
         older: list[tuple[Any, ...]] = []
         seen: set[int] = set()
-        for event in sorted(events, key=lambda e: int(e["id"])):
+        for event in sorted(map(wire_event, events), key=lambda e: int(e["id"])):
             event_id = int(event["id"])
             if (oldest is not None and event_id >= oldest) or event_id in seen:
                 continue

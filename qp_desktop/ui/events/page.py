@@ -56,8 +56,8 @@ class MonitorWindow(MonitorLayout, FilterScrollMixin, ExportMixin, RetryMixin, Q
     Args:
         stream: the live ``EventStream`` (may be shared with other listeners); None renders
             a static monitor (screenshots).
-        fetch_history: ``async (before_id, limit) -> EventPage``; defaults to
-            ``stream.fetch_history``.
+        fetch_history: ``async (before_id, limit) -> EventPage``, e.g. the tenant client's
+            ``event_page``; None shows live events only (no history, no "Load older").
         newest_first: newest event on the top row (else at the bottom).
         page_size: events per history page.
 
@@ -79,7 +79,7 @@ class MonitorWindow(MonitorLayout, FilterScrollMixin, ExportMixin, RetryMixin, Q
         self.setObjectName("monitorWindow")
         self.setWindowTitle("Event monitor")
         self._stream = stream
-        self._fetch_history = fetch_history or (stream.fetch_history if stream else None)
+        self._fetch_history = fetch_history
         self._page_size = page_size
         self.model = EventTableModel(self)
         self.view_model = EventFilterModel(self.model, newest_first=newest_first, parent=self)

@@ -38,6 +38,7 @@ from qp_common.wire import (  # noqa: F401 - the monitor and its tests import th
     category_of,
     parse_rfc3339,
 )
+from qp_desktop.services.tenant_client import Event
 
 # Columns, in display order.
 COL_TIME = 0
@@ -82,7 +83,14 @@ F_ID, F_OCCURRED_AT, F_TS, F_TYPE, F_SEVERITY, F_CATEGORY, F_SUMMARY = 0, 1, 2, 
 F_RESOURCE_NAME, F_RESOURCE_URL, F_ACCOUNT, F_HAYSTACK = 7, 8, 9, 13
 
 
-def _row_from_event(event: Mapping[str, Any]) -> tuple[Any, ...]:
+def wire_event(event: Event | Mapping[str, Any]) -> Mapping[str, Any]:
+    """An event in its wire shape: the tenant client's ``Event`` (history pages) or the
+    live stream's dict, which already is."""
+    return event.to_json() if isinstance(event, Event) else event
+
+
+def _row_from_event(event: Event | Mapping[str, Any]) -> tuple[Any, ...]:
+    event = wire_event(event)
     event_id = int(event["id"])
     occurred_at = str(event.get("occurred_at") or "")
     event_type = sys.intern(str(event.get("type") or "unknown"))
@@ -116,8 +124,9 @@ def _row_from_event(event: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def event_rows(events: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-    """Wire events as the models store them (for ``EventTableModel.append_rows``).
+def event_rows(events: Iterable[Event | Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """Events (``Event`` or wire dicts) as the models store them (for
+    ``EventTableModel.append_rows``).
 
     Building rows is most of the cost of appending; a caller that shows events later (the
     monitor coalesces live batches) builds them as they arrive, spreading that work.
@@ -153,8 +162,8 @@ class EventRecord(NamedTuple):
     haystack: str
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> EventRecord:
-        """Build a record from an Event dict in the wire shape."""
+    def from_event(cls, event: Event | Mapping[str, Any]) -> EventRecord:
+        """Build a record from an ``Event`` or an event dict in the wire shape."""
         return cls._make(_row_from_event(event))
 
     @classmethod

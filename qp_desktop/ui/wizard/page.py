@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from qp_desktop.services import settings as S
 from qp_desktop.services.clipboard import SecretClipboard
-from qp_desktop.services.event_stream import EventStream, EventStreamError
+from qp_desktop.services.event_stream import EventStream
 from qp_desktop.services.itglue_watcher import watcher_covers
 from qp_desktop.services.session import Session
 from qp_desktop.services.settings import Preferences
@@ -279,29 +279,28 @@ class SetupWizardPage(WizardLayout, WizardRender, WizardLive, WizardUrl, Page):
 
     async def catch_up(self) -> None:
         """Triggers logged while this page was not listening (app closed, stream down)."""
-        stream = self.event_stream
-        if stream is None or self._catching_up or self._closed:
+        if self.event_stream is None or self._catching_up or self._closed:
             return
         self._catching_up = True
         try:
-            page = await stream.fetch_history(after_id=self.progress.state.last_event_id,
-                                              limit=200, type="workflow_trigger.*")
-        except EventStreamError as exc:
+            page = await self.client.event_page(after_id=self.progress.state.last_event_id,
+                                                limit=200, type="workflow_trigger.*")
+        except TenantError as exc:
             log.info("wizard could not catch up on triggers: %s", exc)
             return
         finally:
             self._catching_up = False
         if not self._closed:
-            self._handle(list(reversed(page.events)), live=False)
+            self._handle([e.to_json() for e in reversed(page.events)], live=False)
         if self._real_pending and not self._closed:
             try:
-                results = await stream.fetch_history(after_id=min(self._real_pending) - 1,
-                                                     limit=200, type="password_reset.*")
-            except EventStreamError as exc:
+                results = await self.client.event_page(after_id=min(self._real_pending) - 1,
+                                                       limit=200, type="password_reset.*")
+            except TenantError as exc:
                 log.info("wizard could not catch up on resets: %s", exc)
                 return
             if not self._closed:
-                self._handle(list(reversed(results.events)), live=False)
+                self._handle([e.to_json() for e in reversed(results.events)], live=False)
 
     def _confirm_toggled(self, key: str, checked: bool) -> None:
         self.progress.set_confirmed(key, checked)
