@@ -50,7 +50,7 @@ FIXES: dict[str, tuple[str, str]] = {
                                     "a Vault or \u201cOnly Me\u201d): share it with the API "
                                     "key, then Retry.", OPEN_ITGLUE),
     "itglue_password_empty": ("The password in IT Glue is empty: enter a value there; the "
-                              "change then arrives by itself.", RETRY),
+                              "change then arrives by itself.", OPEN_ITGLUE),
     "itglue_unreachable": ("IT Glue could not be reached: Retry when it answers again.",
                            RETRY),
     "itglue_error": ("IT Glue answered with an error: Retry in a moment.", RETRY),
