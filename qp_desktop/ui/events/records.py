@@ -1,12 +1,7 @@
-"""The events page's stored rows: one event as a plain tuple, its record view, its icons.
-
-``EventTableModel`` holds every loaded event in id order (no I/O, append with
-``beginInsertRows``). ``EventFilterModel`` is what the view shows: the events that pass the
-combined filters (category, severity, type, time range, free text), newest on top or at the
-bottom. It is a custom filtering model rather than a ``QSortFilterProxyModel`` because a
-Python ``filterAcceptsRow`` costs a C++→Python call per row; over 100,000 rows that is several
-times the 100 ms budget, while one list comprehension over precomputed lowercase haystacks
-is well under it (``benchmarks/bench_monitor.py`` measures both).
+"""The events page's stored rows: one event as a plain tuple (built from a tenant ``Event``
+or a stream dict by one function), the column and field indexes, the category and severity
+icons. The models that hold and filter these rows are ``events/model.py`` and
+``events/filter.py``.
 """
 
 from __future__ import annotations
