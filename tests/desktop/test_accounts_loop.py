@@ -245,3 +245,4 @@ def test_editing_only_the_name_sends_only_the_name(qtbot) -> None:
     assert dialog.changes() == {"display_name": "Reception PC admin"}
     dialog.agent_combo.setCurrentIndex(dialog.agent_combo.findData(1))
     assert dialog.changes()["source"]["agent_id"] == 1
+

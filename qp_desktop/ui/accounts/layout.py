@@ -198,6 +198,9 @@ class AccountsLayout:
         self.agents_grid = QFormLayout()
         self.agents_grid.setHorizontalSpacing(24)
         self.agents_grid.setVerticalSpacing(6)
+        # An agent's status and Sync now go under its name when the window is too narrow
+        # for both on one line (a long status would otherwise widen the whole page).
+        self.agents_grid.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         agents_layout.addLayout(self.agents_grid)
         root.addWidget(agents_box)
 
