@@ -74,9 +74,13 @@ def configure_logging(log_dir: Path | None, level: str = "INFO") -> None:
         root.addHandler(handler)
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        # Whatever configured uvicorn's loggers before (its own dictConfig sets levels and
+        # stops propagation), the root handlers above decide: they redact.
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
+        logger.disabled = False
+        logger.setLevel(logging.NOTSET)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, QuietAcceptedWebhooks) for f in access.filters):
         access.addFilter(QuietAcceptedWebhooks())

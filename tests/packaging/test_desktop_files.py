@@ -56,5 +56,5 @@ def test_the_app_id_is_used_everywhere():
     assert component.findtext("launchable") == f"{APP_ID}.desktop"
     assert component.findtext("provides/binary") == "qp-desktop"
 
-    app_py = (ROOT / "qp_desktop" / "app.py").read_text()
-    assert "setDesktopFileName(APP_ID)" in app_py
+    main_py = (ROOT / "qp_desktop" / "main.py").read_text()  # where the QApplication is made
+    assert "setDesktopFileName(APP_ID)" in main_py
