@@ -57,10 +57,7 @@ async def seed(client: TenantClient, http: httpx.AsyncClient, itglue_subdomain: 
             ("northwind-ad", "active_directory"), ("reception-pc", "local"),
             ("contoso-ad", "active_directory"), ("xray-ws", "local"),
             ("fabrikam-ldap", "openldap"), ("dispatch-kiosk", "local"))]})
-    second = await client.create_enrollment_code("fabrikam-ldap01")
-    await http.post(f"{base}{API}/agent/enroll",
-                    json={"code": second.code, "name": "fabrikam-ldap01",
-                          "hostname": "ldap01.fabrikam.example"})
+    await _fabrikam_agent_syncs(client, http, customers["Fabrikam Logistics"].id)
 
     accounts: dict[str, Account] = {}
     for customer_name, name, kind, source_type, directory, identity in DEMO_ACCOUNTS:
@@ -86,6 +83,28 @@ async def seed(client: TenantClient, http: httpx.AsyncClient, itglue_subdomain: 
             "resourceName": name})
         await _apply_one_job(http, base, agent_headers, ok)
     await _wait_for_results(client, {"Backup service", "X-ray workstation"})
+
+
+async def _fabrikam_agent_syncs(client: TenantClient, http: httpx.AsyncClient,
+                                customer_id: int) -> None:
+    """A second agent, enrolled for Fabrikam, reports its directory twice: the second sync
+    no longer lists a contractor, so the table shows a gone account too."""
+    base = client.base_url
+    answer = await client._authed("POST", f"{API}/agents/enrollment-codes",
+                                  json={"name": "fabrikam-ldap01", "customer_id": customer_id})
+    r = await http.post(f"{base}{API}/agent/enroll",
+                        json={"code": answer.json()["code"], "name": "fabrikam-ldap01",
+                              "hostname": "ldap01.fabrikam.example"})
+    r.raise_for_status()
+    headers = {"Authorization": f"Bearer {r.json()['agent_token']}"}
+    people = {"mdavis": "Maria Davis", "contractor-2025": "Contractor (2025)"}
+    for sync_id, users in (("demo-1", ("mdavis", "contractor-2025")), ("demo-2", ("mdavis",))):
+        await http.post(f"{base}{API}/agent/accounts", headers=headers, json={
+            "sync_id": sync_id, "directory": "fabrikam-people", "directory_kind": "openldap",
+            "final": True, "accounts": [
+                {"identity": f"uid={u},ou=people,dc=fabrikam,dc=example",
+                 "display_name": people[u], "login_names": [u], "enabled": True,
+                 "kind": "end_user"} for u in users]})
 
 
 async def _apply_one_job(http: httpx.AsyncClient, base: str, headers: dict[str, str],
