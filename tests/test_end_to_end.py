@@ -7,9 +7,7 @@ show queued then succeeded, and a bind with the new password works.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +18,6 @@ from tests.agent import conftest as agent_fixtures
 from tests.agent.conftest import (
     ADMIN_DN,
     ADMIN_PASSWORD,
-    AGENT_DN,
-    AGENT_PASSWORD,
     PEOPLE_DN,
     LdapUser,
     Slapd,
@@ -29,6 +25,7 @@ from tests.agent.conftest import (
 from tests.conftest import ITGLUE_KEY
 from tests.support.pipeline import (
     connect_itglue,
+    start_ldap_agent,
     start_tenant,
     wait_for,
     wait_for_trigger_event,
@@ -73,28 +70,7 @@ def test_a_password_changed_in_itglue_is_applied_to_ldap_by_the_agent(
             # Enroll the real agent with a code from the API.
             code = api.post("/api/v1/agents/enrollment-codes", json={"name": "ldap-1"})
             assert code.status_code == 201, code.text
-            credential = tmp_path / "agent-credential.json"
-            enrolled = subprocess.run(
-                [sys.executable, "-m", "qp_agent", "enroll", "--tenant", tenant.url,
-                 "--code", code.json()["code"], "--credential-file", str(credential),
-                 "--no-keyring"],
-                capture_output=True, text=True, timeout=60)
-            assert enrolled.returncode == 0, enrolled.stderr
-            config = tmp_path / "agent.toml"
-            config.write_text(
-                f'credential_file = "{credential}"\n'
-                "heartbeat_seconds = 1\n\n"
-                "[[directory]]\n"
-                'name = "corp-ldap"\n'
-                'kind = "openldap"\n'
-                f'url = "{slapd.url}"\n'
-                f'bind_dn = "{AGENT_DN}"\n'
-                'bind_password_env = "QP_E2E_LDAP_BIND"\n'
-                f'base_dn = "{PEOPLE_DN}"\n')
-            agent = subprocess.Popen(
-                [sys.executable, "-m", "qp_agent", "run", "--config", str(config)],
-                env={**os.environ, "QP_E2E_LDAP_BIND": AGENT_PASSWORD},
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            agent = start_ldap_agent(tmp_path, tenant.url, code.json()["code"], slapd.url)
             agent_id = wait_for(
                 lambda: next((a["id"] for a in api.get("/api/v1/agents").json()["agents"]
                               if a["status"] == "online"

@@ -8,9 +8,7 @@ reads the current value and the real ``qp-agent`` writes it to slapd.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +17,9 @@ import httpx
 import pytest
 
 from tests.agent import conftest as agent_fixtures
-from tests.agent.conftest import AGENT_DN, AGENT_PASSWORD, PEOPLE_DN, LdapUser, Slapd
+from tests.agent.conftest import LdapUser, Slapd
 from tests.conftest import ITGLUE_KEY
-from tests.support.pipeline import connect_itglue, start_tenant, wait_for
+from tests.support.pipeline import connect_itglue, start_ldap_agent, start_tenant, wait_for
 from tests.support.processes import EmulatorProcess
 from tests.tenant.conftest import Api, sign_in
 
@@ -80,28 +78,7 @@ def test_two_changes_within_the_window_both_reach_ldap_and_a_redelivery_applies_
             workflow_url = api.generate()
             code = api.post("/api/v1/agents/enrollment-codes", json={"name": "ldap-1"})
             assert code.status_code == 201, code.text
-            credential = tmp_path / "agent-credential.json"
-            enrolled = subprocess.run(
-                [sys.executable, "-m", "qp_agent", "enroll", "--tenant", tenant.url,
-                 "--code", code.json()["code"], "--credential-file", str(credential),
-                 "--no-keyring"],
-                capture_output=True, text=True, timeout=60)
-            assert enrolled.returncode == 0, enrolled.stderr
-            config = tmp_path / "agent.toml"
-            config.write_text(
-                f'credential_file = "{credential}"\n'
-                "heartbeat_seconds = 1\n\n"
-                "[[directory]]\n"
-                'name = "corp-ldap"\n'
-                'kind = "openldap"\n'
-                f'url = "{slapd.url}"\n'
-                f'bind_dn = "{AGENT_DN}"\n'
-                'bind_password_env = "QP_E2E_LDAP_BIND"\n'
-                f'base_dn = "{PEOPLE_DN}"\n')
-            agent = subprocess.Popen(
-                [sys.executable, "-m", "qp_agent", "run", "--config", str(config)],
-                env={**os.environ, "QP_E2E_LDAP_BIND": AGENT_PASSWORD},
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            agent = start_ldap_agent(tmp_path, tenant.url, code.json()["code"], slapd.url)
             agent_id = wait_for(
                 lambda: next((a["id"] for a in api.get("/api/v1/agents").json()["agents"]
                               if a["status"] == "online" and a["directories"]), None),

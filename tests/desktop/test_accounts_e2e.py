@@ -4,9 +4,7 @@ directory through the real agent."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +13,10 @@ import httpx
 import pytest
 
 from tests.agent import conftest as agent_fixtures
-from tests.agent.conftest import AGENT_DN, AGENT_PASSWORD, PEOPLE_DN, LdapUser, Slapd
+from tests.agent.conftest import LdapUser, Slapd
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
 from tests.desktop.helpers import WAIT, fill_sign_in, start, submit_and_wait
-from tests.support.pipeline import connect_itglue, start_tenant
+from tests.support.pipeline import connect_itglue, start_ldap_agent, start_tenant
 from tests.support.processes import EmulatorProcess
 from tests.tenant.conftest import sign_in
 
@@ -41,30 +39,6 @@ def emulator() -> Iterator[EmulatorProcess]:
         emu.stop()
 
 
-def _agent(tmp_path: Path, tenant_url: str, code: str, slapd: Slapd) -> subprocess.Popen[str]:
-    credential = tmp_path / "agent-credential.json"
-    enrolled = subprocess.run(
-        [sys.executable, "-m", "qp_agent", "enroll", "--tenant", tenant_url, "--code", code,
-         "--credential-file", str(credential), "--no-keyring"],
-        capture_output=True, text=True, timeout=60)
-    assert enrolled.returncode == 0, enrolled.stderr
-    config = tmp_path / "agent.toml"
-    config.write_text(
-        f'credential_file = "{credential}"\n'
-        "heartbeat_seconds = 1\n\n"
-        "[[directory]]\n"
-        'name = "corp-ldap"\n'
-        'kind = "openldap"\n'
-        f'url = "{slapd.url}"\n'
-        f'bind_dn = "{AGENT_DN}"\n'
-        'bind_password_env = "QP_E2E_LDAP_BIND"\n'
-        f'base_dn = "{PEOPLE_DN}"\n')
-    return subprocess.Popen(
-        [sys.executable, "-m", "qp_agent", "run", "--config", str(config)],
-        env={**os.environ, "QP_E2E_LDAP_BIND": AGENT_PASSWORD},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
 def test_matched_in_the_dialog_then_a_change_in_itglue_reaches_ldap(
         qtbot, make_app, memory_keyring, tmp_path: Path, tenant_template: Path,
         emulator: EmulatorProcess, slapd: Slapd, ldap_user: LdapUser) -> None:
@@ -79,7 +53,7 @@ def test_matched_in_the_dialog_then_a_change_in_itglue_reaches_ldap(
                          if c["name"] == "Northwind Traders")
         workflow_url = api.generate()
         code = api.post("/api/v1/agents/enrollment-codes", json={"name": "ldap-1"}).json()
-        agent = _agent(tmp_path, tenant.url, code["code"], slapd)
+        agent = start_ldap_agent(tmp_path, tenant.url, code["code"], slapd.url)
 
         def online() -> int | None:
             return next((a["id"] for a in api.get("/api/v1/agents").json()["agents"]

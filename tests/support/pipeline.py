@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -107,3 +110,32 @@ def db_rows(tenant: TenantProcess, sql: str, *params: Any) -> list[Any]:
         return list(conn.execute(sql, params).fetchall())
     finally:
         conn.close()
+
+
+def start_ldap_agent(tmp_path: Path, tenant_url: str, code: str,
+                     ldap_url: str) -> subprocess.Popen[str]:
+    """Enroll the real ``qp-agent`` with ``code`` and run it against the agent suite's slapd
+    (one OpenLDAP directory, ``corp-ldap``, heartbeat every second). The caller stops it."""
+    from tests.agent.conftest import AGENT_DN, AGENT_PASSWORD, PEOPLE_DN
+
+    credential = tmp_path / "agent-credential.json"
+    enrolled = subprocess.run(
+        [sys.executable, "-m", "qp_agent", "enroll", "--tenant", tenant_url, "--code", code,
+         "--credential-file", str(credential), "--no-keyring"],
+        capture_output=True, text=True, timeout=60)
+    assert enrolled.returncode == 0, enrolled.stderr
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'credential_file = "{credential}"\n'
+        "heartbeat_seconds = 1\n\n"
+        "[[directory]]\n"
+        'name = "corp-ldap"\n'
+        'kind = "openldap"\n'
+        f'url = "{ldap_url}"\n'
+        f'bind_dn = "{AGENT_DN}"\n'
+        'bind_password_env = "QP_E2E_LDAP_BIND"\n'
+        f'base_dn = "{PEOPLE_DN}"\n')
+    return subprocess.Popen(
+        [sys.executable, "-m", "qp_agent", "run", "--config", str(config)],
+        env={**os.environ, "QP_E2E_LDAP_BIND": AGENT_PASSWORD},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
