@@ -63,16 +63,19 @@ def _make_qapplication() -> QApplication:
     from PySide6.QtWidgets import QApplication
 
     from qp_desktop import APP_ID
-    from qp_desktop.ui.theme import apply_theme
+    from qp_desktop.ui.theme import apply_theme, qapplication_arguments
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance()
+    style_set = app is None
+    if app is None:
+        app = QApplication(qapplication_arguments(sys.argv[0] if sys.argv else APP_NAME))
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationDisplayName("QP Desktop")
     # The reverse-DNS id: Wayland's app id, matched to resources/<APP_ID>.desktop.
     app.setDesktopFileName(APP_ID)
-    apply_theme(app)
+    apply_theme(app, style_set=style_set)
     return app
 
 
