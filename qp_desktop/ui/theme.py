@@ -6,14 +6,15 @@ module decides how those look, so pages never hard-code colours.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
 
-@dataclass(frozen=True)
-class Colours:
+# A NamedTuple rather than a frozen dataclass: the theme is applied before the first window
+# is painted, and importing ``dataclasses`` and building the class cost more than that.
+class Colours(NamedTuple):
     window: str
     base: str
     alt_base: str
