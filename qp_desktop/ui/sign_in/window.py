@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QLineEdit,
     QWidget,
@@ -24,6 +23,8 @@ from qp_desktop.services.tasks import TaskSet
 from qp_desktop.ui.sign_in.layout import SignInLayout
 
 if TYPE_CHECKING:
+    from PySide6.QtGui import QCloseEvent, QKeyEvent, QShowEvent
+
     from qp_desktop.services.local_tenant import ChildServerError, LocalTenant
     from qp_desktop.services.session import Session
     from qp_desktop.services.tenant_client import TenantError
