@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLineEdit, QVBoxLayout, QWidget
 
 from qp_desktop.ui.widgets import Banner
 
@@ -54,3 +54,26 @@ def test_banner_details_are_offered_behind_show_details_and_only_when_there_are_
     assert banner.details.toPlainText() == ""
     banner.clear()
     assert not banner.isVisible()
+
+
+def test_tab_reaches_show_details_between_the_fields_around_the_banner(qtbot):
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    before, after = QLineEdit(), QLineEdit()
+    before.setObjectName("before")
+    after.setObjectName("after")
+    banner = Banner("test_banner")
+    for widget in (before, banner, after):
+        layout.addWidget(widget)
+    qtbot.addWidget(page)
+    page.show()
+    qtbot.waitExposed(page)
+    banner.show_message("error", "The tenant could not be started.", "Traceback: port taken")
+    qtbot.mouseClick(banner.details_button, Qt.MouseButton.LeftButton)
+
+    before.setFocus()
+    order = []
+    for _ in range(3):
+        page.focusNextChild()
+        order.append(page.focusWidget())
+    assert order == [banner.details_button, banner.details, after]

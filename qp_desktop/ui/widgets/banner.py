@@ -13,10 +13,11 @@ if TYPE_CHECKING:
 class Banner(QFrame):
     """A coloured message strip that hides itself when it has nothing to say.
 
-    Most banners stay hidden (the sign-in window, the first thing on screen, has three), so
-    what only a shown message needs is made by its first :meth:`show_message`: the label's
-    selectable text (which needs PySide's ``Qt`` namespace, dozens of enums to build) and
-    the "Show details" button with its text box.
+    Most banners stay hidden (the sign-in window, painted before anything else, has three),
+    so what only a message needs is made with the first one (:meth:`show_message`, or a
+    look at :attr:`details`): the label's selectable text, which needs PySide's ``Qt``
+    namespace (dozens of enums, built on first use), and the "Show details" button with its
+    text box.
     """
 
     def __init__(self, object_name: str, parent: QWidget | None = None):
@@ -32,31 +33,33 @@ class Banner(QFrame):
         self.label.setWordWrap(True)
         layout.addWidget(self.label)
         self._layout = layout
-        self._selectable = False
         self._details_button: QPushButton | None = None
         self._details: QPlainTextEdit | None = None
         self.setVisible(False)
 
     @property
     def details_button(self) -> QPushButton:
-        """"Show details" (hidden unless the message has details)."""
+        """"Show details", shown when the message has details."""
         if self._details_button is None:
-            self._make_details()
+            self._complete()
         assert self._details_button is not None
         return self._details_button
 
     @property
     def details(self) -> QPlainTextEdit:
-        """The details under the message, shown by :attr:`details_button`."""
+        """The message's details, hidden until "Show details"."""
         if self._details is None:
-            self._make_details()
+            self._complete()
         assert self._details is not None
         return self._details
 
-    def _make_details(self) -> None:
+    def _complete(self) -> None:
         from PySide6.QtCore import Qt
         from PySide6.QtWidgets import QPlainTextEdit
 
+        # Selectable text also lets the label take focus by a click, which setTabOrder()
+        # below needs (it ignores widgets that take no focus).
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         name = self.objectName()
         button = QPushButton("Show details")
         button.setObjectName(f"{name}_details_button")
@@ -71,6 +74,10 @@ class Banner(QFrame):
         details.setMaximumHeight(160)
         details.setVisible(False)
         self._layout.addWidget(details)
+        # Widgets added to a window come last in its tab order; these belong right after
+        # the message, where they would be had they been made with it.
+        QWidget.setTabOrder(self.label, button)
+        QWidget.setTabOrder(button, details)
         self._details_button, self._details = button, details
 
     @property
@@ -81,18 +88,12 @@ class Banner(QFrame):
         return self.label.text() if self.isVisibleTo(self.parentWidget()) else ""
 
     def show_message(self, kind: str, text: str, details: str = "") -> None:
-        if not self._selectable:
-            from PySide6.QtCore import Qt
-
-            self._selectable = True
-            self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setProperty("kind", kind)
         self.label.setText(text)
-        if details or self._details is not None:
-            self.details.setPlainText(details)
-            self.details_button.setVisible(bool(details))
-            self.details_button.setText("Show details")
-            self.details.setVisible(False)
+        self.details.setPlainText(details)
+        self.details_button.setVisible(bool(details))
+        self.details_button.setText("Show details")
+        self.details.setVisible(False)
         # Re-polish so the style sheet picks up the new ``kind``.
         for widget in (self, self.label):
             widget.style().unpolish(widget)
