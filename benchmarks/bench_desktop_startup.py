@@ -8,8 +8,11 @@
 
 The cold-start line also carries the child's CPU time (user + sys from ``os.wait4``), which
 a loaded machine disturbs far less than wall time, and each figure's spread (min, max).
+With ``--instructions`` (needs valgrind) it also counts the instructions each child runs to
+"shown" under callgrind, once each: a figure that does not move with the machine's load.
 
-Usage: ``.venv/bin/python benchmarks/bench_desktop_startup.py [--runs N] [--desktop-only]``.
+Usage: ``.venv/bin/python benchmarks/bench_desktop_startup.py [--runs N] [--desktop-only]
+[--instructions]``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,6 +69,19 @@ def _time_until_shown(args: list[str], env: dict[str, str]) -> tuple[float, floa
     return elapsed, usage.ru_utime + usage.ru_stime
 
 
+def _instructions(args: list[str], env: dict[str, str]) -> int:
+    """Instructions the child runs until it exits (right after "shown"), from callgrind."""
+    result = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                             *args], capture_output=True, text=True, env=env, cwd=ROOT,
+                            timeout=600, check=False)
+    if "shown" not in result.stdout.split():
+        raise RuntimeError(f"{args!r} never said 'shown' under valgrind")
+    match = re.search(r"Collected : (\d+)", result.stderr)
+    if match is None:
+        raise RuntimeError("callgrind reported no instruction count")
+    return int(match.group(1))
+
+
 def _tenant_start(data_dir: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "qp_tenant", "serve", "--host", "127.0.0.1",
@@ -107,7 +125,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--desktop-only", action="store_true",
                         help="only the cold start, not the local tenant's start")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each cold start's instructions under valgrind")
     args = parser.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind (apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="qp-bench-") as tmp:
         tmpdir = Path(tmp)
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmpdir),
@@ -128,13 +150,20 @@ def main() -> int:
         app_wall, app_cpu = [w for w, _ in app_runs], [c for _, c in app_runs]
         bare_wall, bare_cpu = [w for w, _ in bare_runs], [c for _, c in bare_runs]
         cpu, cpu_baseline = statistics.median(app_cpu), statistics.median(bare_cpu)
+        counted: dict[str, object] = {}
+        if args.instructions:
+            instructions = _instructions(desktop, env)
+            baseline_instructions = _instructions(bare, env)
+            counted = {"instructions": instructions,
+                       "instructions_baseline": baseline_instructions,
+                       "instructions_ratio": round(instructions / baseline_instructions, 3)}
         _emit("desktop_cold_start_to_sign_in", statistics.median(app_wall), "s",
               statistics.median(bare_wall), spread=_spread(app_wall),
               baseline_spread=_spread(bare_wall), cpu=round(cpu, 4),
               cpu_baseline=round(cpu_baseline, 4),
               cpu_ratio=round(cpu / cpu_baseline, 3) if cpu_baseline else None,
               cpu_spread=_spread(app_cpu), cpu_baseline_spread=_spread(bare_cpu),
-              runs=args.runs)
+              runs=args.runs, **counted)
         if args.desktop_only:
             return 0
 

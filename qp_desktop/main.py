@@ -35,7 +35,7 @@ def has_display() -> bool:
                                                    "QT_QPA_PLATFORM"))
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qp-desktop",
                                      description="QP Desktop: the technician's companion.")
     parser.add_argument("--tenant", metavar="URL", help="sign in to the tenant at URL "
@@ -48,14 +48,59 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "out of reach and cut-off text, and exit 3 on a problem")
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+# What _parser() declares, for _parse_plain(): option -> (attribute, type; None for a flag).
+_OPTIONS: dict[str, tuple[str, type[str] | type[Path] | None]] = {
+    "--tenant": ("tenant", str), "--screenshot": ("screenshot", Path),
+    "--check-layout": ("check_layout", None), "--data-dir": ("data_dir", Path),
+    "--exit-when-shown": ("exit_when_shown", None),
+}
+
+
+def _parse_plain(argv: Sequence[str]) -> argparse.Namespace | None:
+    """``argv`` read as :func:`_parser` would, when it only spells out its options in full
+    (``--tenant URL``, ``--tenant=URL``, flags); None for anything else (help, abbreviations,
+    mistakes), which argparse then answers. Building the argparse parser (its messages are
+    looked up in translation catalogues) costs the start-up more than the whole command line
+    is worth."""
+    found: dict[str, object] = {"tenant": None, "screenshot": None, "check_layout": False,
+                                "data_dir": None, "exit_when_shown": False}
+    rest = list(argv)
+    while rest:
+        option, equals, value = rest.pop(0).partition("=")
+        if option not in _OPTIONS:
+            return None
+        name, kind = _OPTIONS[option]
+        if kind is None:
+            if equals:
+                return None
+            found[name] = True
+            continue
+        if not equals:
+            if not rest:
+                return None
+            value = rest.pop(0)
+        if not value or value.startswith("-"):
+            return None
+        found[name] = kind(value)
+    return argparse.Namespace(**found)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    if argv is None:
+        argv = sys.argv[1:]
+    args = _parse_plain(argv)
+    if args is None:
+        args = _parser().parse_args(argv)
     if args.tenant:
         from qp_common.urls import normalise_tenant_url
 
         try:
             args.tenant = normalise_tenant_url(args.tenant)
         except ValueError as exc:
-            parser.error(str(exc))
+            _parser().error(str(exc))
     return args
 
 
@@ -63,16 +108,19 @@ def _make_qapplication() -> QApplication:
     from PySide6.QtWidgets import QApplication
 
     from qp_desktop import APP_ID
-    from qp_desktop.ui.theme import apply_theme
+    from qp_desktop.ui.theme import apply_theme, qapplication_arguments
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance()
+    style_set = app is None
+    if app is None:
+        app = QApplication(qapplication_arguments(sys.argv[0] if sys.argv else APP_NAME))
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationDisplayName("QP Desktop")
     # The reverse-DNS id: Wayland's app id, matched to resources/<APP_ID>.desktop.
     app.setDesktopFileName(APP_ID)
-    apply_theme(app)
+    apply_theme(app, style_set=style_set)
     return app
 
 

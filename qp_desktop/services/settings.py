@@ -5,16 +5,19 @@ Nothing secret is ever stored here: no passwords, tokens, keys or URLs holding t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
-from PySide6.QtCore import QByteArray, QSettings
+if TYPE_CHECKING:
+    # Imported where used: these types are built by PySide on first use, and the sign-in
+    # window, painted before anything else, reads its preferences but no window state.
+    from PySide6.QtCore import QByteArray, QSettings
 
 T = TypeVar("T", bool, int, str)
 
 
-@dataclass(frozen=True)
-class Setting(Generic[T]):
+# A NamedTuple rather than a frozen dataclass: the sign-in window reads its settings before
+# it is painted, and importing ``dataclasses`` and building the class cost more than that.
+class Setting(NamedTuple, Generic[T]):
     """One preference: where it lives, its type, default and the label a UI shows."""
 
     key: str
@@ -100,6 +103,8 @@ class WindowState:
         self.qsettings = qsettings
 
     def load(self, name: str) -> QByteArray | None:
+        from PySide6.QtCore import QByteArray
+
         value = self.qsettings.value(f"{self.GROUP}/{name}")
         return value if isinstance(value, QByteArray) and not value.isEmpty() else None
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeyEvent, QShowEvent
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QLineEdit,
     QWidget,
@@ -24,6 +23,8 @@ from qp_desktop.services.tasks import TaskSet
 from qp_desktop.ui.sign_in.layout import SignInLayout
 
 if TYPE_CHECKING:
+    from PySide6.QtGui import QCloseEvent, QKeyEvent, QShowEvent
+
     from qp_desktop.services.local_tenant import ChildServerError, LocalTenant
     from qp_desktop.services.session import Session
     from qp_desktop.services.tenant_client import TenantError
@@ -363,9 +364,13 @@ class SignInWindow(SignInLayout, QWidget):
     def _focus_first_field(self) -> None:
         focused = self.focusWidget()
         if focused is None or not focused.isEnabled() or not isinstance(focused, QLineEdit):
-            self.first_field().setFocus(Qt.FocusReason.OtherFocusReason)
+            # Qt's default reason, OtherFocusReason; naming it would build PySide's ``Qt``
+            # namespace (dozens of enums) before the window is painted.
+            self.first_field().setFocus()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt naming
+        from PySide6.QtCore import Qt
+
         # Enter on a check box or a radio button (which ignore it) signs in too.
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.submit()

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QPlainTextEdit
 
 
 class Banner(QFrame):
-    """A coloured message strip that hides itself when it has nothing to say."""
+    """A coloured message strip that hides itself when it has nothing to say.
+
+    Most banners stay hidden (the sign-in window, painted before anything else, has three),
+    so what only a message needs is made with the first one (:meth:`show_message`, or a
+    look at :attr:`details`): the label's selectable text, which needs PySide's ``Qt``
+    namespace (dozens of enums, built on first use), and the "Show details" button with its
+    text box.
+    """
 
     def __init__(self, object_name: str, parent: QWidget | None = None):
         super().__init__(parent)
@@ -20,20 +31,54 @@ class Banner(QFrame):
         self.label = QLabel()
         self.label.setObjectName(f"{object_name}_text")
         self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.label)
-        self.details_button = QPushButton("Show details")
-        self.details_button.setObjectName(f"{object_name}_details_button")
-        self.details_button.setFlat(True)
-        self.details_button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.details_button.clicked.connect(self._toggle_details)
-        layout.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignLeft)
-        self.details = QPlainTextEdit()
-        self.details.setObjectName(f"{object_name}_details")
-        self.details.setReadOnly(True)
-        self.details.setMaximumHeight(160)
-        layout.addWidget(self.details)
-        self.clear()
+        self._layout = layout
+        self._details_button: QPushButton | None = None
+        self._details: QPlainTextEdit | None = None
+        self.setVisible(False)
+
+    @property
+    def details_button(self) -> QPushButton:
+        """"Show details", shown when the message has details."""
+        if self._details_button is None:
+            self._complete()
+        assert self._details_button is not None
+        return self._details_button
+
+    @property
+    def details(self) -> QPlainTextEdit:
+        """The message's details, hidden until "Show details"."""
+        if self._details is None:
+            self._complete()
+        assert self._details is not None
+        return self._details
+
+    def _complete(self) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QPlainTextEdit
+
+        # Selectable text also lets the label take focus by a click, which setTabOrder()
+        # below needs (it ignores widgets that take no focus).
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        name = self.objectName()
+        button = QPushButton("Show details")
+        button.setObjectName(f"{name}_details_button")
+        button.setFlat(True)
+        button.setCursor(Qt.CursorShape.PointingHandCursor)
+        button.clicked.connect(self._toggle_details)
+        button.setVisible(False)
+        self._layout.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
+        details = QPlainTextEdit()
+        details.setObjectName(f"{name}_details")
+        details.setReadOnly(True)
+        details.setMaximumHeight(160)
+        details.setVisible(False)
+        self._layout.addWidget(details)
+        # Widgets added to a window come last in its tab order; these belong right after
+        # the message, where they would be had they been made with it.
+        QWidget.setTabOrder(self.label, button)
+        QWidget.setTabOrder(button, details)
+        self._details_button, self._details = button, details
 
     @property
     def kind(self) -> str:
@@ -57,9 +102,10 @@ class Banner(QFrame):
 
     def clear(self) -> None:
         self.label.setText("")
-        self.details.setPlainText("")
-        self.details.setVisible(False)
-        self.details_button.setVisible(False)
+        if self._details is not None:
+            self.details.setPlainText("")
+            self.details.setVisible(False)
+            self.details_button.setVisible(False)
         self.setVisible(False)
 
     def _toggle_details(self) -> None:
