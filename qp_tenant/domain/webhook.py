@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,8 +31,9 @@ from qp_common.urls import foreign_host, is_itglue_host
 from qp_common.wire import error_body
 from qp_tenant.crypto import Crypto
 from qp_tenant.db import WEBHOOK_TAG, lock_event_log
+from qp_tenant.domain.batch_sql import REJECTED, TRIGGER_TYPES, BatchSQL, TokenRow, batch_sql
 from qp_tenant.domain.events import EventBroker, rfc3339
-from qp_tenant.models import Event, WorkflowToken, utcnow
+from qp_tenant.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -44,41 +44,8 @@ MAX_DEPTH = 32
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 # A refusal decided from the request alone: (status, code, message).
 Refusal = tuple[int, str, str]
-# Core tables: the batch path skips ORM unit-of-work bookkeeping.
-EVENTS: Any = Event.__table__
-TOKENS: Any = WorkflowToken.__table__
-
-# The batch's statements, built once: SQLAlchemy then skips constructing them and computing
-# their cache keys for every batch.
-FIND_TOKENS = (
-    select(TOKENS.c.id, TOKENS.c.tenant_id, TOKENS.c.token_hmac, TOKENS.c.expires_at,
-           TOKENS.c.revoked_at, TOKENS.c.last4, TOKENS.c.last_used_at)
-    .where(TOKENS.c.token_hmac.in_(bindparam("hmacs", expanding=True)))
-)
-FIND_ORIGINALS = (  # earlier accepted/test events of the same tokens and bodies
-    select(EVENTS.c.id, EVENTS.c.token_id, EVENTS.c.body_hash)
-    .where(EVENTS.c.token_id.in_(bindparam("token_ids", expanding=True)),
-           EVENTS.c.body_hash.in_(bindparam("hashes", expanding=True)),
-           EVENTS.c.occurred_at >= bindparam("cutoff", type_=EVENTS.c.occurred_at.type),
-           EVENTS.c.type.in_(("workflow_trigger.received", "workflow_trigger.test")))
-    .order_by(EVENTS.c.id)
-)
-INSERT_EVENTS = insert(EVENTS).returning(EVENTS.c.id, EVENTS.c.token_id, EVENTS.c.body_hash)
-COUNT_DUPLICATES = (update(EVENTS).where(EVENTS.c.id == bindparam("eid"))
-                    .values(duplicates=EVENTS.c.duplicates + bindparam("n")))
-MARK_USED = (update(TOKENS).where(TOKENS.c.id == bindparam("tid"))
-             .values(last_used_at=bindparam("used", type_=TOKENS.c.last_used_at.type)))
 # Refusals of one token with one code fold into one event per this long.
 FOLD_WINDOW = timedelta(minutes=1)
-REJECTED = "workflow_trigger.rejected"
-FIND_RECENT_REFUSALS = (  # the newest refusal events of these tokens and codes, per minute
-    select(EVENTS.c.id, EVENTS.c.token_id, EVENTS.c.body_hash, EVENTS.c.occurred_at)
-    .where(EVENTS.c.token_id.in_(bindparam("token_ids", expanding=True)),
-           EVENTS.c.body_hash.in_(bindparam("keys", expanding=True)),
-           EVENTS.c.occurred_at >= bindparam("cutoff", type_=EVENTS.c.occurred_at.type),
-           EVENTS.c.type == REJECTED)
-    .order_by(EVENTS.c.id)
-)
 
 
 def _fold_key(code: str) -> str:
@@ -206,9 +173,12 @@ def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, Refusal | None]:
     return body, None
 
 
+# Built once: ``json.dumps`` with options builds an encoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def body_hash(body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(body).encode("utf-8")).hexdigest()
 
 
 def _text(value: Any, limit: int = 500) -> str | None:
@@ -255,7 +225,7 @@ def _describe(exc: BaseException) -> str:
 class _Refused:
     """The refusals of one token with one code in a batch: logged as one event."""
 
-    token: Any
+    token: TokenRow
     trigger: Trigger
     code: str
     message: str
@@ -463,8 +433,8 @@ class TriggerIngest:
         refused: set[int] = set()
         refusals: dict[tuple[int, str], _Refused] = {}  # (token id, code) -> what to log
 
-        found = conn.execute(FIND_TOKENS, {"hmacs": list(aliases)}).all()
-        tokens = {aliases[row.token_hmac]: row for row in found}
+        sql = batch_sql(conn)
+        tokens = {aliases[row.token_hmac]: row for row in sql.tokens(aliases)}
         known = [tokens.get(hashes[t.token]) for t in batch]
 
         # Duplicate candidates: earlier accepted/test events of the same tokens and bodies.
@@ -477,10 +447,8 @@ class TriggerIngest:
         token_ids = {tok.id for i in hashed_bodies if (tok := known[i]) is not None}
         if token_ids:
             cutoff = min(batch[i].received_at for i in hashed_bodies) - self._window
-            prior = conn.execute(FIND_ORIGINALS, {
-                "token_ids": list(token_ids), "hashes": list(set(hashed_bodies.values())),
-                "cutoff": cutoff}).all()
-            for p in prior:
+            for p in sql.recent_events(token_ids, set(hashed_bodies.values()), cutoff,
+                                       TRIGGER_TYPES):
                 originals.setdefault((p.token_id, p.body_hash), p.id)
         pending_dups: dict[tuple[int, str], int] = {}  # key -> row index in this batch
 
@@ -528,45 +496,36 @@ class TriggerIngest:
 
         # Row updates first: on PostgreSQL the event-log lock below is held until COMMIT, so
         # everything that can happen before it shortens the time other processes wait for it.
-        if used_tokens:
-            conn.execute(MARK_USED,
-                         [{"tid": tid, "used": used} for tid, used in used_tokens.items()])
+        sql.mark_used(used_tokens)
         if new_rows or refusals:
             # PostgreSQL: commit order = id order across processes, and a wake-up NOTIFY. It
             # also makes "is there a refusal event this minute?" below safe across processes.
             lock_event_log(conn, {row["tenant_id"] for row, _, _ in new_rows}
                            | {fold.token.tenant_id for fold in refusals.values()}, WEBHOOK_TAG)
         if refusals:
-            new_rows += self._fold_refusals(conn, refusals, dup_targets)
+            new_rows += self._fold_refusals(sql, refusals, dup_targets)
             refused = {fold.token.tenant_id for fold in refusals.values()}
             tenants |= refused
-        if dup_targets:
-            conn.execute(COUNT_DUPLICATES,
-                         [{"eid": eid, "n": n} for eid, n in dup_targets.items()])
+        sql.add_duplicates(dup_targets)
         if repeats:
             self._after_repeat(conn, repeats)
-        # One multi-row INSERT. Rows are unique by (token, body hash) within a batch (refusal
-        # rows by (token, "refused:" + code)), so RETURNING is matched on that instead of
-        # asking for parameter order (which would make SQLAlchemy fall back to one INSERT per
-        # row on SQLite).
-        ids: list[int | None] = [None] * len(new_rows)
+        # Rows are unique by (token, body hash) within a batch (refusal rows by (token,
+        # "refused:" + code)): what insert_events needs to hand back each row's id.
+        ids: list[int] = []
         if new_rows:
-            inserted = conn.execute(INSERT_EVENTS, [row for row, _, _ in new_rows])
-            by_key = {(r.token_id, r.body_hash): r.id for r in inserted.all()}
-            for n, (row, status_word, owner) in enumerate(new_rows):
-                ids[n] = by_key[(row["token_id"], row["body_hash"])]
+            ids = sql.insert_events([row for row, _, _ in new_rows])
+            for n, (_row, status_word, owner) in enumerate(new_rows):
                 if owner is not None:
                     results[owner] = (202, {"event_id": ids[n], "status": status_word}, {})
             if self._after_insert is not None:
                 self._after_insert(conn, [
-                    (eid, row) for (row, _, _), eid in zip(new_rows, ids, strict=True)
-                    if eid is not None])
+                    (eid, row) for (row, _, _), eid in zip(new_rows, ids, strict=True)])
         for i, row_index in in_batch_dups:
             results[i] = (202, {"event_id": ids[row_index], "status": "duplicate"}, {})
         assert all(r is not None for r in results)
         return [r for r in results if r is not None], tenants, refused
 
-    def _fold_refusals(self, conn: Connection, refusals: dict[tuple[int, str], _Refused],
+    def _fold_refusals(self, sql: BatchSQL, refusals: dict[tuple[int, str], _Refused],
                        counts: dict[int, int]) -> list[tuple[dict[str, Any], str, int | None]]:
         """One ``workflow_trigger.rejected`` event per token, code and minute.
 
@@ -576,10 +535,9 @@ class TriggerIngest:
         lock, so on PostgreSQL two processes never both start a minute's event.
         """
         cutoff = min(fold.trigger.received_at for fold in refusals.values()) - FOLD_WINDOW
-        recent = conn.execute(FIND_RECENT_REFUSALS, {
-            "token_ids": list({token_id for token_id, _ in refusals}),
-            "keys": list({_fold_key(code) for _, code in refusals}),
-            "cutoff": cutoff}).all()
+        recent = sql.recent_events({token_id for token_id, _ in refusals},
+                                   {_fold_key(code) for _, code in refusals}, cutoff,
+                                   (REJECTED,))
         latest = {(r.token_id, r.body_hash): (r.id, r.occurred_at) for r in recent}
         rows: list[tuple[dict[str, Any], str, int | None]] = []
         for (token_id, code), fold in refusals.items():
@@ -593,7 +551,7 @@ class TriggerIngest:
         return rows
 
     @staticmethod
-    def _token_refusal(tok: Any, now: datetime) -> tuple[int, str, str] | None:
+    def _token_refusal(tok: TokenRow, now: datetime) -> tuple[int, str, str] | None:
         if tok.revoked_at is not None and tok.revoked_at <= now:
             return (410, "token_revoked", "This workflow URL was replaced or revoked. Paste the "
                     "current URL from the IT Glue integration page into the IT Glue workflow.")
@@ -603,7 +561,7 @@ class TriggerIngest:
         return None
 
     @staticmethod
-    def _base_row(tok: Any, t: Trigger) -> dict[str, Any]:
+    def _base_row(tok: TokenRow, t: Trigger) -> dict[str, Any]:
         body = t.body or {}
         return {
             "tenant_id": tok.tenant_id,
@@ -616,7 +574,7 @@ class TriggerIngest:
             "duplicates": 0,
         }
 
-    def _rejected_row(self, tok: Any, t: Trigger, code: str, message: str) -> dict[str, Any]:
+    def _rejected_row(self, tok: TokenRow, t: Trigger, code: str, message: str) -> dict[str, Any]:
         row = self._base_row(tok, t)
         row.update(
             type=REJECTED, severity="warning",
@@ -626,7 +584,7 @@ class TriggerIngest:
         )
         return row
 
-    def _accepted_row(self, tok: Any, t: Trigger, bh: str) -> tuple[dict[str, Any], str]:
+    def _accepted_row(self, tok: TokenRow, t: Trigger, bh: str) -> tuple[dict[str, Any], str]:
         assert t.body is not None
         row = self._base_row(tok, t)
         ref = parse_resource_url(str(t.body.get("resourceUrl", "")))
