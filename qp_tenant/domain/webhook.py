@@ -24,13 +24,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qp_common.urls import foreign_host, is_itglue_host
 from qp_common.wire import error_body
 from qp_tenant.crypto import Crypto
-from qp_tenant.db import WEBHOOK_TAG, lock_event_log
+from qp_tenant.db import WEBHOOK_TAG, SqliteWriter, lock_event_log
 from qp_tenant.domain.batch_sql import REJECTED, TRIGGER_TYPES, BatchSQL, TokenRow, batch_sql
 from qp_tenant.domain.events import EventBroker, rfc3339
 from qp_tenant.models import utcnow
@@ -265,14 +265,25 @@ class TriggerIngest:
                  max_batch: int = 256,
                  on_committed: Any = None, on_refused: Any = None,
                  after_insert: Any = None, after_repeat: Any = None,
-                 write_gate: Any = None, sqlite_engine: Engine | None = None):
+                 write_gate: Any = None, sqlite_writer: SqliteWriter | None = None):
         # A batch is one synchronous function on a Core connection (see _write): on SQLite it
-        # runs on a dedicated writer thread with its own connection (``sqlite_engine``), so
+        # runs on a dedicated writer thread with its own connection (``sqlite_writer``), so
         # the event loop hands the whole batch over once instead of once per statement; on
         # PostgreSQL it runs through ``run_sync`` on the async engine (asyncpg is non-blocking).
         self._engine = engine
-        self._sqlite_engine = sqlite_engine
+        self._sqlite_engine = sqlite_writer.engine if sqlite_writer is not None else None
         self._thread: ThreadPoolExecutor | None = None
+        # Power-loss safety on SQLite (see qp_tenant.db.SqliteWriter): a batch is answered
+        # only once a WAL flush that began after its commit has returned. Flushes run on
+        # their own thread, so the next batch is written meanwhile; one flush covers every
+        # commit before it.
+        self._flush_wal = sqlite_writer.flush_wal if sqlite_writer is not None else None
+        self._flush_thread: ThreadPoolExecutor | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._commits = 0  # batches committed so far
+        self._flushed = 0  # of those, how many are known flushed
+        self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._answering: set[asyncio.Task[None]] = set()
         self._crypto = crypto
         self._broker = broker
         self._window = timedelta(seconds=duplicate_window_seconds)
@@ -311,6 +322,8 @@ class TriggerIngest:
         if self._task is None:
             if self._sqlite_engine is not None and self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="webhook-writer")
+            if self._flush_wal is not None and self._flush_thread is None:
+                self._flush_thread = ThreadPoolExecutor(1, thread_name_prefix="webhook-flush")
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ingest")
 
     async def stop(self) -> None:
@@ -322,9 +335,10 @@ class TriggerIngest:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-            self._thread = None
+        for executor in (self._thread, self._flush_thread):
+            if executor is not None:
+                executor.shutdown(wait=True)
+        self._thread = self._flush_thread = None
         if self._sqlite_engine is not None:
             self._sqlite_engine.dispose()
 
@@ -350,16 +364,70 @@ class TriggerIngest:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             results, tenants, refused = await self._record(batch)
-            for trigger, result in zip(batch, results, strict=True):
-                if trigger.future is not None and not trigger.future.done():
-                    trigger.future.set_result(result)
-                self._queue.task_done()
-            for tenant_id in tenants:
-                self._broker.notify(tenant_id)
-            if self._on_committed is not None and tenants:
-                self._on_committed(tenants)
-            if self._on_refused is not None and refused:
-                self._on_refused(refused)
+            if self._flush_wal is None or not tenants:
+                self._answer(batch, results, tenants, refused)
+            else:
+                # Answer once flushed; the loop goes on to write the next batch meanwhile.
+                task = asyncio.get_running_loop().create_task(self._answer_when_flushed(
+                    batch, results, tenants, refused, self._commits))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
+
+    def _answer(self, batch: list[Trigger], results: list[Answer], tenants: set[int],
+                refused: set[int]) -> None:
+        for trigger, result in zip(batch, results, strict=True):
+            if trigger.future is not None and not trigger.future.done():
+                trigger.future.set_result(result)
+            self._queue.task_done()
+        for tenant_id in tenants:
+            self._broker.notify(tenant_id)
+        if self._on_committed is not None and tenants:
+            self._on_committed(tenants)
+        if self._on_refused is not None and refused:
+            self._on_refused(refused)
+
+    async def _answer_when_flushed(self, batch: list[Trigger], results: list[Answer],
+                                   tenants: set[int], refused: set[int], commit: int) -> None:
+        try:
+            await self._flushed_past(commit)
+        except OSError as exc:
+            # Committed but maybe not on the disk: IT Glue retries a 503, and the retry is
+            # folded into the stored event as a duplicate.
+            log.error("Could not flush %d webhook(s) to the disk (%s); answered 503",
+                      len(batch), _describe(exc))
+            results = [r if r[0] != 202 else STORAGE_UNAVAILABLE for r in results]
+        self._answer(batch, results, tenants, refused)
+
+    async def _flushed_past(self, commit: int) -> None:
+        """Return once a WAL flush that began after commit number ``commit`` has returned."""
+        if self._flushed >= commit:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append((commit, waiter))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        await waiter
+
+    async def _flush_loop(self) -> None:
+        assert self._flush_wal is not None
+        loop = asyncio.get_running_loop()
+        while self._flush_waiters:
+            target = self._commits
+            error: OSError | None = None
+            try:
+                await loop.run_in_executor(self._flush_thread, self._flush_wal)
+            except OSError as exc:
+                error = exc
+            else:
+                self._flushed = target
+            waiting, self._flush_waiters = self._flush_waiters, []
+            for commit, waiter in waiting:
+                if commit > target:
+                    self._flush_waiters.append((commit, waiter))
+                elif error is not None:
+                    waiter.set_exception(error)
+                else:
+                    waiter.set_result(None)
 
     async def _record(self, batch: list[Trigger]
                       ) -> tuple[list[Answer], set[int], set[int]]:
@@ -406,6 +474,7 @@ class TriggerIngest:
                     results, tenants, refused = await conn.run_sync(self._write, batch,
                                                                     hashes, aliases)
         self.batches += 1
+        self._commits += 1
         self._last_batch_at = time.monotonic()
         self.accepted += sum(1 for r in results if r[0] == 202)
         return results, tenants, refused
