@@ -62,14 +62,35 @@ class PasswordRef:
     password_id: str
 
 
+# The shape IT Glue sends (``https://<sub>.itglue.com/<org>/passwords/<id>``, or on
+# ``eu.``/``au.itglue.com``): read without splitting the URL. Anything else takes the general
+# path below, which gives the same answer for these (tests/tenant/test_resource_url.py).
+_CANONICAL_URL = re.compile(
+    r"https://([A-Za-z0-9-]+)\.(?:[A-Za-z0-9-]+\.)?itglue\.com/([0-9]+)/passwords/([0-9]+)")
+
+
 def parse_resource_url(url: str) -> PasswordRef | None:
     """``https://<sub>.itglue.com/<org_id>/passwords/<password_id>`` → its parts, else None.
 
     Tolerant on purpose: the last ``passwords/<digits>`` is the password and the first
     numeric path segment is the organization.
     """
+    url = url.strip()
+    canonical = _CANONICAL_URL.fullmatch(url)
+    if canonical is not None:
+        subdomain, org, password = canonical.groups()
+        return PasswordRef(subdomain.lower(), org, password)
+    return _parse_any_resource_url(url)
+
+
+def _is_id(segment: str) -> bool:
+    """IT Glue ids are ASCII digits (``str.isdigit`` also takes ``²`` and ``١``)."""
+    return segment.isascii() and segment.isdigit()
+
+
+def _parse_any_resource_url(url: str) -> PasswordRef | None:
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
     except ValueError:
         return None
     host = (parts.hostname or "").lower()
@@ -77,10 +98,10 @@ def parse_resource_url(url: str) -> PasswordRef | None:
         return None
     segments = [seg for seg in parts.path.split("/") if seg]
     password_at = max((i for i, seg in enumerate(segments[:-1])
-                       if seg == "passwords" and segments[i + 1].isdigit()), default=None)
+                       if seg == "passwords" and _is_id(segments[i + 1])), default=None)
     if password_at is None:
         return None
-    org = next((seg for seg in segments[:password_at] if seg.isdigit()), None)
+    org = next((seg for seg in segments[:password_at] if _is_id(seg)), None)
     if org is None:
         return None
     return PasswordRef(host.split(".")[0], org, segments[password_at + 1])
@@ -273,6 +294,7 @@ class TriggerIngest:
         self._engine = engine
         self._sqlite_engine = sqlite_writer.engine if sqlite_writer is not None else None
         self._thread: ThreadPoolExecutor | None = None
+        self._writer_conn: Connection | None = None  # used on self._thread only
         # Power-loss safety on SQLite (see qp_tenant.db.SqliteWriter): a batch is answered
         # only once a WAL flush that began after its commit has returned. Flushes run on
         # their own thread, so the next batch is written meanwhile; one flush covers every
@@ -335,6 +357,10 @@ class TriggerIngest:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._thread is not None and self._writer_conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread,
+                                                             self._writer_conn.close)
+            self._writer_conn = None
         for executor in (self._thread, self._flush_thread):
             if executor is not None:
                 executor.shutdown(wait=True)
@@ -461,7 +487,7 @@ class TriggerIngest:
 
     async def _process(self, batch: list[Trigger]
                        ) -> tuple[list[Answer], set[int], set[int]]:
-        hashes = {t.token: self._crypto.lookup_hash(t.token) for t in batch}
+        hashes = {token: self._crypto.lookup_hash(token) for token in {t.token for t in batch}}
         # Every hash a token may be stored under (while a key rotation is under way, also the
         # previous keys' ones) -> its current-key hash.
         aliases = self._crypto.lookup_aliases(hashes)
@@ -483,8 +509,19 @@ class TriggerIngest:
                          aliases: dict[str, str]
                          ) -> tuple[list[Answer], set[int], set[int]]:
         assert self._sqlite_engine is not None
-        with self._sqlite_engine.begin() as conn:
-            return self._write(conn, batch, hashes, aliases)
+        # One connection for the writer's life: checking one out and resetting it for every
+        # batch cost more than some of the batch's statements.
+        if self._writer_conn is None or self._writer_conn.invalidated:
+            self._writer_conn = self._sqlite_engine.connect()
+        conn = self._writer_conn
+        try:
+            with conn.begin():
+                return self._write(conn, batch, hashes, aliases)
+        except BaseException:
+            if conn.in_transaction() or conn.invalidated:  # never reuse a broken one
+                conn.close()
+                self._writer_conn = None
+            raise
 
     def _write(self, conn: Connection, batch: list[Trigger], hashes: dict[str, str],
                aliases: dict[str, str]) -> tuple[list[Answer], set[int], set[int]]:
