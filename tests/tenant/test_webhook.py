@@ -343,6 +343,12 @@ def test_a_resource_url_on_another_domain_is_a_warning_test_trigger(api: Api) ->
 async def ingest_world(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest
                        ) -> AsyncIterator[tuple[Settings, Crypto, str]]:
     """A migrated database with tenant ``acme`` and a workflow token (its plaintext)."""
+    yield await make_ingest_world(tmp_path, db_kind, request)
+
+
+async def make_ingest_world(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest
+                            ) -> tuple[Settings, Crypto, str]:
+    """What ``ingest_world`` gives, on the database asked for."""
     if db_kind == "postgresql":
         server = request.getfixturevalue("postgres_server")
         settings = Settings(data_dir=tmp_path, database_url=server.url(server.create_database()))
@@ -356,7 +362,7 @@ async def ingest_world(tmp_path: Path, db_kind: str, request: pytest.FixtureRequ
         token = await generate_token(session, crypto, tenant.id, lifetime_days=30)
         await session.commit()
     await engine.dispose()
-    yield settings, crypto, token.plaintext
+    return settings, crypto, token.plaintext
 
 
 async def test_a_trigger_that_cannot_be_stored_fails_alone_and_is_logged_once(

@@ -1,17 +1,16 @@
-"""What a SQLite commit (and so a webhook's 202) survives: WAL, power-safe by default (a kill -9
-of the process — test_webhook's kill -9 test proves it end to end — and power loss), kill-safe
-only with ``synchronous=NORMAL``. See docs/webhook.md.
+"""What a webhook's 202 survives: a kill -9 of the process (test_webhook's kill -9 test proves it
+end to end) and, by default, power loss. See docs/webhook.md.
 
-By default the API's connections commit with ``synchronous=FULL``; the webhook writer commits
-with NORMAL and flushes the WAL itself before it answers, outside SQLite's write lock, so one
-flush covers several batches. The tests below pin that order: no 202 before the flush that
-followed its commit."""
+SQLite: the API's connections commit with ``synchronous=FULL``; the webhook writer commits with
+NORMAL and flushes the WAL itself before it answers, outside SQLite's write lock
+(``synchronous=NORMAL`` configured: kill-safe only, no flush). PostgreSQL: a batch commits
+with ``synchronous_commit`` off and a tiny synchronous transaction flushes the WAL before the
+answer. Either way one flush covers several batches; the tests below pin the order: no 202
+before the flush that followed its commit, on both databases."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,12 @@ from sqlalchemy import func, select, text
 
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
-from qp_tenant.db import SqliteWriter, create_engine, create_sqlite_writer, session_factory
+from qp_tenant.db import create_engine, create_sqlite_writer, session_factory
 from qp_tenant.domain.events import EventBroker
 from qp_tenant.domain.webhook import Trigger, TriggerIngest
 from qp_tenant.models import Event
 from tests.tenant.conftest import IT_GLUE_BODY
-from tests.tenant.test_webhook import ingest_world
-
-__all__ = ["ingest_world"]  # the fixture, shared with the webhook tests
+from tests.tenant.test_webhook import make_ingest_world
 
 # PRAGMA synchronous answers a number: 1 is NORMAL, 2 is FULL.
 LEVELS = {"NORMAL": 1, "FULL": 2}
@@ -74,38 +71,31 @@ def test_with_normal_nothing_is_flushed_and_both_commit_kill_safe(tmp_path: Path
 
 
 class GatedFlush:
-    """A WAL flush that records its calls and holds the first one until released."""
+    """Stands in for the ingest's flush: records its calls, holds the first one until
+    released, then does the real one (or fails)."""
 
-    def __init__(self, wal: str, fail: bool = False):
-        self.wal = wal
+    def __init__(self, ingest: TriggerIngest, fail: bool = False):
+        self.real = ingest._flush
         self.fail = fail
         self.calls = 0
-        self.entered = threading.Event()
-        self.release = threading.Event()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        ingest._flush = self  # type: ignore[method-assign]
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:
         self.calls += 1
         self.entered.set()
         if self.calls == 1:
-            self.release.wait(timeout=60)
+            await self.release.wait()
         if self.fail:
             raise OSError(5, "Input/output error")
-        fd = os.open(self.wal, os.O_RDWR)
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+        await self.real()
 
 
-def _ingest(settings: Settings, crypto: Crypto, flush: GatedFlush
-            ) -> tuple[TriggerIngest, SqliteWriter]:
-    writer = create_sqlite_writer(settings)
-    assert writer is not None and writer.flush_wal is not None
-    gated = SqliteWriter(writer.engine, flush)
-    ingest = TriggerIngest(create_engine(settings), crypto, EventBroker(),
-                           duplicate_window_seconds=600, rate_limit_per_minute=120_000,
-                           sqlite_writer=gated)
-    return ingest, gated
+def _ingest(settings: Settings, crypto: Crypto) -> TriggerIngest:
+    return TriggerIngest(create_engine(settings), crypto, EventBroker(),
+                         duplicate_window_seconds=600, rate_limit_per_minute=120_000,
+                         sqlite_writer=create_sqlite_writer(settings))
 
 
 async def _stored(settings: Settings) -> int:
@@ -123,15 +113,19 @@ def _body(n: int) -> dict[str, str]:
             "resourceName": f"Account {n}"}
 
 
-async def test_a_webhook_is_answered_only_after_the_wal_flush_that_followed_its_commit(
-        ingest_world: tuple[Settings, Crypto, str]) -> None:
-    settings, crypto, token = ingest_world
-    flush = GatedFlush(f"{settings.data_dir / 'qp-tenant.db'}-wal")
-    ingest, _ = _ingest(settings, crypto, flush)
+BOTH = pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+
+
+@BOTH
+async def test_a_webhook_is_answered_only_after_the_flush_that_followed_its_commit(
+        tmp_path: Path, kind: str, request: pytest.FixtureRequest) -> None:
+    settings, crypto, token = await make_ingest_world(tmp_path, kind, request)
+    ingest = _ingest(settings, crypto)
+    flush = GatedFlush(ingest)
     ingest.start()
     try:
         first = asyncio.ensure_future(ingest.submit(Trigger(token=token, body=_body(1))))
-        await asyncio.to_thread(flush.entered.wait, 60)
+        await flush.entered.wait()
         # Committed (another connection sees the row), not yet flushed: no answer yet.
         assert await _stored(settings) == 1
         assert not first.done()
@@ -151,12 +145,14 @@ async def test_a_webhook_is_answered_only_after_the_wal_flush_that_followed_its_
     assert flush.calls == 2
 
 
+@BOTH
 async def test_a_failed_flush_answers_503_and_the_retry_is_folded_into_the_stored_event(
-        ingest_world: tuple[Settings, Crypto, str], caplog: pytest.LogCaptureFixture) -> None:
-    settings, crypto, token = ingest_world
-    flush = GatedFlush(f"{settings.data_dir / 'qp-tenant.db'}-wal", fail=True)
+        tmp_path: Path, kind: str, request: pytest.FixtureRequest,
+        caplog: pytest.LogCaptureFixture) -> None:
+    settings, crypto, token = await make_ingest_world(tmp_path, kind, request)
+    ingest = _ingest(settings, crypto)
+    flush = GatedFlush(ingest, fail=True)
     flush.release.set()
-    ingest, _ = _ingest(settings, crypto, flush)
     ingest.start()
     try:
         status, body, headers = await ingest.submit(Trigger(token=token, body=_body(1)))
