@@ -339,6 +339,7 @@ class TriggerIngest:
         self.batches = 0
         self.accepted = 0
         self.failed_batches = 0  # batches that failed whole and were retried in halves
+        self.flushes = 0
         self._outages = 0  # storage failures in a row (the first one is logged in full)
         self._last_batch_at = 0.0
 
@@ -359,6 +360,9 @@ class TriggerIngest:
         if self._task is None:
             return
         await self._queue.join()
+        if self.batches:
+            log.info("Webhook writer: %d accepted in %d commits, %d flushes", self.accepted,
+                     self.batches, self.flushes)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -457,6 +461,7 @@ class TriggerIngest:
             target = self._commits
             error: Exception | None = None
             try:
+                self.flushes += 1
                 await self._flush()
             except Exception as exc:  # noqa: BLE001 - handed to every waiter
                 error = exc
