@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qp_common.urls import foreign_host, is_itglue_host
 from qp_common.wire import error_body
 from qp_tenant.crypto import Crypto
-from qp_tenant.db import WEBHOOK_TAG, SqliteWriter, is_postgresql, lock_event_log
+from qp_tenant.db import WEBHOOK_TAG, SqliteWriter, lock_event_log
 from qp_tenant.domain.batch_sql import REJECTED, TRIGGER_TYPES, BatchSQL, TokenRow, batch_sql
 from qp_tenant.domain.events import EventBroker, rfc3339
 from qp_tenant.models import utcnow
@@ -295,18 +295,12 @@ class TriggerIngest:
         self._sqlite_engine = sqlite_writer.engine if sqlite_writer is not None else None
         self._thread: ThreadPoolExecutor | None = None
         self._writer_conn: Connection | None = None  # used on self._thread only
-        # Durability is decoupled from the commit (see _flush_loop): a batch commits without
-        # waiting for the disk, and is answered once a flush that began after its commit has
-        # returned. The next batch is written meanwhile, and one flush covers every commit
-        # before it. SQLite: the writer commits with NORMAL and fdatasyncs the WAL itself
-        # (qp_tenant.db.SqliteWriter). PostgreSQL: the batch commits with synchronous_commit
-        # off, so the event-log lock it holds (qp_tenant.db) is not held through a WAL
-        # flush, and a flush is one tiny transaction whose synchronous commit flushes the
-        # WAL up to itself, the batches before it included.
+        # Power-loss safety on SQLite, taken out of the commit (qp_tenant.db.SqliteWriter):
+        # the writer commits with NORMAL and a batch is answered once a WAL flush that began
+        # after its commit has returned. Flushes run on their own thread, so the next batch
+        # is written meanwhile, and one flush covers every commit before it.
         self._flush_wal = sqlite_writer.flush_wal if sqlite_writer is not None else None
         self._flush_thread: ThreadPoolExecutor | None = None
-        self._flush_postgresql = sqlite_writer is None and is_postgresql(engine.sync_engine)
-        self._flushes = self._flush_wal is not None or self._flush_postgresql
         self._flusher: asyncio.Task[None] | None = None
         self._commits = 0  # batches committed so far
         self._flushed = 0  # of those, how many are known flushed
@@ -400,7 +394,7 @@ class TriggerIngest:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             results, tenants, refused = await self._record(batch)
-            if not self._flushes or not tenants:
+            if self._flush_wal is None or not tenants:
                 self._answer(batch, results, tenants, refused)
             else:
                 # Answer once flushed; the loop goes on to write the next batch meanwhile.
@@ -446,15 +440,8 @@ class TriggerIngest:
 
     async def _flush(self) -> None:
         """Make every commit made so far survive a power cut."""
-        if self._flush_wal is not None:
-            await asyncio.get_running_loop().run_in_executor(self._flush_thread,
-                                                             self._flush_wal)
-            return
-        async with self._engine.begin() as conn:
-            # Gets the transaction an id, so its commit writes a WAL record and, with
-            # synchronous_commit on (the server's setting), waits until the WAL is flushed
-            # (or replicated, if the server is set to) up to there.
-            await conn.exec_driver_sql("SELECT txid_current()")
+        assert self._flush_wal is not None
+        await asyncio.get_running_loop().run_in_executor(self._flush_thread, self._flush_wal)
 
     async def _flush_loop(self) -> None:
         while self._flush_waiters:
@@ -518,8 +505,6 @@ class TriggerIngest:
                     self._thread, self._write_in_thread, batch, hashes, aliases)
             else:
                 async with self._engine.begin() as conn:
-                    if self._flush_postgresql:  # made durable by _flush before the answer
-                        await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                     results, tenants, refused = await conn.run_sync(self._write, batch,
                                                                     hashes, aliases)
         self.batches += 1
