@@ -15,8 +15,8 @@ So the batch talks to this module, never to SQLAlchemy directly:
   on how many values there are (``sqlite3`` then reuses its prepared statement). Values are
   converted by SQLAlchemy's own bind and result processors for each column's type, fetched
   once: a datetime is stored and read exactly as the ORM stores and reads it.
-- **PostgreSQL** (:class:`CoreBatch`): SQLAlchemy Core, statements built once. asyncpg runs
-  them without blocking the event loop.
+- **PostgreSQL**, and SQLite through the async engine (:class:`CoreBatch`): SQLAlchemy Core,
+  statements built once.
 
 Both answer the same questions with the same rows; tests/tenant/test_batch_sql.py runs one set
 of cases through both on the same database.
@@ -100,8 +100,13 @@ JOB_KEYS = ("tenant_id", "trigger_event_id", "replay", "origin", "force", "state
 
 
 def batch_sql(connection: Connection) -> BatchSQL:
-    """The batch statements for the database behind ``connection``, in its transaction."""
-    if connection.dialect.name == "sqlite":
+    """The batch statements for the database behind ``connection``, in its transaction.
+
+    The raw path needs the synchronous ``sqlite3`` driver (the webhook writer's own
+    connection); anything else, the async engine's aiosqlite included (the IT Glue watcher
+    schedules checks through it), takes SQLAlchemy Core.
+    """
+    if connection.dialect.name == "sqlite" and connection.dialect.driver == "pysqlite":
         return SqliteBatch(connection)
     return CoreBatch(connection)
 

@@ -12,8 +12,15 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from qp_tenant.domain.batch_sql import REJECTED, TRIGGER_TYPES, CoreBatch, SqliteBatch
-from qp_tenant.domain.pipeline import _pending_row
+from qp_tenant.db import create_engine as qp_create_engine
+from qp_tenant.domain.batch_sql import (
+    REJECTED,
+    TRIGGER_TYPES,
+    CoreBatch,
+    SqliteBatch,
+    batch_sql,
+)
+from qp_tenant.domain.pipeline import _pending_row, schedule_checks
 from qp_tenant.models import utcnow
 from tests.tenant.test_webhook import make_ingest_world
 
@@ -83,3 +90,22 @@ async def test_both_paths_write_the_same_rows_and_answer_the_same(
     assert dumps[0] == dumps[1]
     # the token.generated event of the set-up, then the five above
     assert len(dumps[0]["events"]) == 6 and len(dumps[0]["reset_jobs"]) == 3
+
+
+async def test_checks_scheduled_through_the_async_engine_take_the_core_path(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    # The IT Glue watcher schedules checks on the async engine (aiosqlite), whose driver
+    # connection is no sqlite3 connection: the raw path would fail there.
+    settings, crypto, token = await make_ingest_world(tmp_path, "sqlite", request)
+    engine = qp_create_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            found = await conn.run_sync(lambda sync: (
+                type(batch_sql(sync)), batch_sql(sync).tokens([crypto.lookup_hash(token)])))
+            added = await conn.run_sync(lambda sync: schedule_checks(sync, [(1, {
+                "type": "workflow_trigger.received", "tenant_id": found[1][0].tenant_id,
+                "details": {"password_id": "77"}})]))
+    finally:
+        await engine.dispose()
+    assert found[0] is CoreBatch and len(found[1]) == 1
+    assert added == 1
