@@ -13,7 +13,9 @@ Run: .venv/bin/python benchmarks/bench_ingest.py [--seconds 8] [--runs 3]
 from __future__ import annotations
 
 import argparse
+import re
 import sqlite3
+import statistics
 from typing import Any
 
 from _common import (
@@ -27,6 +29,8 @@ from _common import (
     start_tenant,
 )
 
+# What the tenant's webhook writer logs when it stops (qp_tenant/domain/webhook.py).
+WRITER_LINE = re.compile(r"Webhook writer: (\d+) accepted in (\d+) commits, (\d+) flushes")
 # The per-token budget (2,000/s by default) is far above IT Glue but not above wrk.
 UNLIMITED = {"QP_WEBHOOK_RATE_LIMIT_PER_MINUTE": "100000000"}
 
@@ -40,6 +44,7 @@ def run(name: str, env: dict[str, str], args: argparse.Namespace) -> None:
         return [tenant], [sign_in_and_generate(tenant.url)[1]]
 
     accepted, rows = 0, 0
+    batches: list[tuple[int, int, int]] = []  # per round: accepted, commits, flushes
 
     def count_rows(servers: list[ServerProcess], result: dict[str, Any]) -> None:
         nonlocal accepted, rows
@@ -48,6 +53,9 @@ def run(name: str, env: dict[str, str], args: argparse.Namespace) -> None:
                            "WHERE type = 'workflow_trigger.received'").fetchone()[0]
         db.close()
         accepted += result["ok"]
+        said = WRITER_LINE.search(tenants[-1].output)
+        if said:
+            batches.append((int(said[1]), int(said[2]), int(said[3])))
 
     floors, reals = compare(start, floors=1, runs=args.runs, seconds=args.seconds,
                             after_round=count_rows)
@@ -56,6 +64,13 @@ def run(name: str, env: dict[str, str], args: argparse.Namespace) -> None:
     # 202s (the warm-up's are not counted, so more rows than 202s is expected).
     emit(f"{name}_lost_events", max(0, accepted - rows), "events", None, accepted=accepted,
          rows=rows)
+    # How the group commit grouped: webhooks per commit and per WAL flush, as the tenant's
+    # writer said at shutdown (warm-up included); no baseline, the floor writes nothing.
+    if batches:
+        per_commit = [a / max(1, c) for a, c, _ in batches]
+        emit(f"{name}_webhooks_per_commit", round(statistics.median(per_commit), 1),
+             "webhooks", None, spread=[round(min(per_commit), 1), round(max(per_commit), 1)],
+             webhooks_per_flush=[round(a / f, 1) if f else None for a, _, f in batches])
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ from qp_tenant.crypto import Crypto, load_or_create_master_key, load_previous_ke
 from qp_tenant.db import (
     WriteGate,
     create_engine,
-    create_sqlite_writer_engine,
+    create_sqlite_writer,
     migrate,
     session_factory,
 )
@@ -89,7 +89,7 @@ def build_state(settings: Settings) -> AppState:
         max_batch=settings.webhook_max_batch,
         on_committed=on_committed, on_refused=alerts.wake, after_insert=pipeline.record_triggers,
         after_repeat=pipeline.record_repeats,
-        write_gate=write_gate, sqlite_engine=create_sqlite_writer_engine(settings),
+        write_gate=write_gate, sqlite_writer=create_sqlite_writer(settings),
     )
     pipeline.defer_while = ingest.busy
     m365 = Microsoft365(settings)

@@ -19,11 +19,13 @@ HOOK_PREFIX = "/hooks/itglue/"
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 Scope = dict[str, Any]
+# Built once: ``json.dumps`` with options builds an encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 async def send_json(send: Any, status: int, body: dict[str, Any],
                     headers: dict[str, str] | None = None) -> None:
-    payload = json.dumps(body, separators=(",", ":")).encode()
+    payload = _COMPACT.encode(body).encode()
     raw_headers = [(b"content-type", b"application/json"),
                    (b"content-length", str(len(payload)).encode())]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]

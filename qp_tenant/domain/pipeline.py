@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,6 +33,7 @@ from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
 from qp_tenant.domain import agents as agent_domain
 from qp_tenant.domain import directory_sync, jobs, microsoft365
+from qp_tenant.domain.batch_sql import batch_sql
 from qp_tenant.domain.events import EventBroker, NewEvent, add_event
 from qp_tenant.domain.itglue import build_client, get_integration
 from qp_tenant.errors import ApiError
@@ -50,7 +51,6 @@ from qp_tenant.models import Account, Agent, Customer, Event, ResetJob, utcnow
 log = logging.getLogger(__name__)
 
 JOBS: Any = ResetJob.__table__
-INSERT_JOBS = insert(JOBS)  # built once: the webhook batch runs it for every trigger burst
 CLAIM_SECONDS = 120.0
 CLAIM_BATCH = 256
 MAX_DEFER_SECONDS = 2.0
@@ -771,15 +771,6 @@ def _waiting_check(tenant_id: Any, password_id: Any, now: Any) -> tuple[Any, ...
             or_(JOBS.c.claimed_until.is_(None), JOBS.c.claimed_until < now))
 
 
-FIND_WAITING_CHECKS = (
-    select(JOBS.c.tenant_id, JOBS.c.itglue_password_id)
-    .where(JOBS.c.itglue_password_id.in_(bindparam("password_ids", expanding=True)),
-           JOBS.c.state == "pending",
-           or_(JOBS.c.claimed_until.is_(None),
-               JOBS.c.claimed_until < bindparam("now", type_=JOBS.c.claimed_until.type)))
-)
-
-
 def schedule_checks(connection: Connection, triggers: list[tuple[int, dict[str, Any]]], *,
                     origin: str | None = None) -> int:
     """Accepted triggers become checks of their passwords: THE coalescing rule, for the
@@ -799,17 +790,15 @@ def schedule_checks(connection: Connection, triggers: list[tuple[int, dict[str, 
                   if row.get("type") == "workflow_trigger.received"]
     if not candidates:
         return 0
-    waiting = {(r.tenant_id, r.itglue_password_id) for r in connection.execute(
-        FIND_WAITING_CHECKS,
-        {"password_ids": list({c["itglue_password_id"] for c in candidates}), "now": now})}
+    sql = batch_sql(connection)
+    waiting = sql.waiting_checks({c["itglue_password_id"] for c in candidates}, now)
     new = []
     for job in candidates:
         key = (job["tenant_id"], job["itglue_password_id"])
         if key not in waiting:
             waiting.add(key)
             new.append(job)
-    if new:
-        connection.execute(INSERT_JOBS, new)
+    sql.insert_jobs(new)
     return len(new)
 
 

@@ -23,17 +23,17 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qp_common.urls import foreign_host, is_itglue_host
 from qp_common.wire import error_body
 from qp_tenant.crypto import Crypto
-from qp_tenant.db import WEBHOOK_TAG, lock_event_log
+from qp_tenant.db import WEBHOOK_TAG, SqliteWriter, lock_event_log
+from qp_tenant.domain.batch_sql import REJECTED, TRIGGER_TYPES, BatchSQL, TokenRow, batch_sql
 from qp_tenant.domain.events import EventBroker, rfc3339
-from qp_tenant.models import Event, WorkflowToken, utcnow
+from qp_tenant.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -44,41 +44,8 @@ MAX_DEPTH = 32
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 # A refusal decided from the request alone: (status, code, message).
 Refusal = tuple[int, str, str]
-# Core tables: the batch path skips ORM unit-of-work bookkeeping.
-EVENTS: Any = Event.__table__
-TOKENS: Any = WorkflowToken.__table__
-
-# The batch's statements, built once: SQLAlchemy then skips constructing them and computing
-# their cache keys for every batch.
-FIND_TOKENS = (
-    select(TOKENS.c.id, TOKENS.c.tenant_id, TOKENS.c.token_hmac, TOKENS.c.expires_at,
-           TOKENS.c.revoked_at, TOKENS.c.last4, TOKENS.c.last_used_at)
-    .where(TOKENS.c.token_hmac.in_(bindparam("hmacs", expanding=True)))
-)
-FIND_ORIGINALS = (  # earlier accepted/test events of the same tokens and bodies
-    select(EVENTS.c.id, EVENTS.c.token_id, EVENTS.c.body_hash)
-    .where(EVENTS.c.token_id.in_(bindparam("token_ids", expanding=True)),
-           EVENTS.c.body_hash.in_(bindparam("hashes", expanding=True)),
-           EVENTS.c.occurred_at >= bindparam("cutoff", type_=EVENTS.c.occurred_at.type),
-           EVENTS.c.type.in_(("workflow_trigger.received", "workflow_trigger.test")))
-    .order_by(EVENTS.c.id)
-)
-INSERT_EVENTS = insert(EVENTS).returning(EVENTS.c.id, EVENTS.c.token_id, EVENTS.c.body_hash)
-COUNT_DUPLICATES = (update(EVENTS).where(EVENTS.c.id == bindparam("eid"))
-                    .values(duplicates=EVENTS.c.duplicates + bindparam("n")))
-MARK_USED = (update(TOKENS).where(TOKENS.c.id == bindparam("tid"))
-             .values(last_used_at=bindparam("used", type_=TOKENS.c.last_used_at.type)))
 # Refusals of one token with one code fold into one event per this long.
 FOLD_WINDOW = timedelta(minutes=1)
-REJECTED = "workflow_trigger.rejected"
-FIND_RECENT_REFUSALS = (  # the newest refusal events of these tokens and codes, per minute
-    select(EVENTS.c.id, EVENTS.c.token_id, EVENTS.c.body_hash, EVENTS.c.occurred_at)
-    .where(EVENTS.c.token_id.in_(bindparam("token_ids", expanding=True)),
-           EVENTS.c.body_hash.in_(bindparam("keys", expanding=True)),
-           EVENTS.c.occurred_at >= bindparam("cutoff", type_=EVENTS.c.occurred_at.type),
-           EVENTS.c.type == REJECTED)
-    .order_by(EVENTS.c.id)
-)
 
 
 def _fold_key(code: str) -> str:
@@ -95,14 +62,35 @@ class PasswordRef:
     password_id: str
 
 
+# The shape IT Glue sends (``https://<sub>.itglue.com/<org>/passwords/<id>``, or on
+# ``eu.``/``au.itglue.com``): read without splitting the URL. Anything else takes the general
+# path below, which gives the same answer for these (tests/tenant/test_resource_url.py).
+_CANONICAL_URL = re.compile(
+    r"https://([A-Za-z0-9-]+)\.(?:[A-Za-z0-9-]+\.)?itglue\.com/([0-9]+)/passwords/([0-9]+)")
+
+
 def parse_resource_url(url: str) -> PasswordRef | None:
     """``https://<sub>.itglue.com/<org_id>/passwords/<password_id>`` → its parts, else None.
 
     Tolerant on purpose: the last ``passwords/<digits>`` is the password and the first
     numeric path segment is the organization.
     """
+    url = url.strip()
+    canonical = _CANONICAL_URL.fullmatch(url)
+    if canonical is not None:
+        subdomain, org, password = canonical.groups()
+        return PasswordRef(subdomain.lower(), org, password)
+    return _parse_any_resource_url(url)
+
+
+def _is_id(segment: str) -> bool:
+    """IT Glue ids are ASCII digits (``str.isdigit`` also takes ``²`` and ``١``)."""
+    return segment.isascii() and segment.isdigit()
+
+
+def _parse_any_resource_url(url: str) -> PasswordRef | None:
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
     except ValueError:
         return None
     host = (parts.hostname or "").lower()
@@ -110,10 +98,10 @@ def parse_resource_url(url: str) -> PasswordRef | None:
         return None
     segments = [seg for seg in parts.path.split("/") if seg]
     password_at = max((i for i, seg in enumerate(segments[:-1])
-                       if seg == "passwords" and segments[i + 1].isdigit()), default=None)
+                       if seg == "passwords" and _is_id(segments[i + 1])), default=None)
     if password_at is None:
         return None
-    org = next((seg for seg in segments[:password_at] if seg.isdigit()), None)
+    org = next((seg for seg in segments[:password_at] if _is_id(seg)), None)
     if org is None:
         return None
     return PasswordRef(host.split(".")[0], org, segments[password_at + 1])
@@ -206,9 +194,12 @@ def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, Refusal | None]:
     return body, None
 
 
+# Built once: ``json.dumps`` with options builds an encoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def body_hash(body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(body).encode("utf-8")).hexdigest()
 
 
 def _text(value: Any, limit: int = 500) -> str | None:
@@ -255,7 +246,7 @@ def _describe(exc: BaseException) -> str:
 class _Refused:
     """The refusals of one token with one code in a batch: logged as one event."""
 
-    token: Any
+    token: TokenRow
     trigger: Trigger
     code: str
     message: str
@@ -295,14 +286,26 @@ class TriggerIngest:
                  max_batch: int = 256,
                  on_committed: Any = None, on_refused: Any = None,
                  after_insert: Any = None, after_repeat: Any = None,
-                 write_gate: Any = None, sqlite_engine: Engine | None = None):
+                 write_gate: Any = None, sqlite_writer: SqliteWriter | None = None):
         # A batch is one synchronous function on a Core connection (see _write): on SQLite it
-        # runs on a dedicated writer thread with its own connection (``sqlite_engine``), so
+        # runs on a dedicated writer thread with its own connection (``sqlite_writer``), so
         # the event loop hands the whole batch over once instead of once per statement; on
         # PostgreSQL it runs through ``run_sync`` on the async engine (asyncpg is non-blocking).
         self._engine = engine
-        self._sqlite_engine = sqlite_engine
+        self._sqlite_engine = sqlite_writer.engine if sqlite_writer is not None else None
         self._thread: ThreadPoolExecutor | None = None
+        self._writer_conn: Connection | None = None  # used on self._thread only
+        # Power-loss safety on SQLite, taken out of the commit (qp_tenant.db.SqliteWriter):
+        # the writer commits with NORMAL and a batch is answered once a WAL flush that began
+        # after its commit has returned. Flushes run on their own thread, so the next batch
+        # is written meanwhile, and one flush covers every commit before it.
+        self._flush_wal = sqlite_writer.flush_wal if sqlite_writer is not None else None
+        self._flush_thread: ThreadPoolExecutor | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._commits = 0  # batches committed so far
+        self._flushed = 0  # of those, how many are known flushed
+        self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._answering: set[asyncio.Task[None]] = set()
         self._crypto = crypto
         self._broker = broker
         self._window = timedelta(seconds=duplicate_window_seconds)
@@ -330,6 +333,7 @@ class TriggerIngest:
         self.batches = 0
         self.accepted = 0
         self.failed_batches = 0  # batches that failed whole and were retried in halves
+        self.flushes = 0
         self._outages = 0  # storage failures in a row (the first one is logged in full)
         self._last_batch_at = 0.0
 
@@ -341,6 +345,8 @@ class TriggerIngest:
         if self._task is None:
             if self._sqlite_engine is not None and self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="webhook-writer")
+            if self._flush_wal is not None and self._flush_thread is None:
+                self._flush_thread = ThreadPoolExecutor(1, thread_name_prefix="webhook-flush")
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ingest")
 
     async def stop(self) -> None:
@@ -348,13 +354,21 @@ class TriggerIngest:
         if self._task is None:
             return
         await self._queue.join()
+        if self.batches:
+            log.info("Webhook writer: %d accepted in %d commits, %d flushes", self.accepted,
+                     self.batches, self.flushes)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-            self._thread = None
+        if self._thread is not None and self._writer_conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread,
+                                                             self._writer_conn.close)
+            self._writer_conn = None
+        for executor in (self._thread, self._flush_thread):
+            if executor is not None:
+                executor.shutdown(wait=True)
+        self._thread = self._flush_thread = None
         if self._sqlite_engine is not None:
             self._sqlite_engine.dispose()
 
@@ -380,16 +394,74 @@ class TriggerIngest:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             results, tenants, refused = await self._record(batch)
-            for trigger, result in zip(batch, results, strict=True):
-                if trigger.future is not None and not trigger.future.done():
-                    trigger.future.set_result(result)
-                self._queue.task_done()
-            for tenant_id in tenants:
-                self._broker.notify(tenant_id)
-            if self._on_committed is not None and tenants:
-                self._on_committed(tenants)
-            if self._on_refused is not None and refused:
-                self._on_refused(refused)
+            if self._flush_wal is None or not tenants:
+                self._answer(batch, results, tenants, refused)
+            else:
+                # Answer once flushed; the loop goes on to write the next batch meanwhile.
+                task = asyncio.get_running_loop().create_task(self._answer_when_flushed(
+                    batch, results, tenants, refused, self._commits))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
+
+    def _answer(self, batch: list[Trigger], results: list[Answer], tenants: set[int],
+                refused: set[int]) -> None:
+        for trigger, result in zip(batch, results, strict=True):
+            if trigger.future is not None and not trigger.future.done():
+                trigger.future.set_result(result)
+            self._queue.task_done()
+        for tenant_id in tenants:
+            self._broker.notify(tenant_id)
+        if self._on_committed is not None and tenants:
+            self._on_committed(tenants)
+        if self._on_refused is not None and refused:
+            self._on_refused(refused)
+
+    async def _answer_when_flushed(self, batch: list[Trigger], results: list[Answer],
+                                   tenants: set[int], refused: set[int], commit: int) -> None:
+        try:
+            await self._flushed_past(commit)
+        except Exception as exc:  # noqa: BLE001 - answered 503 and logged
+            # Committed but maybe not on the disk: IT Glue retries a 503, and the retry is
+            # folded into the stored event as a duplicate.
+            log.error("Could not flush %d webhook(s) to the disk (%s); answered 503",
+                      len(batch), _describe(exc))
+            results = [r if r[0] != 202 else STORAGE_UNAVAILABLE for r in results]
+        self._answer(batch, results, tenants, refused)
+
+    async def _flushed_past(self, commit: int) -> None:
+        """Return once a WAL flush that began after commit number ``commit`` has returned."""
+        if self._flushed >= commit:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append((commit, waiter))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        await waiter
+
+    async def _flush(self) -> None:
+        """Make every commit made so far survive a power cut."""
+        assert self._flush_wal is not None
+        await asyncio.get_running_loop().run_in_executor(self._flush_thread, self._flush_wal)
+
+    async def _flush_loop(self) -> None:
+        while self._flush_waiters:
+            target = self._commits
+            error: Exception | None = None
+            try:
+                self.flushes += 1
+                await self._flush()
+            except Exception as exc:  # noqa: BLE001 - handed to every waiter
+                error = exc
+            else:
+                self._flushed = target
+            waiting, self._flush_waiters = self._flush_waiters, []
+            for commit, waiter in waiting:
+                if commit > target:
+                    self._flush_waiters.append((commit, waiter))
+                elif error is not None:
+                    waiter.set_exception(error)
+                else:
+                    waiter.set_result(None)
 
     async def _record(self, batch: list[Trigger]
                       ) -> tuple[list[Answer], set[int], set[int]]:
@@ -423,7 +495,7 @@ class TriggerIngest:
 
     async def _process(self, batch: list[Trigger]
                        ) -> tuple[list[Answer], set[int], set[int]]:
-        hashes = {t.token: self._crypto.lookup_hash(t.token) for t in batch}
+        hashes = {token: self._crypto.lookup_hash(token) for token in {t.token for t in batch}}
         # Every hash a token may be stored under (while a key rotation is under way, also the
         # previous keys' ones) -> its current-key hash.
         aliases = self._crypto.lookup_aliases(hashes)
@@ -436,6 +508,7 @@ class TriggerIngest:
                     results, tenants, refused = await conn.run_sync(self._write, batch,
                                                                     hashes, aliases)
         self.batches += 1
+        self._commits += 1
         self._last_batch_at = time.monotonic()
         self.accepted += sum(1 for r in results if r[0] == 202)
         return results, tenants, refused
@@ -444,8 +517,19 @@ class TriggerIngest:
                          aliases: dict[str, str]
                          ) -> tuple[list[Answer], set[int], set[int]]:
         assert self._sqlite_engine is not None
-        with self._sqlite_engine.begin() as conn:
-            return self._write(conn, batch, hashes, aliases)
+        # One connection for the writer's life: checking one out and resetting it for every
+        # batch cost more than some of the batch's statements.
+        if self._writer_conn is None or self._writer_conn.invalidated:
+            self._writer_conn = self._sqlite_engine.connect()
+        conn = self._writer_conn
+        try:
+            with conn.begin():
+                return self._write(conn, batch, hashes, aliases)
+        except BaseException:
+            if conn.in_transaction() or conn.invalidated:  # never reuse a broken one
+                conn.close()
+                self._writer_conn = None
+            raise
 
     def _write(self, conn: Connection, batch: list[Trigger], hashes: dict[str, str],
                aliases: dict[str, str]) -> tuple[list[Answer], set[int], set[int]]:
@@ -463,8 +547,8 @@ class TriggerIngest:
         refused: set[int] = set()
         refusals: dict[tuple[int, str], _Refused] = {}  # (token id, code) -> what to log
 
-        found = conn.execute(FIND_TOKENS, {"hmacs": list(aliases)}).all()
-        tokens = {aliases[row.token_hmac]: row for row in found}
+        sql = batch_sql(conn)
+        tokens = {aliases[row.token_hmac]: row for row in sql.tokens(aliases)}
         known = [tokens.get(hashes[t.token]) for t in batch]
 
         # Duplicate candidates: earlier accepted/test events of the same tokens and bodies.
@@ -477,10 +561,8 @@ class TriggerIngest:
         token_ids = {tok.id for i in hashed_bodies if (tok := known[i]) is not None}
         if token_ids:
             cutoff = min(batch[i].received_at for i in hashed_bodies) - self._window
-            prior = conn.execute(FIND_ORIGINALS, {
-                "token_ids": list(token_ids), "hashes": list(set(hashed_bodies.values())),
-                "cutoff": cutoff}).all()
-            for p in prior:
+            for p in sql.recent_events(token_ids, set(hashed_bodies.values()), cutoff,
+                                       TRIGGER_TYPES):
                 originals.setdefault((p.token_id, p.body_hash), p.id)
         pending_dups: dict[tuple[int, str], int] = {}  # key -> row index in this batch
 
@@ -528,45 +610,36 @@ class TriggerIngest:
 
         # Row updates first: on PostgreSQL the event-log lock below is held until COMMIT, so
         # everything that can happen before it shortens the time other processes wait for it.
-        if used_tokens:
-            conn.execute(MARK_USED,
-                         [{"tid": tid, "used": used} for tid, used in used_tokens.items()])
+        sql.mark_used(used_tokens)
         if new_rows or refusals:
             # PostgreSQL: commit order = id order across processes, and a wake-up NOTIFY. It
             # also makes "is there a refusal event this minute?" below safe across processes.
             lock_event_log(conn, {row["tenant_id"] for row, _, _ in new_rows}
                            | {fold.token.tenant_id for fold in refusals.values()}, WEBHOOK_TAG)
         if refusals:
-            new_rows += self._fold_refusals(conn, refusals, dup_targets)
+            new_rows += self._fold_refusals(sql, refusals, dup_targets)
             refused = {fold.token.tenant_id for fold in refusals.values()}
             tenants |= refused
-        if dup_targets:
-            conn.execute(COUNT_DUPLICATES,
-                         [{"eid": eid, "n": n} for eid, n in dup_targets.items()])
+        sql.add_duplicates(dup_targets)
         if repeats:
             self._after_repeat(conn, repeats)
-        # One multi-row INSERT. Rows are unique by (token, body hash) within a batch (refusal
-        # rows by (token, "refused:" + code)), so RETURNING is matched on that instead of
-        # asking for parameter order (which would make SQLAlchemy fall back to one INSERT per
-        # row on SQLite).
-        ids: list[int | None] = [None] * len(new_rows)
+        # Rows are unique by (token, body hash) within a batch (refusal rows by (token,
+        # "refused:" + code)): what insert_events needs to hand back each row's id.
+        ids: list[int] = []
         if new_rows:
-            inserted = conn.execute(INSERT_EVENTS, [row for row, _, _ in new_rows])
-            by_key = {(r.token_id, r.body_hash): r.id for r in inserted.all()}
-            for n, (row, status_word, owner) in enumerate(new_rows):
-                ids[n] = by_key[(row["token_id"], row["body_hash"])]
+            ids = sql.insert_events([row for row, _, _ in new_rows])
+            for n, (_row, status_word, owner) in enumerate(new_rows):
                 if owner is not None:
                     results[owner] = (202, {"event_id": ids[n], "status": status_word}, {})
             if self._after_insert is not None:
                 self._after_insert(conn, [
-                    (eid, row) for (row, _, _), eid in zip(new_rows, ids, strict=True)
-                    if eid is not None])
+                    (eid, row) for (row, _, _), eid in zip(new_rows, ids, strict=True)])
         for i, row_index in in_batch_dups:
             results[i] = (202, {"event_id": ids[row_index], "status": "duplicate"}, {})
         assert all(r is not None for r in results)
         return [r for r in results if r is not None], tenants, refused
 
-    def _fold_refusals(self, conn: Connection, refusals: dict[tuple[int, str], _Refused],
+    def _fold_refusals(self, sql: BatchSQL, refusals: dict[tuple[int, str], _Refused],
                        counts: dict[int, int]) -> list[tuple[dict[str, Any], str, int | None]]:
         """One ``workflow_trigger.rejected`` event per token, code and minute.
 
@@ -576,10 +649,9 @@ class TriggerIngest:
         lock, so on PostgreSQL two processes never both start a minute's event.
         """
         cutoff = min(fold.trigger.received_at for fold in refusals.values()) - FOLD_WINDOW
-        recent = conn.execute(FIND_RECENT_REFUSALS, {
-            "token_ids": list({token_id for token_id, _ in refusals}),
-            "keys": list({_fold_key(code) for _, code in refusals}),
-            "cutoff": cutoff}).all()
+        recent = sql.recent_events({token_id for token_id, _ in refusals},
+                                   {_fold_key(code) for _, code in refusals}, cutoff,
+                                   (REJECTED,))
         latest = {(r.token_id, r.body_hash): (r.id, r.occurred_at) for r in recent}
         rows: list[tuple[dict[str, Any], str, int | None]] = []
         for (token_id, code), fold in refusals.items():
@@ -593,7 +665,7 @@ class TriggerIngest:
         return rows
 
     @staticmethod
-    def _token_refusal(tok: Any, now: datetime) -> tuple[int, str, str] | None:
+    def _token_refusal(tok: TokenRow, now: datetime) -> tuple[int, str, str] | None:
         if tok.revoked_at is not None and tok.revoked_at <= now:
             return (410, "token_revoked", "This workflow URL was replaced or revoked. Paste the "
                     "current URL from the IT Glue integration page into the IT Glue workflow.")
@@ -603,7 +675,7 @@ class TriggerIngest:
         return None
 
     @staticmethod
-    def _base_row(tok: Any, t: Trigger) -> dict[str, Any]:
+    def _base_row(tok: TokenRow, t: Trigger) -> dict[str, Any]:
         body = t.body or {}
         return {
             "tenant_id": tok.tenant_id,
@@ -616,7 +688,7 @@ class TriggerIngest:
             "duplicates": 0,
         }
 
-    def _rejected_row(self, tok: Any, t: Trigger, code: str, message: str) -> dict[str, Any]:
+    def _rejected_row(self, tok: TokenRow, t: Trigger, code: str, message: str) -> dict[str, Any]:
         row = self._base_row(tok, t)
         row.update(
             type=REJECTED, severity="warning",
@@ -626,7 +698,7 @@ class TriggerIngest:
         )
         return row
 
-    def _accepted_row(self, tok: Any, t: Trigger, bh: str) -> tuple[dict[str, Any], str]:
+    def _accepted_row(self, tok: TokenRow, t: Trigger, bh: str) -> tuple[dict[str, Any], str]:
         assert t.body is not None
         row = self._base_row(tok, t)
         ref = parse_resource_url(str(t.body.get("resourceUrl", "")))

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
-from qp_tenant.db import create_engine, create_sqlite_writer_engine, session_factory
+from qp_tenant.db import create_engine, create_sqlite_writer, session_factory
 from qp_tenant.domain.events import EventBroker
 from qp_tenant.domain.pipeline import schedule_checks
 from qp_tenant.domain.webhook import Trigger, TriggerIngest
@@ -35,7 +35,7 @@ async def _send(settings: Settings, crypto: Crypto, token: str, count: int,
     ingest = TriggerIngest(engine, crypto, EventBroker(), duplicate_window_seconds=600,
                            rate_limit_per_minute=120_000, after_insert=schedule_checks,
                            after_repeat=_repeats,
-                           sqlite_engine=create_sqlite_writer_engine(settings))
+                           sqlite_writer=create_sqlite_writer(settings))
     ingest.start()
     try:
         answers = await asyncio.gather(*(

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto, new_master_key
-from qp_tenant.db import create_engine, create_sqlite_writer_engine, migrate, session_factory
+from qp_tenant.db import create_engine, create_sqlite_writer, migrate, session_factory
 from qp_tenant.domain.auth import create_tenant
 from qp_tenant.domain.events import EventBroker
 from qp_tenant.domain.tokens import generate_token
@@ -343,6 +343,12 @@ def test_a_resource_url_on_another_domain_is_a_warning_test_trigger(api: Api) ->
 async def ingest_world(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest
                        ) -> AsyncIterator[tuple[Settings, Crypto, str]]:
     """A migrated database with tenant ``acme`` and a workflow token (its plaintext)."""
+    yield await make_ingest_world(tmp_path, db_kind, request)
+
+
+async def make_ingest_world(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest
+                            ) -> tuple[Settings, Crypto, str]:
+    """What ``ingest_world`` gives, on the database asked for."""
     if db_kind == "postgresql":
         server = request.getfixturevalue("postgres_server")
         settings = Settings(data_dir=tmp_path, database_url=server.url(server.create_database()))
@@ -356,7 +362,7 @@ async def ingest_world(tmp_path: Path, db_kind: str, request: pytest.FixtureRequ
         token = await generate_token(session, crypto, tenant.id, lifetime_days=30)
         await session.commit()
     await engine.dispose()
-    yield settings, crypto, token.plaintext
+    return settings, crypto, token.plaintext
 
 
 async def test_a_trigger_that_cannot_be_stored_fails_alone_and_is_logged_once(
@@ -371,7 +377,7 @@ async def test_a_trigger_that_cannot_be_stored_fails_alone_and_is_logged_once(
 
     ingest = TriggerIngest(engine, crypto, EventBroker(), duplicate_window_seconds=600,
                            rate_limit_per_minute=120_000, after_insert=after_insert,
-                           sqlite_engine=create_sqlite_writer_engine(settings))
+                           sqlite_writer=create_sqlite_writer(settings))
     names = [f"Account {n}" for n in range(30)]
     names.insert(17, "Poison")
     triggers = [Trigger(token=token, body={**IT_GLUE_BODY, "resourceName": name})
@@ -413,7 +419,7 @@ async def test_only_refusals_wake_the_alert_scheduler(
     ingest = TriggerIngest(engine, crypto, EventBroker(), duplicate_window_seconds=600,
                            rate_limit_per_minute=120_000, on_committed=committed.append,
                            on_refused=refused.append,
-                           sqlite_engine=create_sqlite_writer_engine(settings))
+                           sqlite_writer=create_sqlite_writer(settings))
     ingest.start()
     try:
         accepted = await ingest.submit(Trigger(token=token, body=IT_GLUE_BODY))
