@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import forkserver
+from tests.support.pipeline import wait_for
 from tests.support.processes import TenantProcess
 
 
@@ -25,7 +26,8 @@ def test_a_forked_tenant_is_its_own_process_with_its_own_environment(tmp_path: P
         assert isinstance(tenant.proc, forkserver.ForkedProcess)
         assert tenant.proc.pid != os.getpid()
         # The child runs on the environment asked for, not the fork server's.
-        assert "webhook base https://qp.example.test" in tenant.log_text()
+        wait_for(lambda: "webhook base https://qp.example.test" in tenant.log_text(), 30,
+                 "the tenant's start-up log line with the public URL it was given")
         assert (tmp_path / "data" / "qp-tenant.db").is_file()
     finally:
         assert tenant.stop() == 0  # SIGTERM: the tenant's graceful exit, status 0
