@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 
 from tests.support import postgres
 from tests.support.processes import EmulatorProcess, TenantProcess
@@ -23,6 +27,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--db", choices=("sqlite", "postgresql"), default=os.environ.get("QP_TEST_DB", "sqlite"),
         help="database behind the tenant fixtures (default: sqlite, or $QP_TEST_DB)",
     )
+
+
+# The longest tests (a minute or more each on two cores), started first: pytest-xdist hands
+# tests out in collection order, and one of these handed out last keeps one worker busy
+# while the other has nothing left to do.
+_LONGEST_FIRST = ("tests/tenant/test_fuzz.py", "tests/desktop/test_real_windows.py",
+                  "tests/cluster/", "tests/test_")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def longest_first(item: pytest.Item) -> int:
+        return 0 if item.nodeid.startswith(_LONGEST_FIRST) else 1
+
+    items.sort(key=longest_first)  # stable: the rest keep their order
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -61,6 +79,26 @@ def itglue_emulator() -> Iterator[EmulatorProcess]:
         emu.stop()
 
 
+# Nearly every test signs in as the template's admin. The product verifies an argon2id hash
+# by the parameters written in it, so the admin's hash is re-made with cheap ones (its
+# default costs ~0.3 s of CPU per sign-in); every password the product hashes in a test
+# (create-user, set-up, password changes) still gets the product's own parameters.
+_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+
+
+def _cheapen_admin_hash(folder: Path, server: postgres.PostgresServer | None) -> None:
+    cheap = _CHEAP_HASHER.hash(ADMIN_PASSWORD)
+    sql = "UPDATE users SET password_hash = ? WHERE email = ? RETURNING id"
+    if server is None:
+        with contextlib.closing(sqlite3.connect(folder / "qp-tenant.db")) as db, db:
+            updated = db.execute(sql, (cheap, ADMIN_EMAIL)).fetchall()
+    else:
+        url = postgres.database_url_for(folder)
+        assert url is not None
+        updated = postgres.query(url, sql, cheap, ADMIN_EMAIL)
+    assert len(updated) == 1, updated
+
+
 def build_template(folder: Path, server: postgres.PostgresServer | None) -> Path:
     """Make ``folder`` a tenant data folder with the schema, tenant ``acme`` and its admin.
 
@@ -74,6 +112,7 @@ def build_template(folder: Path, server: postgres.PostgresServer | None) -> Path
     maker.cli("migrate")
     maker.create_tenant("acme", "Acme MSP")
     maker.create_user("acme", ADMIN_EMAIL, ADMIN_PASSWORD)
+    _cheapen_admin_hash(folder, server)
     if server is not None:
         marker = postgres.read_marker(folder)
         assert marker is not None
@@ -117,10 +156,25 @@ def tenant_proc(tmp_path: Path, tenant_template: Path,
 
 @pytest.fixture(scope="session")
 def samba_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Samba AD domain provisioned once per session (tests/support/samba.py)."""
+    """A Samba AD domain provisioned once per run (tests/support/samba.py).
+
+    Provisioning costs tens of seconds of CPU, so under pytest-xdist the workers share one:
+    the first to need it provisions it under a lock in the run's common temporary folder,
+    the others wait for it. Tests only ever start copies of it.
+    """
     from tests.support import samba
 
-    return samba.provision(tmp_path_factory.mktemp("samba") / "template")
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return samba.provision(tmp_path_factory.mktemp("samba") / "template")
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, one per worker below
+    template = shared / "samba-template"
+    with open(shared / "samba-template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "samba-template.done").exists():
+            shutil.rmtree(template, ignore_errors=True)  # a failed attempt's leftovers
+            samba.provision(template)
+            (shared / "samba-template.done").touch()
+    return template
 
 
 @pytest.fixture

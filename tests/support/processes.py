@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from qp_common.wire import parse_listening_line
+from tests.support import forkserver
 from tests.support.postgres import database_url_for
 
 STARTUP_TIMEOUT = 30.0
@@ -28,20 +29,16 @@ class ServerProcess:
         self.args = args
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.cwd = cwd
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[str] | forkserver.ForkedProcess | None = None
         self.url = ""
         self.stderr_lines: list[str] = []
         self.stdout_lines: list[str] = []
 
     def start(self) -> str:
-        self.proc = subprocess.Popen(
-            self.args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env,
-            cwd=self.cwd,
-        )
+        # Forked from a process that imported the server already, when it can be
+        # (tests/support/forkserver.py): a fresh interpreter per start costs seconds of CPU.
+        self.proc = forkserver.popen(self.args, self.env,
+                                     str(self.cwd) if self.cwd is not None else None)
         found: queue.Queue[str] = queue.Queue()
 
         def pump(stream: IO[str], sink: list[str], announce: bool) -> None:
@@ -129,11 +126,9 @@ class TenantProcess(ServerProcess):
     def cli(self, *args: str, input: str | None = None, check: bool = True
             ) -> subprocess.CompletedProcess[str]:
         """Run ``python -m qp_tenant ARGS`` against the same data folder."""
-        return subprocess.run(
-            [sys.executable, "-m", "qp_tenant", *args],
-            input=input, text=True, capture_output=True, check=check,
-            env={**self.env, "QP_DATA_DIR": str(self.data_dir)}, timeout=60,
-        )
+        return forkserver.run([sys.executable, "-m", "qp_tenant", *args], input=input,
+                              check=check, env={**self.env, "QP_DATA_DIR": str(self.data_dir)},
+                              timeout=60)
 
     def create_tenant(self, slug: str, name: str) -> None:
         self.cli("create-tenant", "--slug", slug, "--name", name)
