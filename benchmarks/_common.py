@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# A benchmarked tenant starts as it is shipped, in a fresh interpreter, not forked from the
+# test suite's preloaded process (tests/support/forkserver.py).
+os.environ.setdefault("QP_TEST_FORKSERVER", "0")
 
 from tests.support.processes import ServerProcess, TenantProcess  # noqa: E402
 from tests.support.tenant_api import sign_in  # noqa: E402
