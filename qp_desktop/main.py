@@ -51,56 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# What _parser() declares, for _parse_plain(): option -> (attribute, type; None for a flag).
-_OPTIONS: dict[str, tuple[str, type[str] | type[Path] | None]] = {
-    "--tenant": ("tenant", str), "--screenshot": ("screenshot", Path),
-    "--check-layout": ("check_layout", None), "--data-dir": ("data_dir", Path),
-    "--exit-when-shown": ("exit_when_shown", None),
-}
-
-
-def _parse_plain(argv: Sequence[str]) -> argparse.Namespace | None:
-    """``argv`` read as :func:`_parser` would, when it only spells out its options in full
-    (``--tenant URL``, ``--tenant=URL``, flags); None for anything else (help, abbreviations,
-    mistakes), which argparse then answers. Building the argparse parser (its messages are
-    looked up in translation catalogues) costs the start-up more than the whole command line
-    is worth."""
-    found: dict[str, object] = {"tenant": None, "screenshot": None, "check_layout": False,
-                                "data_dir": None, "exit_when_shown": False}
-    rest = list(argv)
-    while rest:
-        option, equals, value = rest.pop(0).partition("=")
-        if option not in _OPTIONS:
-            return None
-        name, kind = _OPTIONS[option]
-        if kind is None:
-            if equals:
-                return None
-            found[name] = True
-            continue
-        if not equals:
-            if not rest:
-                return None
-            value = rest.pop(0)
-        if not value or value.startswith("-"):
-            return None
-        found[name] = kind(value)
-    return argparse.Namespace(**found)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    if argv is None:
-        argv = sys.argv[1:]
-    args = _parse_plain(argv)
-    if args is None:
-        args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.tenant:
         from qp_common.urls import normalise_tenant_url
 
         try:
             args.tenant = normalise_tenant_url(args.tenant)
         except ValueError as exc:
-            _parser().error(str(exc))
+            parser.error(str(exc))
     return args
 
 

@@ -302,8 +302,7 @@ class TriggerIngest:
         self._flush_wal = sqlite_writer.flush_wal if sqlite_writer is not None else None
         self._flush_thread: ThreadPoolExecutor | None = None
         self._flusher: asyncio.Task[None] | None = None
-        self._commits = 0  # batches committed so far
-        self._flushed = 0  # of those, how many are known flushed
+        self._flushed = 0  # of the batches committed (self.batches), how many are flushed
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._answering: set[asyncio.Task[None]] = set()
         self._crypto = crypto
@@ -399,7 +398,7 @@ class TriggerIngest:
             else:
                 # Answer once flushed; the loop goes on to write the next batch meanwhile.
                 task = asyncio.get_running_loop().create_task(self._answer_when_flushed(
-                    batch, results, tenants, refused, self._commits))
+                    batch, results, tenants, refused, self.batches))
                 self._answering.add(task)
                 task.add_done_callback(self._answering.discard)
 
@@ -445,7 +444,7 @@ class TriggerIngest:
 
     async def _flush_loop(self) -> None:
         while self._flush_waiters:
-            target = self._commits
+            target = self.batches
             error: Exception | None = None
             try:
                 self.flushes += 1
@@ -508,7 +507,6 @@ class TriggerIngest:
                     results, tenants, refused = await conn.run_sync(self._write, batch,
                                                                     hashes, aliases)
         self.batches += 1
-        self._commits += 1
         self._last_batch_at = time.monotonic()
         self.accepted += sum(1 for r in results if r[0] == 202)
         return results, tenants, refused
