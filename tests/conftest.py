@@ -79,6 +79,18 @@ def itglue_emulator() -> Iterator[EmulatorProcess]:
         emu.stop()
 
 
+@pytest.fixture
+def emulator() -> Iterator[EmulatorProcess]:
+    """An IT Glue emulator of the test's own (accepts ``ITGLUE_KEY``, holds its demo data):
+    for tests that change IT Glue data."""
+    emu = EmulatorProcess(api_key=ITGLUE_KEY)
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
 # Nearly every test signs in as the template's admin. The product verifies an argon2id hash
 # by the parameters written in it, so the admin's hash is re-made with cheap ones (its
 # default costs ~0.3 s of CPU per sign-in); every password the product hashes in a test

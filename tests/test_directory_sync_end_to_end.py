@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ import pytest
 
 from tests.agent import conftest as agent_fixtures
 from tests.agent.conftest import AGENT_DN, AGENT_PASSWORD, PEOPLE_DN, LdapUser, Slapd
-from tests.conftest import ITGLUE_KEY
 from tests.support import samba
 from tests.support.pipeline import (
     connect_itglue,
@@ -38,17 +36,6 @@ ldap_user = agent_fixtures.ldap_user
 pytestmark = [pytest.mark.slapd, pytest.mark.samba, pytest.mark.timeout(samba.SAMBA_TIMEOUT)]
 
 SVC_BACKUP = 5002  # the emulator's "Backup service account" (username svc-backup, AD)
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorProcess]:
-    """This test changes IT Glue data, so it gets its own emulator."""
-    emu = EmulatorProcess(api_key=ITGLUE_KEY)
-    emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
 
 
 def _start_agent(tmp_path: Path, tenant: TenantProcess, api: Api, customer_id: int,

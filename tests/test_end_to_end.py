@@ -8,7 +8,6 @@ show queued then succeeded, and a bind with the new password works.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,6 @@ from tests.agent.conftest import (
     LdapUser,
     Slapd,
 )
-from tests.conftest import ITGLUE_KEY
 from tests.support.pipeline import (
     connect_itglue,
     start_ldap_agent,
@@ -40,17 +38,6 @@ ldap_user = agent_fixtures.ldap_user
 DOMAIN_ADMIN = 5001  # the emulator's demo "Domain Admin" password in Northwind Traders
 
 pytestmark = pytest.mark.slapd
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorProcess]:
-    """This test changes IT Glue data, so it gets its own emulator."""
-    emu = EmulatorProcess(api_key=ITGLUE_KEY)
-    emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
 
 
 def test_a_password_changed_in_itglue_is_applied_to_ldap_by_the_agent(

@@ -9,7 +9,6 @@ reads the current value and the real ``qp-agent`` writes it to slapd.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 
 from tests.agent import conftest as agent_fixtures
 from tests.agent.conftest import LdapUser, Slapd
-from tests.conftest import ITGLUE_KEY
 from tests.support.pipeline import connect_itglue, start_ldap_agent, start_tenant, wait_for
 from tests.support.processes import EmulatorProcess
 from tests.tenant.conftest import Api, sign_in
@@ -31,16 +29,6 @@ DOMAIN_ADMIN = 5001  # the emulator's demo "Domain Admin" password in Northwind 
 # Two processes, slapd and two resets through the real agent: more than the default
 # per-test limit on a loaded machine.
 pytestmark = [pytest.mark.slapd, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorProcess]:
-    emu = EmulatorProcess(api_key=ITGLUE_KEY)
-    emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
 
 
 def _hook(workflow_url: str, body: dict[str, str]) -> dict[str, Any]:

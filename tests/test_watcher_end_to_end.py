@@ -8,7 +8,6 @@ changed in (emulated) IT Glue → the watcher lists it → tenant pipeline → t
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,6 @@ from tests.agent.conftest import (
     LdapUser,
     Slapd,
 )
-from tests.conftest import ITGLUE_KEY
 from tests.support.pipeline import (
     connect_itglue,
     start_ldap_agent,
@@ -37,17 +35,6 @@ ldap_user = agent_fixtures.ldap_user
 DOMAIN_ADMIN = 5001  # the emulator's demo "Domain Admin" password in Northwind Traders
 
 pytestmark = pytest.mark.slapd
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorProcess]:
-    """This test changes IT Glue data, so it gets its own emulator."""
-    emu = EmulatorProcess(api_key=ITGLUE_KEY)
-    emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
 
 
 def test_with_no_webhook_at_all_a_change_reaches_the_directory_through_the_watcher(

@@ -5,7 +5,6 @@ directory through the real agent."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from tests.agent import conftest as agent_fixtures
 from tests.agent.conftest import LdapUser, Slapd
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ITGLUE_KEY
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.desktop.helpers import WAIT, fill_sign_in, start, submit_and_wait
 from tests.support.pipeline import connect_itglue, start_ldap_agent, start_tenant
 from tests.support.processes import EmulatorProcess
@@ -26,17 +25,6 @@ ldap_user = agent_fixtures.ldap_user
 DOMAIN_ADMIN = "5001"  # the emulator's demo "Domain Admin" password in Northwind Traders
 
 pytestmark = pytest.mark.slapd
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorProcess]:
-    """This test changes IT Glue data, so it gets its own emulator."""
-    emu = EmulatorProcess(api_key=ITGLUE_KEY)
-    emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
 
 
 def test_matched_in_the_dialog_then_a_change_in_itglue_reaches_ldap(

@@ -18,22 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ITGLUE_KEY
 from tests.support.pipeline import db_rows, start_tenant, wait_for
 from tests.support.processes import EmulatorProcess, TenantProcess
 from tests.support.tenant_api import ADMIN_EMAIL, sign_in
 from tests.tenant.test_pipeline import DOMAIN_ADMIN, World
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorProcess]:
-    """These tests change IT Glue values, so they get their own emulator."""
-    emu = EmulatorProcess(api_key=ITGLUE_KEY)
-    emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
 
 
 class RepeatWorld(World):
