@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.cluster.conftest import Cluster
-from tests.conftest import ITGLUE_KEY
 from tests.support.pipeline import wait_for
 from tests.support.processes import EmulatorProcess
 from tests.tenant.conftest import sign_in
 from tests.tenant.test_watcher import DOMAIN_ADMIN, Watched
 
 INTERVAL = 1.0
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorProcess]:
-    emu = EmulatorProcess(api_key=ITGLUE_KEY)
-    emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
 
 
 def list_requests(emulator: EmulatorProcess) -> int:
