@@ -22,8 +22,9 @@ from tests.agent import conftest as agent_fixtures
 from tests.agent.conftest import AGENT_DN, AGENT_PASSWORD, PEOPLE_DN, LdapUser, Slapd
 from tests.support import samba
 from tests.support.pipeline import (
-    connect_itglue,
+    import_customers,
     start_tenant,
+    stop_agent,
     wait_for,
     wait_for_trigger_event,
 )
@@ -112,10 +113,7 @@ def test_an_agent_syncs_three_directories_and_automatch_and_resets_use_them(
     try:
         with httpx.Client(base_url=tenant.url, timeout=10) as http:
             api = sign_in(http)
-            connect_itglue(api)
-            assert api.post("/api/v1/customers/import-itglue").status_code == 200
-            northwind = next(c["id"] for c in api.get("/api/v1/customers").json()["customers"]
-                             if c["name"] == "Northwind Traders")
+            northwind = import_customers(api)["Northwind Traders"]
             workflow_url = api.generate()
             agent = _start_agent(tmp_path, tenant, api, northwind, samba_dc, slapd)
 
@@ -174,13 +172,7 @@ def test_an_agent_syncs_three_directories_and_automatch_and_resets_use_them(
             assert samba_dc.can_bind(svc_dn, new_password)
             assert not samba_dc.can_bind(svc_dn, "Start-Pass-123!")
     finally:
-        if agent is not None:
-            agent.terminate()
-            try:
-                output, _ = agent.communicate(timeout=15)
-            except subprocess.TimeoutExpired:
-                agent.kill()
-                output, _ = agent.communicate()
-            assert "Copper-Lantern-2032!" not in output
-            assert samba.ADMIN_PASSWORD not in output
+        output = stop_agent(agent)
         tenant.stop()
+    assert "Copper-Lantern-2032!" not in output
+    assert samba.ADMIN_PASSWORD not in output

@@ -8,7 +8,6 @@ reads the current value and the real ``qp-agent`` writes it to slapd.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,12 @@ import pytest
 
 from tests.agent import conftest as agent_fixtures
 from tests.agent.conftest import LdapUser, Slapd
-from tests.support.pipeline import connect_itglue, start_ldap_agent, start_tenant, wait_for
+from tests.support.pipeline import DOMAIN_ADMIN, ldap_world, wait_for
 from tests.support.processes import EmulatorProcess
-from tests.tenant.conftest import Api, sign_in
+from tests.tenant.conftest import Api
 
 slapd = agent_fixtures.slapd
 ldap_user = agent_fixtures.ldap_user
-
-DOMAIN_ADMIN = 5001  # the emulator's demo "Domain Admin" password in Northwind Traders
 
 # Two processes, slapd and two resets through the real agent: more than the default
 # per-test limit on a loaded machine.
@@ -54,64 +51,34 @@ def _succeeded(api: Api) -> list[dict[str, Any]]:
 def test_two_changes_within_the_window_both_reach_ldap_and_a_redelivery_applies_once(
         tmp_path: Path, tenant_template: Path, emulator: EmulatorProcess, slapd: Slapd,
         ldap_user: LdapUser) -> None:
-    tenant = start_tenant(tmp_path, tenant_template, emulator.url)
-    agent: subprocess.Popen[str] | None = None
-    try:
-        with httpx.Client(base_url=tenant.url, timeout=10) as http:
-            api = sign_in(http)
-            connect_itglue(api)
-            assert api.post("/api/v1/customers/import-itglue").status_code == 200
-            northwind = next(c["id"] for c in api.get("/api/v1/customers").json()["customers"]
-                             if c["name"] == "Northwind Traders")
-            workflow_url = api.generate()
-            code = api.post("/api/v1/agents/enrollment-codes", json={"name": "ldap-1"})
-            assert code.status_code == 201, code.text
-            agent = start_ldap_agent(tmp_path, tenant.url, code.json()["code"], slapd.url)
-            agent_id = wait_for(
-                lambda: next((a["id"] for a in api.get("/api/v1/agents").json()["agents"]
-                              if a["status"] == "online" and a["directories"]), None),
-                30, "the agent online with its directory")
-            account = api.post("/api/v1/accounts", json={
-                "customer_id": northwind, "kind": "administrator",
-                "display_name": "Northwind directory admin",
-                "source": {"type": "openldap", "agent_id": agent_id,
-                           "directory": "corp-ldap", "identity": ldap_user.dn},
-                "itglue_password_id": DOMAIN_ADMIN,
-            })
-            assert account.status_code == 201, account.text
+    with ldap_world(tmp_path, tenant_template, emulator.url, slapd.url,
+                    ldap_user.dn) as world:
+        api, workflow_url = world.api, world.workflow_url
+        assert workflow_url is not None
 
-            first = _change_and_hook(emulator, workflow_url, "Morning-Tide-2031!")
-            assert first["status"] == "accepted"
-            wait_for(lambda: len(_succeeded(api)) == 1, 60, "the first change applied")
-            assert slapd.can_bind(ldap_user.dn, "Morning-Tide-2031!")
+        first = _change_and_hook(emulator, workflow_url, "Morning-Tide-2031!")
+        assert first["status"] == "accepted"
+        wait_for(lambda: len(_succeeded(api)) == 1, 60, "the first change applied")
+        assert slapd.can_bind(ldap_user.dn, "Morning-Tide-2031!")
 
-            # Thirty seconds later (inside the 10-minute window) the technician changes it
-            # again: IT Glue's body is identical, so the webhook is a "duplicate".
-            second = _change_and_hook(emulator, workflow_url, "Evening-Tide-2031!")
-            assert second == {"event_id": first["event_id"], "status": "duplicate"}
-            wait_for(lambda: len(_succeeded(api)) == 2, 60, "the second change applied")
-            assert slapd.can_bind(ldap_user.dn, "Evening-Tide-2031!")
-            assert not slapd.can_bind(ldap_user.dn, "Morning-Tide-2031!")
+        # Thirty seconds later (inside the 10-minute window) the technician changes it
+        # again: IT Glue's body is identical, so the webhook is a "duplicate".
+        second = _change_and_hook(emulator, workflow_url, "Evening-Tide-2031!")
+        assert second == {"event_id": first["event_id"], "status": "duplicate"}
+        wait_for(lambda: len(_succeeded(api)) == 2, 60, "the second change applied")
+        assert slapd.can_bind(ldap_user.dn, "Evening-Tide-2031!")
+        assert not slapd.can_bind(ldap_user.dn, "Morning-Tide-2031!")
 
-            # IT Glue delivers the same webhook once more: checked, skipped, said so.
-            delivered = api.get(f"/api/v1/events/{first['event_id']}").json()
-            again = _hook(workflow_url, {"resourceUrl": delivered["resource_url"],
-                                         "resourceName": delivered["resource_name"]})
-            assert again == {"event_id": first["event_id"], "status": "duplicate"}
-            skipped = wait_for(lambda: api.events(type="password_reset.skipped"), 30,
-                               "the redelivery's skipped event")
-            assert skipped[0]["summary"].startswith(
-                "Triggered again; the value in IT Glue is unchanged")
-            assert len(_succeeded(api)) == 2
-            assert slapd.can_bind(ldap_user.dn, "Evening-Tide-2031!")
-    finally:
-        if agent is not None:
-            agent.terminate()
-            try:
-                output, _ = agent.communicate(timeout=15)
-            except subprocess.TimeoutExpired:
-                agent.kill()
-                output, _ = agent.communicate()
-            assert "Morning-Tide-2031!" not in output
-            assert "Evening-Tide-2031!" not in output
-        tenant.stop()
+        # IT Glue delivers the same webhook once more: checked, skipped, said so.
+        delivered = api.get(f"/api/v1/events/{first['event_id']}").json()
+        again = _hook(workflow_url, {"resourceUrl": delivered["resource_url"],
+                                     "resourceName": delivered["resource_name"]})
+        assert again == {"event_id": first["event_id"], "status": "duplicate"}
+        skipped = wait_for(lambda: api.events(type="password_reset.skipped"), 30,
+                           "the redelivery's skipped event")
+        assert skipped[0]["summary"].startswith(
+            "Triggered again; the value in IT Glue is unchanged")
+        assert len(_succeeded(api)) == 2
+        assert slapd.can_bind(ldap_user.dn, "Evening-Tide-2031!")
+    assert "Morning-Tide-2031!" not in world.agent_output
+    assert "Evening-Tide-2031!" not in world.agent_output

@@ -15,7 +15,7 @@ from tests.agent import conftest as agent_fixtures
 from tests.agent.conftest import LdapUser, Slapd
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.desktop.helpers import WAIT, fill_sign_in, start, submit_and_wait
-from tests.support.pipeline import connect_itglue, start_ldap_agent, start_tenant
+from tests.support.pipeline import import_customers, start_ldap_agent, start_tenant, stop_agent
 from tests.support.processes import EmulatorProcess
 from tests.tenant.conftest import sign_in
 
@@ -35,10 +35,7 @@ def test_matched_in_the_dialog_then_a_change_in_itglue_reaches_ldap(
     http = httpx.Client(base_url=tenant.url, timeout=10)
     try:
         api = sign_in(http)
-        connect_itglue(api)
-        assert api.post("/api/v1/customers/import-itglue").status_code == 200
-        northwind = next(c["id"] for c in api.get("/api/v1/customers").json()["customers"]
-                         if c["name"] == "Northwind Traders")
+        northwind = import_customers(api)["Northwind Traders"]
         workflow_url = api.generate()
         code = api.post("/api/v1/agents/enrollment-codes", json={"name": "ldap-1"}).json()
         agent = start_ldap_agent(tmp_path, tenant.url, code["code"], slapd.url)
@@ -98,11 +95,5 @@ def test_matched_in_the_dialog_then_a_change_in_itglue_reaches_ldap(
                         .last_result == "succeeded", timeout=WAIT)
     finally:
         http.close()
-        if agent is not None:
-            agent.terminate()
-            try:
-                agent.communicate(timeout=15)
-            except subprocess.TimeoutExpired:
-                agent.kill()
-                agent.communicate()
+        stop_agent(agent)
         tenant.stop()

@@ -8,7 +8,9 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +19,7 @@ import httpx
 from tests.conftest import ITGLUE_KEY
 from tests.support.postgres import query
 from tests.support.processes import TenantProcess
-from tests.support.tenant_api import Api, bearer
+from tests.support.tenant_api import Api, bearer, sign_in
 
 T = TypeVar("T")
 
@@ -60,6 +62,14 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "
 
 def connect_itglue(api: Api, key: str = ITGLUE_KEY) -> None:
     api.connect_itglue(key)
+
+
+def import_customers(api: Api, key: str = ITGLUE_KEY) -> dict[str, int]:
+    """Connect IT Glue with ``key`` and import its organizations: customer ids by name."""
+    connect_itglue(api, key)
+    r = api.post("/api/v1/customers/import-itglue")
+    assert r.status_code == 200, r.text
+    return {c["name"]: c["id"] for c in api.get("/api/v1/customers").json()["customers"]}
 
 
 def trigger_body(org_id: int | str, password_id: int | str, name: str,
@@ -139,3 +149,78 @@ def start_ldap_agent(tmp_path: Path, tenant_url: str, code: str,
         [sys.executable, "-m", "qp_agent", "run", "--config", str(config)],
         env={**os.environ, "QP_E2E_LDAP_BIND": AGENT_PASSWORD},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop_agent(agent: subprocess.Popen[str] | None) -> str:
+    """Stop an agent process started with its output on a pipe; what it printed."""
+    if agent is None:
+        return ""
+    agent.terminate()
+    try:
+        output, _ = agent.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        agent.kill()
+        output, _ = agent.communicate()
+    return output or ""
+
+
+DOMAIN_ADMIN = 5001  # the emulator's demo "Domain Admin" password in Northwind Traders
+
+
+@dataclass
+class LdapWorld:
+    """What the end-to-end tests start from (see ``ldap_world``)."""
+
+    tenant: TenantProcess
+    http: httpx.Client
+    api: Api
+    customers: dict[str, int]  # imported from IT Glue, ids by name
+    workflow_url: str | None
+    agent: subprocess.Popen[str]
+    agent_id: int
+    account: dict[str, Any]  # "Northwind directory admin", matched to DOMAIN_ADMIN
+    agent_output: str = ""  # everything the agent printed, once the world is closed
+
+
+@contextmanager
+def ldap_world(tmp_path: Path, template: Path, itglue_url: str, ldap_url: str,
+               identity: str, *, env: dict[str, str] | None = None,
+               workflow_url: bool = True) -> Iterator[LdapWorld]:
+    """A tenant with IT Glue connected and its customers imported, a workflow URL (unless
+    ``workflow_url`` is false), the real ``qp-agent`` enrolled and online with the slapd
+    directory ``corp-ldap``, and the account "Northwind directory admin" (the LDAP entry
+    ``identity``) matched to IT Glue's Domain Admin password. On leaving, the agent and
+    the tenant are stopped; the agent's output is then in ``agent_output``."""
+    tenant = start_tenant(tmp_path, template, itglue_url, env=env)
+    agent: subprocess.Popen[str] | None = None
+    world: LdapWorld | None = None
+    try:
+        with httpx.Client(base_url=tenant.url, timeout=10) as http:
+            api = sign_in(http)
+            customers = import_customers(api)
+            url = api.generate() if workflow_url else None
+            code = api.post("/api/v1/agents/enrollment-codes", json={"name": "ldap-1"})
+            assert code.status_code == 201, code.text
+            agent = start_ldap_agent(tmp_path, tenant.url, code.json()["code"], ldap_url)
+            agent_id = wait_for(
+                lambda: next((a["id"] for a in api.get("/api/v1/agents").json()["agents"]
+                              if a["status"] == "online"
+                              and [(d["name"], d["kind"]) for d in a["directories"]]
+                              == [("corp-ldap", "openldap")]), None),
+                30, "the agent online with its directory")
+            account = api.post("/api/v1/accounts", json={
+                "customer_id": customers["Northwind Traders"], "kind": "administrator",
+                "display_name": "Northwind directory admin",
+                "source": {"type": "openldap", "agent_id": agent_id,
+                           "directory": "corp-ldap", "identity": identity},
+                "itglue_password_id": DOMAIN_ADMIN,
+            })
+            assert account.status_code == 201, account.text
+            world = LdapWorld(tenant, http, api, customers, url, agent, agent_id,
+                              account.json())
+            yield world
+    finally:
+        output = stop_agent(agent)
+        if world is not None:
+            world.agent_output = output
+        tenant.stop()

@@ -11,8 +11,8 @@ import pytest
 
 from tests.support.pipeline import (
     agent_headers,
-    connect_itglue,
     fire,
+    import_customers,
     trigger_body,
     wait_for_trigger_event,
 )
@@ -20,12 +20,6 @@ from tests.tenant.conftest import Api
 
 AD = "corp-ad"
 BASE = "DC=nwt,DC=local"
-
-
-def _customers(api: Api) -> dict[str, int]:
-    connect_itglue(api)
-    assert api.post("/api/v1/customers/import-itglue").status_code == 200
-    return {c["name"]: c["id"] for c in api.get("/api/v1/customers").json()["customers"]}
 
 
 def _enroll(api: Api, http: httpx.Client, customer_id: int | None, name: str = "dc01"
@@ -78,7 +72,7 @@ def test_an_agent_without_a_customer_is_told_to_get_one(api: Api, http: httpx.Cl
 
 def test_reported_accounts_appear_with_source_kind_and_state_and_only_changes_are_logged(
         api: Api, http: httpx.Client) -> None:
-    customer = _customers(api)["Northwind Traders"]
+    customer = import_customers(api)["Northwind Traders"]
     agent_id, headers = _enroll(api, http, customer)
     _sync(http, headers, "s1", [[_user("Administrator", "administrator"), _user("jdoe")],
                                 [_user("svc-backup", "service"), _user("old", enabled=False)]])
@@ -120,7 +114,7 @@ def test_reported_accounts_appear_with_source_kind_and_state_and_only_changes_ar
 
 def test_an_account_missing_from_a_sync_is_gone_and_comes_back_when_reported_again(
         api: Api, http: httpx.Client) -> None:
-    customer = _customers(api)["Northwind Traders"]
+    customer = import_customers(api)["Northwind Traders"]
     _, headers = _enroll(api, http, customer)
     _sync(http, headers, "s1", [[_user("jdoe"), _user("asmith")]])
     answers = _sync(http, headers, "s2", [[_user("jdoe")]])
@@ -137,7 +131,7 @@ def test_an_account_missing_from_a_sync_is_gone_and_comes_back_when_reported_aga
 
 def test_a_report_with_a_blank_identity_or_directory_is_refused(api: Api,
                                                                 http: httpx.Client) -> None:
-    customer = _customers(api)["Northwind Traders"]
+    customer = import_customers(api)["Northwind Traders"]
     _, headers = _enroll(api, http, customer)
     for body, code in [
         ({"directory": AD, "accounts": [{"identity": " "}]}, "invalid_identity"),
@@ -152,7 +146,7 @@ def test_a_report_with_a_blank_identity_or_directory_is_refused(api: Api,
 
 def test_a_directory_that_cannot_be_listed_marks_nothing_gone(api: Api,
                                                               http: httpx.Client) -> None:
-    customer = _customers(api)["Northwind Traders"]
+    customer = import_customers(api)["Northwind Traders"]
     _, headers = _enroll(api, http, customer)
     _sync(http, headers, "s1", [[_user("jdoe")]])
     r = http.post("/api/v1/agent/accounts", headers=headers, json={
@@ -168,7 +162,7 @@ def test_a_directory_that_cannot_be_listed_marks_nothing_gone(api: Api,
 
 def test_a_kind_and_name_set_by_a_technician_survive_the_next_sync(api: Api,
                                                                    http: httpx.Client) -> None:
-    customer = _customers(api)["Northwind Traders"]
+    customer = import_customers(api)["Northwind Traders"]
     _, headers = _enroll(api, http, customer)
     _sync(http, headers, "s1", [[_user("svc-sql")]])
     account = _accounts(api)["svc-sql"]
@@ -183,7 +177,7 @@ def test_a_kind_and_name_set_by_a_technician_survive_the_next_sync(api: Api,
 
 
 def test_account_filters(api: Api, http: httpx.Client) -> None:
-    customer = _customers(api)["Northwind Traders"]
+    customer = import_customers(api)["Northwind Traders"]
     agent_id, headers = _enroll(api, http, customer)
     other_id, other = _enroll(api, http, customer, "dc02")
     _sync(http, headers, "s1", [[_user("Administrator", "administrator"), _user("jdoe")]])
@@ -202,7 +196,7 @@ def test_account_filters(api: Api, http: httpx.Client) -> None:
 
 
 def test_sync_now_reaches_a_waiting_agent_poll_at_once(api: Api, http: httpx.Client) -> None:
-    customer = _customers(api)["Northwind Traders"]
+    customer = import_customers(api)["Northwind Traders"]
     agent_id, headers = _enroll(api, http, customer)
     assert http.get("/api/v1/agent/sync-request", headers=headers,
                     params={"wait": 0}).status_code == 204
@@ -231,7 +225,7 @@ def test_sync_now_reaches_a_waiting_agent_poll_at_once(api: Api, http: httpx.Cli
 
 
 def test_sync_now_refuses_revoked_and_unknown_agents(api: Api, http: httpx.Client) -> None:
-    customer = _customers(api)["Northwind Traders"]
+    customer = import_customers(api)["Northwind Traders"]
     agent_id, _ = _enroll(api, http, customer)
     assert api.post("/api/v1/agents/999999/sync").status_code == 404
     assert api.delete(f"/api/v1/agents/{agent_id}").status_code == 204
@@ -241,7 +235,7 @@ def test_sync_now_refuses_revoked_and_unknown_agents(api: Api, http: httpx.Clien
 
 def test_automatch_pairs_by_login_name_and_reports_both_sides(api: Api,
                                                               http: httpx.Client) -> None:
-    customers = _customers(api)
+    customers = import_customers(api)
     northwind = customers["Northwind Traders"]
     _, headers = _enroll(api, http, northwind)
     # IT Glue (the emulator's demo data) has NWT\administrator, svc-backup and localadmin.
@@ -279,7 +273,7 @@ def test_automatch_pairs_by_login_name_and_reports_both_sides(api: Api,
 @pytest.mark.parametrize("directory_kind", ["active_directory"])
 def test_a_gone_account_that_is_triggered_fails_with_the_reason(
         api: Api, http: httpx.Client, directory_kind: str) -> None:
-    customer = _customers(api)["Northwind Traders"]
+    customer = import_customers(api)["Northwind Traders"]
     _, headers = _enroll(api, http, customer)
     _sync(http, headers, "s1", [[_user("svc-backup", "service")]], kind=directory_kind)
     account = _accounts(api)["svc-backup"]

@@ -15,9 +15,9 @@ import pytest
 from tests.conftest import ITGLUE_KEY
 from tests.support.m365 import EntraTenant, M365EmulatorProcess
 from tests.support.pipeline import (
-    connect_itglue,
     db_rows,
     fire,
+    import_customers,
     start_tenant,
     trigger_body,
     wait_for_trigger_event,
@@ -71,10 +71,7 @@ class World:
         self.m365 = m365
         self.http = httpx.Client(base_url=tenant.url, timeout=30)
         self.api = sign_in(self.http)
-        connect_itglue(self.api)
-        assert self.api.post("/api/v1/customers/import-itglue").status_code == 200
-        customers = {c["name"]: c["id"]
-                     for c in self.api.get("/api/v1/customers").json()["customers"]}
+        customers = import_customers(self.api)
         self.northwind = customers["Northwind Traders"]
         self.responses: list[str] = []
         self.triggers = 0

@@ -24,6 +24,7 @@ from tests.support.pipeline import (
     enroll_agent,
     event_for_trigger,
     fire,
+    import_customers,
     start_tenant,
     trigger_body,
     wait_for,
@@ -50,10 +51,7 @@ class World:
         self.tenant = tenant
         self.http = http
         self.api = api
-        connect_itglue(api)
-        r = api.post("/api/v1/customers/import-itglue")
-        assert r.status_code == 200, r.text
-        customers = {c["name"]: c["id"] for c in api.get("/api/v1/customers").json()["customers"]}
+        customers = import_customers(api)
         self.northwind = customers["Northwind Traders"]
         self.fabrikam = customers["Fabrikam Logistics"]
         self.agent_id, self.agent_token = enroll_agent(api, http)

@@ -24,6 +24,7 @@ from tests.support.pipeline import (
     enroll_agent,
     event_for_trigger,
     fire,
+    import_customers,
     start_tenant,
     trigger_body,
     wait_for,
@@ -62,10 +63,7 @@ class Watched:
         self.emulator = emulator
         self.http = http
         self.api: Api = sign_in(http)
-        connect_itglue(self.api)
-        assert self.api.post("/api/v1/customers/import-itglue").status_code == 200
-        customers = {c["name"]: c["id"]
-                     for c in self.api.get("/api/v1/customers").json()["customers"]}
+        customers = import_customers(self.api)
         self.agent_id, self.agent_token = enroll_agent(self.api, http)
         r = self.api.post("/api/v1/accounts", json={
             "customer_id": customers["Northwind Traders"], "kind": "administrator",
