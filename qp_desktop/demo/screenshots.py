@@ -56,6 +56,34 @@ def register_screenshot(name: str, render: ScreenshotFn) -> None:
     SCREENSHOTS.append((name, render))
 
 
+async def _until_idle(owner: Any) -> None:
+    """Let the work ``owner`` (a page or dialog) started finish: up to ten seconds."""
+    for _ in range(200):
+        if not owner.tasks.busy:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _main_window_on(ctx: ScreenshotContext, page_name: str, size: tuple[int, int], *,
+                          refresh: bool = False) -> tuple[Any, Any]:
+    """A new main window of the app at ``size``, showing page ``page_name`` (refreshed and
+    done loading when ``refresh``); kept alive by ``ctx``. Returns (window, page)."""
+    from qp_desktop.app import DesktopApp
+
+    app = ctx.app
+    assert isinstance(app, DesktopApp)
+    window = app._build_main_window()
+    window.resize(*size)
+    window.show()
+    window.show_page(page_name)
+    page = window.page(page_name)
+    if refresh:
+        await page.refresh()
+        await _until_idle(page)  # and the refresh started by showing the page
+    ctx.keep.append(window)
+    return window, page
+
+
 async def _sign_in_shot(ctx: ScreenshotContext) -> QWidget:
     from qp_desktop.app import DesktopApp
     from qp_desktop.ui.sign_in import SignInWindow
@@ -71,18 +99,7 @@ async def _sign_in_shot(ctx: ScreenshotContext) -> QWidget:
 
 
 async def _integration_shot(ctx: ScreenshotContext) -> QWidget:
-    from qp_desktop.app import DesktopApp
-    from qp_desktop.ui.itglue import ITGluePage
-
-    app = ctx.app
-    assert isinstance(app, DesktopApp)
-    window = app._build_main_window()
-    window.resize(1120, 1300)
-    window.show()
-    page = window.page("itglue")
-    assert isinstance(page, ITGluePage)
-    await page.refresh()
-    ctx.keep.append(window)
+    window, _page = await _main_window_on(ctx, "itglue", (1120, 1300), refresh=True)
     return window
 
 
@@ -123,23 +140,11 @@ async def _monitor_shot(ctx: ScreenshotContext) -> QWidget:
 async def _wizard_window(ctx: ScreenshotContext, step: str, done: tuple[str, ...],
                          confirmed: bool = True) -> tuple[QWidget, object]:
     """The main window on the setup wizard, with ``done`` steps ticked and ``step`` shown."""
-    from qp_desktop.app import DesktopApp
     from qp_desktop.ui import wizard_steps as W
     from qp_desktop.ui.wizard import SetupWizardPage
 
-    app = ctx.app
-    assert isinstance(app, DesktopApp)
-    window = app._build_main_window()
-    window.resize(1180, 860)
-    window.show()
-    window.show_page("setup")
-    page = window.page("setup")
+    window, page = await _main_window_on(ctx, "setup", (1180, 860), refresh=True)
     assert isinstance(page, SetupWizardPage)
-    await page.refresh()
-    for _ in range(200):  # the refresh started by showing the page
-        if not page.tasks.busy:
-            break
-        await asyncio.sleep(0.05)
     page.start_over()
     for key, _text in W.CONFIRMATIONS[: None if confirmed else 2]:
         page.progress.set_confirmed(key, True)
@@ -152,7 +157,6 @@ async def _wizard_window(ctx: ScreenshotContext, step: str, done: tuple[str, ...
         page.progress.mark_done(key)
     page._render()
     page.go_to(step)
-    ctx.keep.append(window)
     return window, page
 
 
@@ -215,16 +219,11 @@ async def _banner_expiring_shot(ctx: ScreenshotContext) -> QWidget:
     assert integration.workflow_token is not None
     token = replace(integration.workflow_token, status="expiring", days_left=5,
                     expires_at=datetime.now(UTC) + timedelta(days=5, hours=3))
-    window = app._build_main_window()
-    window.resize(1120, 900)
-    window.show()
-    window.show_page("itglue")
-    page = window.page("itglue")
+    window, page = await _main_window_on(ctx, "itglue", (1120, 900))
     assert isinstance(page, ITGluePage)
     page.integration = replace(integration, workflow_token=token)
     page._render()
     window.alert_banner.show_token(token)
-    ctx.keep.append(window)
     return window
 
 
@@ -237,18 +236,8 @@ async def _accounts_shot(ctx: ScreenshotContext) -> QWidget:
     app = ctx.app
     assert isinstance(app, DesktopApp)
     await seed(app.client, app.http)
-    window = app._build_main_window()
-    window.resize(1480, 860)
-    window.show()
-    window.show_page("accounts")
-    page = window.page("accounts")
+    window, page = await _main_window_on(ctx, "accounts", (1480, 860), refresh=True)
     assert isinstance(page, AccountsPage)
-    await page.refresh()
-    for _ in range(200):  # the refresh started by showing the page
-        if not page.tasks.busy:
-            break
-        await asyncio.sleep(0.05)
-    ctx.keep.append(window)
     return window
 
 
@@ -275,20 +264,10 @@ async def _cloud_accounts_window(ctx: ScreenshotContext) -> tuple[QWidget, QWidg
     assert isinstance(app, DesktopApp)
     await seed(app.client, app.http)
     customer_id = await seed_cloud(app.client)
-    window = app._build_main_window()
-    window.resize(1024, 700)
-    window.show()
-    window.show_page("accounts")
-    page = window.page("accounts")
+    window, page = await _main_window_on(ctx, "accounts", (1024, 700), refresh=True)
     assert isinstance(page, AccountsPage)
-    await page.refresh()
-    for _ in range(200):  # the refresh started by showing the page
-        if not page.tasks.busy:
-            break
-        await asyncio.sleep(0.05)
     index = page.customer_combo.findData(customer_id)
     page.customer_combo.setCurrentIndex(max(index, 0))
-    ctx.keep.append(window)
     return window, page
 
 
@@ -306,10 +285,7 @@ async def _m365_link_shot(ctx: ScreenshotContext) -> QWidget:
     page.m365_button.click()
     dialog = page.m365_dialog
     assert dialog is not None
-    for _ in range(200):
-        if not dialog.tasks.busy:
-            break
-        await asyncio.sleep(0.05)
+    await _until_idle(dialog)
     await dialog.sync()
     dialog.resize(dialog.minimumWidth(), min(dialog.sizeHint().height(), 680))
     ctx.keep.append(dialog)
