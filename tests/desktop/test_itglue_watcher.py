@@ -170,7 +170,7 @@ def test_the_wizard_completes_without_the_workflow_steps_when_the_watcher_covers
     covered = wizard(_integration(_watcher()))
     assert covered.watcher_covers()
     assert all(not covered.step_required(key) for key in W.WORKFLOW_STEPS)
-    assert covered.progress_label.text() == "2 of 2 steps done"
+    assert covered.progress_label.text() == "Required: 2 of 2 done"
     assert covered.notice_banner.kind == "success"
     assert "picked up within a minute" in covered.notice_banner.label.text()
     assert "picked up within a minute" in covered.url_public_warning.label.text()

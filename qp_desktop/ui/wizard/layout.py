@@ -60,6 +60,8 @@ class WizardLayout:
         self.stream_label = _label(name="stream_state", role="muted")
         self.stream_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         side.addWidget(self.stream_label)
+        for short in (self.progress_label, self.stream_label):  # one line each, never broken
+            short.setWordWrap(False)
         # The banner shows failures of the page's own calls.
         self.build_header(root, "IT Glue workflow", subtitle, side=side, busy="wizard_busy",
                           banner="wizard_banner")

@@ -75,7 +75,10 @@ class WizardRender:
             view.status.setVisible(bool(status))
         required = [spec.key for spec in W.STEPS if self.step_required(spec.key)]
         done = sum(self.step_done(key) for key in required)
-        self.progress_label.setText(f"{done} of {len(required)} steps done")
+        # Beside a list of twelve, "1 of 2 steps done" reads as a mistake: say which two.
+        self.progress_label.setText(
+            f"{done} of {len(required)} steps done" if len(required) == len(W.STEPS)
+            else f"Required: {done} of {len(required)} done")
         self._render_prereqs()
         self._render_token()
         self._render_url()
