@@ -79,6 +79,27 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """utime + stime of each thread of a running process, summed by what the thread is: the
+    main thread (the tenant's event loop), a thread the tenant named for the operating
+    system (``qp-hook-writer``…: ``qp_tenant.domain.webhook.name_os_thread``), or "other"
+    (the database driver's and executor threads)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds: dict[str, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                text = stat.read()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        kind = ("event loop" if tid == str(pid)
+                else name if name.startswith("qp-") else "other")
+        seconds[kind] = seconds.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return seconds
+
+
 def start_floor() -> ServerProcess:
     """The bare uvicorn 202 callable (benchmarks/bare_floor.py) in its own process."""
     floor = ServerProcess([sys.executable, str(HERE / "bare_floor.py"), "--port", "0"])
@@ -92,12 +113,14 @@ def wrk(urls: list[str], *, seconds: float, connections: int = WRK_CONNECTIONS,
 
     Returns the 2xx answers per second, latency p50/p99 (ms, the worst of the wrk processes),
     wrk's own CPU share (its utime+stime over the wall time, in cores: what the load generator
-    took from the machine), and the servers' (``servers``: their pids) the same way.
+    took from the machine), and the servers' (``servers``: their pids) the same way, in all
+    and by kind of thread (CPU seconds, ``server_cpu_by_thread``).
     """
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `bash scripts/system-deps.sh test`")
     share = max(1, connections // len(urls))
     server_before = [process_cpu_seconds(p) for p in servers or []]
+    threads_before = [thread_cpu_seconds(p) for p in servers or []]
     began = time.monotonic()
     procs = [subprocess.Popen(
         ["wrk", "-t1", f"-c{share}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
@@ -113,6 +136,10 @@ def wrk(urls: list[str], *, seconds: float, connections: int = WRK_CONNECTIONS,
         outputs.append(proc.stdout.read())
     wall = time.monotonic() - began
     server_cpu = sum(process_cpu_seconds(p) for p in servers or []) - sum(server_before)
+    by_thread: dict[str, float] = {}  # CPU seconds of the run, by kind of thread
+    for pid, before in zip(servers or [], threads_before, strict=True):
+        for kind, spent in thread_cpu_seconds(pid).items():
+            by_thread[kind] = by_thread.get(kind, 0.0) + spent - before.get(kind, 0.0)
     runs = []
     for text in outputs:
         line = next((ln for ln in text.splitlines() if ln.startswith("WRK_JSON ")), None)
@@ -128,7 +155,8 @@ def wrk(urls: list[str], *, seconds: float, connections: int = WRK_CONNECTIONS,
             "non_2xx": sum(r["non_2xx"] for r in runs), "socket_errors": errors,
             "p50": max(r["p50_us"] for r in runs) / 1000,
             "p99": max(r["p99_us"] for r in runs) / 1000,
-            "wrk_cpu": wrk_cpu / wall, "server_cpu": server_cpu / wall if servers else None}
+            "wrk_cpu": wrk_cpu / wall, "server_cpu": server_cpu / wall if servers else None,
+            "server_cpu_by_thread": by_thread}
 
 
 def wait_quiet(pids: list[int], *, below: float = 0.05, deadline: float = 60.0) -> None:
@@ -196,6 +224,17 @@ def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: fl
     return floor_runs, real_runs
 
 
+def _by_thread_per_request(runs: list[dict[str, Any]]) -> dict[str, int]:
+    """Where the server's CPU went: microseconds per answered request for each kind of
+    thread (the median over the rounds), the most expensive first."""
+    kinds = {kind for run in runs for kind in run["server_cpu_by_thread"]}
+    medians = {kind: statistics.median(run["server_cpu_by_thread"].get(kind, 0.0)
+                                       / max(1, run["ok"]) * 1e6 for run in runs)
+               for kind in kinds}
+    return {kind: round(us) for kind, us in sorted(medians.items(), key=lambda kv: -kv[1])
+            if round(us) > 0}
+
+
 def emit_comparison(name: str, floors: list[dict[str, Any]], reals: list[dict[str, Any]],
                     unit: str = "accepted/s", **extra: Any) -> None:
     """``NAME_throughput`` (medians, the ratio's median and spread over the rounds), then
@@ -221,6 +260,7 @@ def emit_comparison(name: str, floors: list[dict[str, Any]], reals: list[dict[st
          floor_server_cpu=round(statistics.median(f["server_cpu"] for f in floors), 2),
          cpu_us_per_request=round(statistics.median(cpu_per_request(r) for r in reals)),
          floor_cpu_us_per_request=round(statistics.median(cpu_per_request(f) for f in floors)),
+         cpu_us_per_request_by_thread=_by_thread_per_request(reals),
          non_2xx=sum(r["non_2xx"] for r in reals),
          socket_errors=sum(r["socket_errors"] for r in reals),
          connections=WRK_CONNECTIONS, load_generator="wrk", **extra)

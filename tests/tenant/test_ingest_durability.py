@@ -10,6 +10,9 @@ commits synchronously: its server's settings decide.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,7 @@ from qp_tenant.config import Settings
 from qp_tenant.crypto import Crypto
 from qp_tenant.db import create_engine, create_sqlite_writer, session_factory
 from qp_tenant.domain.events import EventBroker
-from qp_tenant.domain.webhook import Trigger, TriggerIngest
+from qp_tenant.domain.webhook import FLUSH_THREAD, WRITER_THREAD, Trigger, TriggerIngest
 from qp_tenant.models import Event
 from tests.tenant.conftest import IT_GLUE_BODY
 from tests.tenant.test_webhook import make_ingest_world
@@ -159,3 +162,29 @@ async def test_a_failed_flush_answers_503_and_the_retry_is_folded_into_the_store
     finally:
         await ingest.stop()
     assert await _stored(settings) == 1
+
+
+def _os_thread_names() -> list[str]:
+    names = []
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            names.append(Path(f"/proc/self/task/{tid}/comm").read_text().strip())
+    return names
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread names are Linux's")
+async def test_the_writer_and_flush_threads_carry_their_names_for_top_and_the_benchmarks(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    # ``top -H`` and the benchmarks' CPU per thread tell the webhook writer's threads apart
+    # from the database driver's by these names.
+    settings, crypto, token = await make_ingest_world(tmp_path, "sqlite", request)
+    ingest = _ingest(settings, crypto)
+    ingest.start()
+    try:
+        status, _, _ = await ingest.submit(Trigger(token=token, body=_body(1)))
+        names = _os_thread_names()
+    finally:
+        await ingest.stop()
+    assert status == 202
+    assert names.count(WRITER_THREAD) == 1 and names.count(FLUSH_THREAD) == 1
+    assert WRITER_THREAD not in _os_thread_names()  # gone with the ingest
