@@ -22,11 +22,13 @@ from tests.agent import conftest as agent_fixtures
 from tests.agent.conftest import AGENT_DN, AGENT_PASSWORD, PEOPLE_DN, LdapUser, Slapd
 from tests.support import samba
 from tests.support.pipeline import (
+    change_in_itglue,
     import_customers,
     start_tenant,
     stop_agent,
     wait_for,
     wait_for_trigger_event,
+    workflow_call,
 )
 from tests.support.processes import EmulatorProcess, TenantProcess
 from tests.tenant.conftest import Api, sign_in
@@ -161,12 +163,8 @@ def test_an_agent_syncs_three_directories_and_automatch_and_resets_use_them(
 
             # A change in IT Glue reaches the AD account the sync found.
             new_password = "Copper-Lantern-2032!"
-            changed = httpx.post(f"{emulator.url}/_emulator/passwords/{SVC_BACKUP}/change",
-                                 json={"password": new_password})
-            assert changed.status_code == 200, changed.text
-            hook = httpx.post(workflow_url, json={
-                "resourceUrl": changed.json()["resource_url"],
-                "resourceName": changed.json()["resource_name"]})
+            changed = change_in_itglue(emulator.url, SVC_BACKUP, new_password)
+            hook = workflow_call(workflow_url, changed)
             assert hook.status_code == 202, hook.text
             wait_for_trigger_event(api, hook.json()["event_id"], "password_reset.succeeded", 60)
             assert samba_dc.can_bind(svc_dn, new_password)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.agent import conftest as agent_fixtures
@@ -20,7 +19,13 @@ from tests.agent.conftest import (
     LdapUser,
     Slapd,
 )
-from tests.support.pipeline import DOMAIN_ADMIN, ldap_world, wait_for_trigger_event
+from tests.support.pipeline import (
+    DOMAIN_ADMIN,
+    change_in_itglue,
+    ldap_world,
+    wait_for_trigger_event,
+    workflow_call,
+)
 from tests.support.processes import EmulatorProcess
 
 # The real slapd fixtures of the agent suite.
@@ -40,11 +45,8 @@ def test_a_password_changed_in_itglue_is_applied_to_ldap_by_the_agent(
 
         # A technician changes the password in IT Glue; its workflow posts the webhook.
         new_password = "Harbor-Lights-2031!"
-        changed = httpx.post(f"{emulator.url}/_emulator/passwords/{DOMAIN_ADMIN}/change",
-                             json={"password": new_password, "updated_by": "Dana Whitfield"})
-        assert changed.status_code == 200, changed.text
-        hook = httpx.post(workflow_url, json={"resourceUrl": changed.json()["resource_url"],
-                                              "resourceName": changed.json()["resource_name"]})
+        changed = change_in_itglue(emulator.url, DOMAIN_ADMIN, new_password, "Dana Whitfield")
+        hook = workflow_call(workflow_url, changed)
         assert hook.status_code == 202 and hook.json()["status"] == "accepted", hook.text
         trigger = hook.json()["event_id"]
 
@@ -66,11 +68,8 @@ def test_a_password_changed_in_itglue_is_applied_to_ldap_by_the_agent(
         moved = world.http.patch(f"/api/v1/accounts/{account['id']}", headers=api.h(),
                                  json={"source": {"identity": ADMIN_DN}})
         assert moved.status_code == 200, moved.text
-        changed = httpx.post(f"{emulator.url}/_emulator/passwords/{DOMAIN_ADMIN}/change",
-                             json={"password": "Taken-Over-2031!"})
-        hook = httpx.post(workflow_url, json={"resourceUrl": changed.json()["resource_url"],
-                                              "resourceName": "Domain Admin",
-                                              "note": "second change"})
+        changed = change_in_itglue(emulator.url, DOMAIN_ADMIN, "Taken-Over-2031!")
+        hook = workflow_call(workflow_url, changed, note="second change")
         assert hook.status_code == 202 and hook.json()["status"] == "accepted", hook.text
         failed = wait_for_trigger_event(api, hook.json()["event_id"],
                                         "password_reset.failed", 60)

@@ -16,7 +16,7 @@ import pytest
 
 from tests.agent import conftest as agent_fixtures
 from tests.agent.conftest import LdapUser, Slapd
-from tests.support.pipeline import DOMAIN_ADMIN, ldap_world, wait_for
+from tests.support.pipeline import DOMAIN_ADMIN, change_in_itglue, ldap_world, wait_for
 from tests.support.processes import EmulatorProcess
 from tests.tenant.conftest import Api
 
@@ -37,11 +37,9 @@ def _hook(workflow_url: str, body: dict[str, str]) -> dict[str, Any]:
 def _change_and_hook(emulator: EmulatorProcess, workflow_url: str, password: str
                      ) -> dict[str, Any]:
     """The technician's change in IT Glue, then the workflow's webhook for it."""
-    changed = httpx.post(f"{emulator.url}/_emulator/passwords/{DOMAIN_ADMIN}/change",
-                         json={"password": password, "updated_by": "Dana Whitfield"})
-    assert changed.status_code == 200, changed.text
-    return _hook(workflow_url, {"resourceUrl": changed.json()["resource_url"],
-                                "resourceName": changed.json()["resource_name"]})
+    changed = change_in_itglue(emulator.url, DOMAIN_ADMIN, password, "Dana Whitfield")
+    return _hook(workflow_url, {"resourceUrl": changed["resource_url"],
+                                "resourceName": changed["resource_name"]})
 
 
 def _succeeded(api: Api) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.agent import conftest as agent_fixtures
@@ -17,7 +16,13 @@ from tests.agent.conftest import (
     LdapUser,
     Slapd,
 )
-from tests.support.pipeline import DOMAIN_ADMIN, ldap_world, wait_for, wait_for_trigger_event
+from tests.support.pipeline import (
+    DOMAIN_ADMIN,
+    change_in_itglue,
+    ldap_world,
+    wait_for,
+    wait_for_trigger_event,
+)
 from tests.support.processes import EmulatorProcess
 
 # The real slapd fixtures of the agent suite.
@@ -35,9 +40,7 @@ def test_with_no_webhook_at_all_a_change_reaches_the_directory_through_the_watch
         api = world.api
         # A technician changes the password in IT Glue; nothing calls the tenant.
         new_password = "Watched-Harbor-2031!"
-        changed = httpx.post(f"{emulator.url}/_emulator/passwords/{DOMAIN_ADMIN}/change",
-                             json={"password": new_password, "updated_by": "Dana Whitfield"})
-        assert changed.status_code == 200, changed.text
+        change_in_itglue(emulator.url, DOMAIN_ADMIN, new_password, "Dana Whitfield")
 
         trigger = wait_for(
             lambda: next((e for e in api.events(type="workflow_trigger.received")

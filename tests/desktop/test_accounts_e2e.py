@@ -15,7 +15,14 @@ from tests.agent import conftest as agent_fixtures
 from tests.agent.conftest import LdapUser, Slapd
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.desktop.helpers import WAIT, fill_sign_in, start, submit_and_wait
-from tests.support.pipeline import import_customers, start_ldap_agent, start_tenant, stop_agent
+from tests.support.pipeline import (
+    change_in_itglue,
+    import_customers,
+    start_ldap_agent,
+    start_tenant,
+    stop_agent,
+    workflow_call,
+)
 from tests.support.processes import EmulatorProcess
 from tests.tenant.conftest import sign_in
 
@@ -83,11 +90,8 @@ def test_matched_in_the_dialog_then_a_change_in_itglue_reaches_ldap(
 
         # A change in IT Glue reaches the directory.
         new_password = "Harbor-Lights-2031!"
-        changed = httpx.post(f"{emulator.url}/_emulator/passwords/{DOMAIN_ADMIN}/change",
-                             json={"password": new_password, "updated_by": "Dana Whitfield"})
-        assert changed.status_code == 200, changed.text
-        hook = httpx.post(workflow_url, json={"resourceUrl": changed.json()["resource_url"],
-                                              "resourceName": changed.json()["resource_name"]})
+        changed = change_in_itglue(emulator.url, DOMAIN_ADMIN, new_password, "Dana Whitfield")
+        hook = workflow_call(workflow_url, changed)
         assert hook.status_code == 202, hook.text
         qtbot.waitUntil(lambda: slapd.can_bind(ldap_user.dn, new_password), timeout=60_000)
         page.activate()

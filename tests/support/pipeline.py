@@ -72,6 +72,24 @@ def import_customers(api: Api, key: str = ITGLUE_KEY) -> dict[str, int]:
     return {c["name"]: c["id"] for c in api.get("/api/v1/customers").json()["customers"]}
 
 
+def change_in_itglue(itglue_url: str, password_id: int | str, value: str,
+                     updated_by: str | None = None) -> dict[str, Any]:
+    """A technician changes a password in IT Glue's web app (the emulator at ``itglue_url``);
+    nothing calls the tenant. Returns the emulator's answer: ``resource_url``,
+    ``resource_name``, ``password_updated_at``."""
+    body = {"password": value} | ({"updated_by": updated_by} if updated_by else {})
+    r = httpx.post(f"{itglue_url}/_emulator/passwords/{password_id}/change", json=body)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def workflow_call(url: str, changed: dict[str, Any], **extra: str) -> httpx.Response:
+    """IT Glue's workflow posting its webhook to ``url`` for ``changed`` (what
+    ``change_in_itglue`` returned), with any ``extra`` keys in the body."""
+    return httpx.post(url, json={"resourceUrl": changed["resource_url"],
+                                 "resourceName": changed["resource_name"], **extra})
+
+
 def trigger_body(org_id: int | str, password_id: int | str, name: str,
                  subdomain: str = "acme") -> dict[str, str]:
     return {"resourceUrl": f"https://{subdomain}.itglue.com/{org_id}/passwords/{password_id}",

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import ITGLUE_KEY
 from tests.support.m365 import EntraTenant, M365EmulatorProcess
 from tests.support.pipeline import (
+    change_in_itglue,
     db_rows,
     fire,
     import_customers,
@@ -104,9 +105,7 @@ class World:
         return dict(r.json())
 
     def change_in_itglue(self, password_id: int, value: str) -> None:
-        r = httpx.post(f"{self.itglue.url}/_emulator/passwords/{password_id}/change",
-                       json={"password": value, "updated_by": "Dana Whitfield"})
-        assert r.status_code == 200, r.text
+        change_in_itglue(self.itglue.url, password_id, value, "Dana Whitfield")
 
     def trigger(self, url: str, password_id: int) -> int:
         # A distinct name each time: the same body within the duplicate window is one trigger.

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.pipeline import db_rows, start_tenant, wait_for
+from tests.support.pipeline import change_in_itglue, db_rows, start_tenant, wait_for
 from tests.support.processes import EmulatorProcess, TenantProcess
 from tests.support.tenant_api import ADMIN_EMAIL, sign_in
 from tests.tenant.test_pipeline import DOMAIN_ADMIN, World
@@ -45,9 +45,7 @@ def world(tmp_path: Path, tenant_template: Path, emulator: EmulatorProcess
 
 def change(world: RepeatWorld, password: str, password_id: int = DOMAIN_ADMIN) -> None:
     """A technician changes the password in IT Glue (the webhook is sent separately)."""
-    r = httpx.post(f"{world.emulator_url}/_emulator/passwords/{password_id}/change",
-                   json={"password": password, "updated_by": "Dana Whitfield"})
-    assert r.status_code == 200, r.text
+    change_in_itglue(world.emulator_url, password_id, password, "Dana Whitfield")
 
 
 def webhook(world: RepeatWorld) -> dict[str, Any]:

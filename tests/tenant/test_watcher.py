@@ -19,6 +19,7 @@ from qp_common.wire import category_of, parse_rfc3339
 from tests.conftest import ITGLUE_KEY
 from tests.support.pipeline import (
     agent_headers,
+    change_in_itglue,
     connect_itglue,
     db_rows,
     enroll_agent,
@@ -77,10 +78,7 @@ class Watched:
 
     def change(self, value: str, password_id: int = DOMAIN_ADMIN) -> dict[str, Any]:
         """A technician changes the password in IT Glue's web app (no workflow call)."""
-        r = httpx.post(f"{self.emulator.url}/_emulator/passwords/{password_id}/change",
-                       json={"password": value, "updated_by": "Dana Whitfield"})
-        assert r.status_code == 200, r.text
-        return dict(r.json())
+        return change_in_itglue(self.emulator.url, password_id, value, "Dana Whitfield")
 
     def watcher(self) -> dict[str, Any]:
         r = self.api.get("/api/v1/integrations/itglue")
@@ -169,8 +167,7 @@ def test_changes_from_before_it_glue_was_connected_are_not_replayed(
             assert api.get("/api/v1/integrations/itglue").json()["watcher"]["enabled"] is False
             # History: both passwords changed before IT Glue is connected to the tenant.
             for pw in (DOMAIN_ADMIN, BACKUP_SERVICE):
-                httpx.post(f"{emulator.url}/_emulator/passwords/{pw}/change",
-                           json={"password": f"Old-History-{pw}!"}).raise_for_status()
+                change_in_itglue(emulator.url, pw, f"Old-History-{pw}!")
             world = Watched(tenant, emulator, http)
             connected = api.get("/api/v1/integrations/itglue").json()["last_verified_at"]
             watched_state = world.checked_after(connected)
