@@ -278,8 +278,8 @@ class TokenBucket:
         return (1 - tokens) / self.rate
 
 
-# The writer's threads as the operating system names them (``top -H``, ``ps -L``, py-spy, and
-# the benchmarks' CPU per thread); Linux keeps 15 characters.
+# The writer's threads, by one name in Python (``threading``, logs) and in the operating system
+# (``top -H``, ``ps -L``, py-spy, the benchmarks' CPU per thread); Linux keeps 15 characters.
 WRITER_THREAD = "qp-hook-writer"
 FLUSH_THREAD = "qp-hook-flush"
 
@@ -364,11 +364,11 @@ class TriggerIngest:
     def start(self) -> None:
         if self._task is None:
             if self._sqlite_engine is not None and self._thread is None:
-                self._thread = ThreadPoolExecutor(1, thread_name_prefix="webhook-writer",
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix=WRITER_THREAD,
                                                   initializer=name_os_thread,
                                                   initargs=(WRITER_THREAD,))
             if self._flush_wal is not None and self._flush_thread is None:
-                self._flush_thread = ThreadPoolExecutor(1, thread_name_prefix="webhook-flush",
+                self._flush_thread = ThreadPoolExecutor(1, thread_name_prefix=FLUSH_THREAD,
                                                         initializer=name_os_thread,
                                                         initargs=(FLUSH_THREAD,))
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ingest")
