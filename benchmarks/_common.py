@@ -72,11 +72,16 @@ def machine() -> dict[str, Any]:
             "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 
+def _stat_cpu_seconds(stat: str) -> float:
+    """utime + stime from the text of a /proc stat file."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu_seconds(pid: int) -> float:
     """utime + stime of a running process (all its threads), from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _stat_cpu_seconds(stat.read())
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
@@ -84,7 +89,6 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
     main thread (the tenant's event loop), a thread the tenant named for the operating
     system (``qp-hook-writer``…: ``qp_tenant.domain.webhook.name_os_thread``), or "other"
     (the database driver's and executor threads)."""
-    tick = os.sysconf("SC_CLK_TCK")
     seconds: dict[str, float] = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -93,10 +97,9 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
         except FileNotFoundError:  # the thread ended meanwhile
             continue
         name = text[text.index("(") + 1:text.rindex(")")]
-        fields = text.rsplit(")", 1)[1].split()
         kind = ("event loop" if tid == str(pid)
                 else name if name.startswith("qp-") else "other")
-        seconds[kind] = seconds.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        seconds[kind] = seconds.get(kind, 0.0) + _stat_cpu_seconds(text)
     return seconds
 
 

@@ -35,7 +35,7 @@ def has_display() -> bool:
                                                    "QT_QPA_PLATFORM"))
 
 
-def _parser() -> argparse.ArgumentParser:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="qp-desktop",
                                      description="QP Desktop: the technician's companion.")
     parser.add_argument("--tenant", metavar="URL", help="sign in to the tenant at URL "
@@ -48,11 +48,6 @@ def _parser() -> argparse.ArgumentParser:
                              "out of reach and cut-off text, and exit 3 on a problem")
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)
-    return parser
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = _parser()
     args = parser.parse_args(argv)
     if args.tenant:
         from qp_common.urls import normalise_tenant_url

@@ -9,6 +9,7 @@ import httpx
 
 from tests.cluster.conftest import Cluster, hook_path, signed_in
 from tests.support.pipeline import (
+    DOMAIN_ADMIN,  # the shared emulator's: its value is never changed here
     agent_headers,
     connect_itglue,
     enroll_agent,
@@ -17,7 +18,6 @@ from tests.support.pipeline import (
 )
 
 NORTHWIND_ORG = 101
-DOMAIN_ADMIN = 5001  # the shared emulator's demo password (its value is never changed here)
 
 
 def test_a_burst_of_repeats_across_two_processes_applies_the_value_once(

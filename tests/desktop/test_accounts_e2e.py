@@ -16,6 +16,7 @@ from tests.agent.conftest import LdapUser, Slapd
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.desktop.helpers import WAIT, fill_sign_in, start, submit_and_wait
 from tests.support.pipeline import (
+    DOMAIN_ADMIN,
     change_in_itglue,
     import_customers,
     start_ldap_agent,
@@ -29,7 +30,6 @@ from tests.tenant.conftest import sign_in
 slapd = agent_fixtures.slapd
 ldap_user = agent_fixtures.ldap_user
 
-DOMAIN_ADMIN = "5001"  # the emulator's demo "Domain Admin" password in Northwind Traders
 
 pytestmark = pytest.mark.slapd
 
@@ -85,7 +85,7 @@ def test_matched_in_the_dialog_then_a_change_in_itglue_reaches_ldap(
         qtbot.keyClicks(dialog.search, "domain")
         assert dialog.choose("Domain Admin")
         dialog.match_button.click()
-        qtbot.waitUntil(lambda: (account() or {}).get("itglue_password_id") == DOMAIN_ADMIN,
+        qtbot.waitUntil(lambda: (account() or {}).get("itglue_password_id") == str(DOMAIN_ADMIN),
                         timeout=WAIT)
 
         # A change in IT Glue reaches the directory.

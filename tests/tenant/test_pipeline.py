@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ITGLUE_KEY
 from tests.support.pipeline import (
+    DOMAIN_ADMIN,  # "NWT\administrator", Winter-Harbor-42!, changed by Dana Whitfield
     agent_headers,
     connect_itglue,
     db_rows,
@@ -36,7 +37,6 @@ from tests.tenant.conftest import Api, sign_in
 # The emulator's demo data (qp_tenant.itglue.emulator.EmulatorState.seed_demo).
 NORTHWIND = 101
 FABRIKAM = 103
-DOMAIN_ADMIN = 5001  # "NWT\administrator", Winter-Harbor-42!, changed by Dana Whitfield
 BACKUP_SERVICE = 5002
 FIREWALL_VAULT = 5010  # kept in the Vault: the API answers 404
 DOMAIN_ADMIN_VALUE = "Winter-Harbor-42!"

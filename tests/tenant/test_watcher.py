@@ -18,6 +18,7 @@ import pytest
 from qp_common.wire import category_of, parse_rfc3339
 from tests.conftest import ITGLUE_KEY
 from tests.support.pipeline import (
+    DOMAIN_ADMIN,
     agent_headers,
     change_in_itglue,
     connect_itglue,
@@ -38,7 +39,6 @@ from tests.tenant.conftest import Api, sign_in
 __all__ = ["smtp_server"]  # fixture used by name below
 
 NORTHWIND = 101
-DOMAIN_ADMIN = 5001
 BACKUP_SERVICE = 5002
 WATCH_ENV = {"QP_ITGLUE_WATCH_SECONDS": "1"}
 OTHER_KEY = "ITG.fedcba9876543210fedcba9876543210"  # another key of the same IT Glue account

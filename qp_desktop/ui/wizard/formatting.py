@@ -91,9 +91,9 @@ def step_icon(kind: str, size: int = 18) -> QIcon:
 # -- small helpers ---------------------------------------------------------------------------
 
 def _label(text: str = "", name: str | None = None, role: str | None = None,
-           rich: bool = False) -> QLabel:
+           rich: bool = False, wrap: bool = True) -> QLabel:
     label = QLabel(text)
-    label.setWordWrap(True)
+    label.setWordWrap(wrap)
     if name:
         label.setObjectName(name)
     if role:

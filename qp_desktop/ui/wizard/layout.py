@@ -54,14 +54,13 @@ class WizardLayout:
         self.start_over_button.setToolTip("Forget which steps are done, for this tenant")
         self.start_over_button.clicked.connect(self._start_over_clicked)
         side.addWidget(self.start_over_button, 0, Qt.AlignmentFlag.AlignRight)
-        self.progress_label = _label(name="progress_label", role="muted")
+        # The progress and live-update lines stay one line each, never broken in a narrow column.
+        self.progress_label = _label(name="progress_label", role="muted", wrap=False)
         self.progress_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         side.addWidget(self.progress_label)
-        self.stream_label = _label(name="stream_state", role="muted")
+        self.stream_label = _label(name="stream_state", role="muted", wrap=False)
         self.stream_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         side.addWidget(self.stream_label)
-        for short in (self.progress_label, self.stream_label):  # one line each, never broken
-            short.setWordWrap(False)
         # The banner shows failures of the page's own calls.
         self.build_header(root, "IT Glue workflow", subtitle, side=side, busy="wizard_busy",
                           banner="wizard_banner")
