@@ -110,6 +110,14 @@ def start_floor() -> ServerProcess:
     return floor
 
 
+def start_durable_floor() -> ServerProcess:
+    """The durable floor (benchmarks/durable_floor.py: the bare floor plus a one-statement group
+    commit into SQLite) in its own process, on a fresh database."""
+    floor = ServerProcess([sys.executable, str(HERE / "durable_floor.py"), "--port", "0"])
+    floor.start()
+    return floor
+
+
 def wrk(urls: list[str], *, seconds: float, connections: int = WRK_CONNECTIONS,
         offset: int = 0, servers: list[int] | None = None) -> dict[str, Any]:
     """Drive ``urls`` with wrk (one wrk per URL, the connections split evenly, all at once).
@@ -191,7 +199,8 @@ Servers = tuple[list[ServerProcess], list[str]]
 
 
 def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: float,
-            after_round: Callable[[list[ServerProcess], dict[str, Any]], None] | None = None
+            after_round: Callable[[list[ServerProcess], dict[str, Any]], None] | None = None,
+            durable_floor: list[dict[str, Any]] | None = None,
             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``runs`` rounds of the floor, then the real path, each driven by wrk the same way.
 
@@ -200,6 +209,8 @@ def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: fl
     and that backlog would otherwise take CPU from the next round (the floor's included).
     Each round waits until both sides are quiet. ``after_round(servers, result)`` runs once
     the servers have stopped (to count rows). Returns the rounds' results: (floor, real).
+    Given a list as ``durable_floor``, every round also measures a fresh durable floor
+    (benchmarks/durable_floor.py) between the two, and appends its result there.
     """
     floor_servers = [start_floor() for _ in range(floors)]
     floor_urls = [f.url + "/" for f in floor_servers]
@@ -215,6 +226,8 @@ def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: fl
                 warm_up(urls)
                 wait_quiet(pids + floor_pids)
                 floor_runs.append(wrk(floor_urls, seconds=seconds, offset=n, servers=floor_pids))
+                if durable_floor is not None:
+                    durable_floor.append(_measure_durable_floor(seconds, n))
                 real_runs.append(wrk(urls, seconds=seconds, offset=n, servers=pids))
             finally:
                 for server in servers:
@@ -225,6 +238,18 @@ def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: fl
         for floor in floor_servers:
             floor.stop()
     return floor_runs, real_runs
+
+
+def _measure_durable_floor(seconds: float, offset: int) -> dict[str, Any]:
+    durable = start_durable_floor()
+    try:
+        url = durable.url + "/"
+        warm_up([url])
+        assert durable.proc is not None
+        wait_quiet([durable.proc.pid])
+        return wrk([url], seconds=seconds, offset=offset, servers=[durable.proc.pid])
+    finally:
+        durable.stop()
 
 
 def _by_thread_per_request(runs: list[dict[str, Any]]) -> dict[str, int]:

@@ -28,9 +28,7 @@ HEADERS = [(b"content-type", b"application/json"),
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+        await lifespan(receive, send)
         return
     while True:  # read the whole body, as the webhook does
         message = await receive()
@@ -40,9 +38,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": ANSWER})
 
 
-async def serve(port: int) -> None:
+async def serve(asgi: Any, port: int) -> None:
+    """Serve ``asgi`` on 127.0.0.1:``port`` as the tenant is served; print the listening line."""
     sock = bind_socket("127.0.0.1", port)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
+    config = uvicorn.Config(asgi, log_config=None, access_log=False, lifespan="on",
                             loop="uvloop", http="httptools", timeout_keep_alive=30)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -52,13 +51,22 @@ async def serve(port: int) -> None:
     await task
 
 
+async def lifespan(receive: Any, send: Any, startup: Any = None) -> None:
+    """The ASGI lifespan protocol; ``startup()`` runs before startup is reported complete."""
+    while (await receive())["type"] != "lifespan.shutdown":
+        if startup is not None:
+            startup()
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(serve(args.port))
+    uvloop.run(serve(app, args.port))
 
 
 if __name__ == "__main__":

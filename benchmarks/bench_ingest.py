@@ -3,6 +3,11 @@ against the bare floor (benchmarks/bare_floor.py: uvicorn + a 202 callable, one 
 driven the same way: wrk, 16 connections, unique IT Glue-shaped bodies, the same duration,
 three rounds, each on a fresh tenant. Then counts the rows: every 202 must have its event.
 
+Each round also measures the durable floor (benchmarks/durable_floor.py: the bare floor plus a
+one-statement group commit into SQLite with the same guarantee): what any path that answers
+after its commit can reach on this machine, so the figures say how much of the gap is
+durability and how much is the tenant's own work.
+
 The tenant runs as shipped (SQLite ``synchronous=FULL`` in WAL mode: a 202 survives the
 process being killed and power loss; see docs/webhook.md), and once more with
 ``synchronous=NORMAL`` (kill -9 safe, not power-loss safe) for what that guarantee costs.
@@ -57,9 +62,19 @@ def run(name: str, env: dict[str, str], args: argparse.Namespace) -> None:
         if said:
             batches.append((int(said[1]), int(said[2]), int(said[3])))
 
+    # The durable floor uses the tenant's default guarantee (synchronous=FULL): measured with it.
+    durable: list[dict[str, Any]] | None = [] if not env else None
     floors, reals = compare(start, floors=1, runs=args.runs, seconds=args.seconds,
-                            after_round=count_rows)
-    emit_comparison(name, floors, reals, seconds=args.seconds, **env, machine=machine())
+                            after_round=count_rows, durable_floor=durable)
+    extra: dict[str, Any] = {}
+    if durable:
+        # How far the tenant is from the least a durable path can do here (same rounds).
+        extra["ratio_to_durable_floor"] = round(statistics.median(
+            r["per_second"] / d["per_second"] for r, d in zip(reals, durable, strict=True)), 3)
+    emit_comparison(name, floors, reals, seconds=args.seconds, **env, **extra,
+                    machine=machine())
+    if durable:
+        emit_comparison(f"{name}_durable_floor", floors, durable, seconds=args.seconds)
     # wrk counts answers, not ids: a 202 whose event is missing shows as fewer rows than
     # 202s (the warm-up's are not counted, so more rows than 202s is expected).
     emit(f"{name}_lost_events", max(0, accepted - rows), "events", None, accepted=accepted,
