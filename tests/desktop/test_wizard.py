@@ -411,3 +411,35 @@ def test_keyboard_only_walks_the_steps_and_copies_values(qtbot, ready):
     # Every button on the footer has a mnemonic.
     assert all("&" in b.text() for b in (page.back_button, page.next_button,
                                           page.done_button, page.start_over_button))
+
+
+# -- sizes -----------------------------------------------------------------------------------
+
+def test_a_step_scrolls_by_what_it_needs_not_by_the_tallest_step(qtbot, ready):
+    """A short step has no scroll bar and its card ends in view; a long one scrolls by its
+    own overflow, not by the tallest step's (the steps are one stack of panels)."""
+    app, page, _url = ready
+    window = app.main_window
+    window.resize(1024, 700)
+    scroll = page.detail_scroll
+    viewport = scroll.viewport()
+
+    def show(key):
+        click_step(qtbot, page, key)
+        return page.stack.currentWidget().heightForWidth(viewport.width())
+
+    heights = {key: show(key) for key in W.STEP_KEYS}
+    # A window as short as between the shortest and the tallest step: some steps fit, some
+    # scroll (fonts differ between machines, so the height is found, not fixed).
+    target = (min(heights.values()) + max(heights.values())) // 2
+    window.resize(1024, window.height() + target - viewport.height())
+    qtbot.waitUntil(lambda: abs(viewport.height() - target) <= 2, timeout=WAIT)
+    short = [key for key, height in heights.items() if height <= viewport.height()]
+    assert short and len(short) < len(heights), heights
+    for key in W.STEP_KEYS:
+        need = max(0, show(key) - viewport.height())
+        bar = scroll.verticalScrollBar()
+        qtbot.waitUntil(lambda bar=bar, need=need: abs(bar.maximum() - need) <= 2,
+                        timeout=WAIT)
+        if key in short:
+            assert not bar.isVisible(), key

@@ -36,6 +36,20 @@ from qp_desktop.ui.wizard.formatting import (
 )
 
 
+class StepStack(QStackedWidget):
+    """The step panels, as tall as the one shown.
+
+    ``QStackedLayout`` answers height-for-width with its tallest page's, so the scroll area
+    around it offered a short step a scroll bar the length of the longest one (and cut its
+    card off at the bottom). Pages not shown are sized Ignored (``_show_step``), so the
+    other size hints already follow the current page; this makes height-for-width agree.
+    """
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt's name
+        page = self.currentWidget()
+        return page.heightForWidth(width) if page is not None else super().heightForWidth(width)
+
+
 class WizardLayout:
     """Mixin of :class:`~qp_desktop.ui.wizard.page.SetupWizardPage`: its widgets."""
 
@@ -105,7 +119,7 @@ class WizardLayout:
 
         right = QVBoxLayout()
         right.setSpacing(12)
-        self.stack = QStackedWidget()
+        self.stack = StepStack()
         self.stack.setObjectName("wizard_detail")
         builders: dict[str, Callable[[QVBoxLayout], None]] = {
             W.PREREQUISITES: self._build_prereqs, W.TOKEN: self._build_token,
