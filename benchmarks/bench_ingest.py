@@ -4,9 +4,9 @@ driven the same way: wrk, 16 connections, unique IT Glue-shaped bodies, the same
 three rounds, each on a fresh tenant. Then counts the rows: every 202 must have its event.
 
 Each round also measures the durable floor (benchmarks/durable_floor.py: the bare floor plus a
-one-statement group commit into SQLite with the same guarantee): what any path that answers
-after its commit can reach on this machine, so the figures say how much of the gap is
-durability and how much is the tenant's own work.
+one-statement group commit into SQLite with the same guarantee): what a path that answers after
+its commit and does nothing else reaches on this machine, so the figures say how much of the
+gap is durability and how much is the tenant's own work.
 
 The tenant runs as shipped (SQLite ``synchronous=FULL`` in WAL mode: a 202 survives the
 process being killed and power loss; see docs/webhook.md), and once more with

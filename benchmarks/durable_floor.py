@@ -1,5 +1,5 @@
-"""The durable floor: the least any webhook path that answers 202 only after its commit can
-do on this stack. The bare floor (benchmarks/bare_floor.py, served the same way) plus a
+"""The durable floor: a webhook path that answers 202 only after its commit and does nothing
+else, on this stack. The bare floor (benchmarks/bare_floor.py, served the same way) plus a
 group commit: requests queue, one thread inserts each waiting body into a one-column SQLite
 table (WAL, ``synchronous=FULL`` like the tenant's default: on the disk before the answer)
 in one statement and commits, then every request of the batch gets its 202 with its row id.
