@@ -16,7 +16,8 @@ class CopyField(QWidget):
     """
 
     def __init__(self, object_name: str, clipboard: SecretClipboard, value: str, label: str,
-                 editable: bool = False, mono: bool = False, parent: QWidget | None = None):
+                 editable: bool = False, mono: bool = False, fit: bool = False,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName(f"{object_name}_row")
         layout = QHBoxLayout(self)
@@ -33,9 +34,24 @@ class CopyField(QWidget):
         self.button.setAccessibleName(f"Copy {label}")
         layout.addWidget(self.button)
         self.setFocusProxy(self.edit)
+        self._fit = fit
+        self._fit_text()
 
     def text(self) -> str:
         return self.edit.text()
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt naming
         self.edit.setText(text)
+        self._fit_text()
+
+    def _fit_text(self) -> None:
+        """With ``fit``, the box is never narrower than its value: a short value shown cut
+        (``resource_name]``) reads as a different value."""
+        if not self._fit:
+            return
+        edit = self.edit
+        metrics = edit.fontMetrics()
+        # What QLineEdit.sizeHint() puts around its 17 "x" of text (frame, padding, margins),
+        # put around this text instead.
+        chrome = edit.sizeHint().width() - metrics.horizontalAdvance("x") * 17
+        edit.setMinimumWidth(metrics.horizontalAdvance(edit.text()) + chrome)

@@ -220,9 +220,9 @@ class WizardRender:
         self._payload_widgets = []
         for i, (key, value) in enumerate(rows, start=1):
             key_field = CopyField(f"wizard_payload_key_{i - 1}", self.clipboard, key,
-                                  f"\u201c{key}\u201d", mono=True)
+                                  f"\u201c{key}\u201d", mono=True, fit=True)
             value_field = CopyField(f"wizard_payload_value_{i - 1}", self.clipboard, value,
-                                    f"\u201c{value}\u201d", mono=True)
+                                    f"\u201c{value}\u201d", mono=True, fit=True)
             self.payload_grid.addWidget(key_field, i, 0)
             self.payload_grid.addWidget(value_field, i, 1)
             self._payload_widgets += [key_field, value_field]
