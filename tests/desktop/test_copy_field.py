@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from qp_desktop.services.clipboard import SecretClipboard
-from qp_desktop.ui.theme import apply_theme
+from qp_desktop.ui.theme import LIGHT, style_sheet
 from qp_desktop.ui.widgets import CopyField
 
 
@@ -24,9 +24,9 @@ def shows_whole(field: CopyField) -> bool:
 
 
 @pytest.mark.parametrize("fit", [True, False])
-def test_a_fitted_field_keeps_its_whole_value_in_view_when_squeezed(qtbot, qapp, fit):
-    apply_theme(qapp)
+def test_a_fitted_field_keeps_its_whole_value_in_view_when_squeezed(qtbot, fit):
     holder = QWidget()
+    holder.setStyleSheet(style_sheet(LIGHT))  # the app's padding and borders, on this only
     row = QHBoxLayout(holder)
     fields = [CopyField(f"f{n}", SecretClipboard(30_000), value, value, mono=True, fit=fit)
               for n, value in enumerate(("resourceName", "[resource_name]"))]
@@ -38,5 +38,7 @@ def test_a_fitted_field_keeps_its_whole_value_in_view_when_squeezed(qtbot, qapp,
     qtbot.waitExposed(holder)
     assert all(shows_whole(f) for f in fields) is fit
     # A new value is fitted too.
+    edit = fields[1].edit
     fields[1].setText("[resource_name_and_more]")
+    qtbot.waitUntil(lambda: edit.width() >= edit.minimumSizeHint().width())  # laid out again
     assert shows_whole(fields[1]) is fit

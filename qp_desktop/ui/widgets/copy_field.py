@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QWidget
 
 from qp_desktop.services.clipboard import SecretClipboard
 from qp_desktop.ui.theme import monospace_font
 from qp_desktop.ui.widgets.copy_button import CopyButton
+
+
+class _LineEdit(QLineEdit):
+    """A line edit that, with ``fit``, is never narrower than its text: a short value shown
+    cut (``resource_name]``) reads as a different value."""
+
+    fit = False
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        hint = super().minimumSizeHint()
+        if self.fit:
+            metrics = self.fontMetrics()
+            # What sizeHint() puts around its 17 "x" of text under the current style (frame,
+            # padding, margins), put around this text instead.
+            chrome = self.sizeHint().width() - metrics.horizontalAdvance("x") * 17
+            hint.setWidth(max(hint.width(), metrics.horizontalAdvance(self.text()) + chrome))
+        return hint
 
 
 class CopyField(QWidget):
@@ -23,7 +41,7 @@ class CopyField(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
-        self.edit = QLineEdit(value)
+        self.edit = _LineEdit(value)
         self.edit.setObjectName(object_name)
         self.edit.setReadOnly(not editable)
         self.edit.setAccessibleName(label)
@@ -34,24 +52,12 @@ class CopyField(QWidget):
         self.button.setAccessibleName(f"Copy {label}")
         layout.addWidget(self.button)
         self.setFocusProxy(self.edit)
-        self._fit = fit
-        self._fit_text()
+        if fit:
+            self.edit.fit = True
+            self.edit.textChanged.connect(self.edit.updateGeometry)
 
     def text(self) -> str:
         return self.edit.text()
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt naming
         self.edit.setText(text)
-        self._fit_text()
-
-    def _fit_text(self) -> None:
-        """With ``fit``, the box is never narrower than its value: a short value shown cut
-        (``resource_name]``) reads as a different value."""
-        if not self._fit:
-            return
-        edit = self.edit
-        metrics = edit.fontMetrics()
-        # What QLineEdit.sizeHint() puts around its 17 "x" of text (frame, padding, margins),
-        # put around this text instead.
-        chrome = edit.sizeHint().width() - metrics.horizontalAdvance("x") * 17
-        edit.setMinimumWidth(metrics.horizontalAdvance(edit.text()) + chrome)
