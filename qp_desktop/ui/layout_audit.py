@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QScrollArea,
+    QStackedWidget,
     QStyle,
     QStyleOptionComboBox,
     QStyleOptionSpinBox,
@@ -142,6 +143,26 @@ def _text_problem(widget: QWidget) -> str | None:
     return None
 
 
+def _needless_scroll(area: QScrollArea) -> str | None:
+    """A vertical scroll bar over content that fits: it offers to scroll by nothing, and the
+    content's bottom edge (a card's border) looks cut off. Content whose height follows its
+    width (wrapped text) says how tall it is at the width it has; of a stack of pages, the
+    page shown does."""
+    bar = area.verticalScrollBar()
+    content = area.widget()
+    if isinstance(content, QStackedWidget):  # what is shown is one of its pages
+        content = content.currentWidget()
+    if (content is None or not bar.isVisible() or bar.maximum() <= bar.minimum()
+            or not content.hasHeightForWidth()):
+        return None
+    needed = content.heightForWidth(area.viewport().width())
+    if 0 < needed <= area.viewport().height():
+        name = _name(area) if area.objectName() else "page"
+        return (f"{name} shows a scroll bar ({bar.maximum()} px) although its content fits "
+                f"({needed} of {area.viewport().height()} px)")
+    return None
+
+
 def layout_problems(root: QWidget) -> list[str]:
     """Scroll bars, reach and cut-off text in ``root`` as it is laid out now."""
     problems: list[str] = []
@@ -160,6 +181,10 @@ def layout_problems(root: QWidget) -> list[str]:
             if bar.isVisible() and bar.maximum() > bar.minimum():
                 what = "page" if isinstance(widget, QScrollArea) else _name(widget)
                 problems.append(f"{what} scrolls sideways ({bar.maximum()} px hidden)")
+            if isinstance(widget, QScrollArea):
+                problem = _needless_scroll(widget)
+                if problem:
+                    problems.append(problem)
         if isinstance(widget, (*INTERACTIVE, QLabel)):
             problem = _reach_problem(widget, root)
             if problem:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -190,6 +191,13 @@ class MainWindow(QMainWindow):
             area = QScrollArea()
             area.setWidgetResizable(True)
             area.setFrameShape(QFrame.Shape.NoFrame)
+            if widget.hasHeightForWidth():
+                # A page of wrapped text has a minimum height taken at its narrowest, taller
+                # than it is at the width it has: the area would show a scroll bar over a page
+                # that fits. Ignored lets the area size it by its height at that width.
+                policy = widget.sizePolicy()
+                policy.setVerticalPolicy(QSizePolicy.Policy.Ignored)
+                widget.setSizePolicy(policy)
             area.setWidget(widget)
             holder = area
         self.stack.addWidget(holder)
