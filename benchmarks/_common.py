@@ -110,10 +110,11 @@ def start_floor() -> ServerProcess:
     return floor
 
 
-def start_durable_floor() -> ServerProcess:
+def start_durable_floor(dsn: str | None = None) -> ServerProcess:
     """The durable floor (benchmarks/durable_floor.py: the bare floor plus a one-statement group
-    commit into SQLite) in its own process, on a fresh database."""
-    floor = ServerProcess([sys.executable, str(HERE / "durable_floor.py"), "--port", "0"])
+    commit) in its own process: on a fresh SQLite database, or on PostgreSQL at ``dsn``."""
+    floor = ServerProcess([sys.executable, str(HERE / "durable_floor.py"), "--port", "0",
+                           *(["--dsn", dsn] if dsn else [])])
     floor.start()
     return floor
 
@@ -201,6 +202,7 @@ Servers = tuple[list[ServerProcess], list[str]]
 def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: float,
             after_round: Callable[[list[ServerProcess], dict[str, Any]], None] | None = None,
             durable_floor: list[dict[str, Any]] | None = None,
+            start_durable: Callable[[], list[ServerProcess]] | None = None,
             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``runs`` rounds of the floor, then the real path, each driven by wrk the same way.
 
@@ -209,8 +211,9 @@ def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: fl
     and that backlog would otherwise take CPU from the next round (the floor's included).
     Each round waits until both sides are quiet. ``after_round(servers, result)`` runs once
     the servers have stopped (to count rows). Returns the rounds' results: (floor, real).
-    Given a list as ``durable_floor``, every round also measures a fresh durable floor
-    (benchmarks/durable_floor.py) between the two, and appends its result there.
+    Given a list as ``durable_floor``, every round also measures fresh durable floors
+    (benchmarks/durable_floor.py; ``start_durable()`` starts them, by default one on SQLite)
+    between the two, driven the same way, and appends their result there.
     """
     floor_servers = [start_floor() for _ in range(floors)]
     floor_urls = [f.url + "/" for f in floor_servers]
@@ -227,7 +230,8 @@ def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: fl
                 wait_quiet(pids + floor_pids)
                 floor_runs.append(wrk(floor_urls, seconds=seconds, offset=n, servers=floor_pids))
                 if durable_floor is not None:
-                    durable_floor.append(_measure_durable_floor(seconds, n))
+                    durable_floor.append(_measure_durable_floor(
+                        start_durable or (lambda: [start_durable_floor()]), seconds, n))
                 real_runs.append(wrk(urls, seconds=seconds, offset=n, servers=pids))
             finally:
                 for server in servers:
@@ -240,16 +244,18 @@ def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: fl
     return floor_runs, real_runs
 
 
-def _measure_durable_floor(seconds: float, offset: int) -> dict[str, Any]:
-    durable = start_durable_floor()
+def _measure_durable_floor(start: Callable[[], list[ServerProcess]], seconds: float,
+                           offset: int) -> dict[str, Any]:
+    durable = start()
     try:
-        url = durable.url + "/"
-        warm_up([url])
-        assert durable.proc is not None
-        wait_quiet([durable.proc.pid])
-        return wrk([url], seconds=seconds, offset=offset, servers=[durable.proc.pid])
+        urls = [d.url + "/" for d in durable]
+        pids = [d.proc.pid for d in durable if d.proc is not None]
+        warm_up(urls)
+        wait_quiet(pids)
+        return wrk(urls, seconds=seconds, offset=offset, servers=pids)
     finally:
-        durable.stop()
+        for server in durable:
+            server.stop()
 
 
 def _by_thread_per_request(runs: list[dict[str, Any]]) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """Growing past one process: webhook ingest on PostgreSQL with 1 and 2 tenant processes against
 1 on SQLite, each driven by wrk against as many bare floor processes (benchmarks/bare_floor.py)
-in the same run, three rounds; then SSE fan-out: 200 subscribers spread over 2 processes while
+and as many durable floors on the same kind of database (benchmarks/durable_floor.py) in the
+same rounds, three of them; then SSE fan-out: 200 subscribers spread over 2 processes while
 webhooks arrive at 200/s, reporting delivery p99 (202 → event at the subscriber) and missed events.
 
 PostgreSQL runs from Debian's binaries with fsync and synchronous commit ON (a 202 must survive
@@ -16,8 +17,10 @@ import argparse
 import asyncio
 import json
 import shutil
+import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from _common import (
@@ -33,6 +36,7 @@ from _common import (
     percentile,
     record_arrivals,
     sign_in_and_generate,
+    start_durable_floor,
 )
 
 from tests.support import postgres
@@ -77,9 +81,22 @@ def ingest(label: str, count: int, server: postgres.PostgresServer | None, secon
         path = urlsplit(sign_in_and_generate(nodes[0].url)[1]).path
         return list(nodes), [n.url + path for n in nodes]
 
-    floor_runs, real_runs = compare(start, floors=count, runs=runs, seconds=seconds)
+    def start_durable() -> list[ServerProcess]:
+        # As many durable floors as tenant processes, on one fresh database (SQLite: each
+        # its own, as a SQLite tenant is one process).
+        dsn = server.dsn(server.create_database()) if server is not None else None
+        return [start_durable_floor(dsn) for _ in range(count)]
+
+    durable: list[dict[str, Any]] = []
+    floor_runs, real_runs = compare(start, floors=count, runs=runs, seconds=seconds,
+                                    durable_floor=durable, start_durable=start_durable)
     emit_comparison(f"cluster_ingest_{label}", floor_runs, real_runs, processes=count,
-                    seconds=seconds, machine=machine())
+                    seconds=seconds, ratio_to_durable_floor=round(statistics.median(
+                        r["per_second"] / d["per_second"]
+                        for r, d in zip(real_runs, durable, strict=True)), 3),
+                    machine=machine())
+    emit_comparison(f"cluster_ingest_{label}_durable_floor", floor_runs, durable,
+                    processes=count, seconds=seconds)
 
 
 async def fan_out(nodes: list[TenantProcess], subscribers: int, rate: float,

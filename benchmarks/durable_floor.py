@@ -7,13 +7,18 @@ in one statement and commits, then every request of the batch gets its 202 with 
 No token, no duplicate check, no event or job rows, no logging: the gap between this and the
 bare floor is what durability costs here; the gap between the tenant and this is ours.
 
-Run: .venv/bin/python benchmarks/durable_floor.py [--port 0]
+With ``--dsn postgresql://…`` the batch goes to PostgreSQL instead, on one asyncpg connection
+(one INSERT … RETURNING per batch; commits wait for the WAL flush, as the benchmarks' server is
+set up): several processes may share one database, as tenant processes do.
+
+Run: .venv/bin/python benchmarks/durable_floor.py [--port 0] [--dsn postgresql://…]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sqlite3
 import tempfile
@@ -27,12 +32,9 @@ HEADERS = [(b"content-type", b"application/json")]
 
 
 class GroupCommit:
-    """One writer thread; each batch is one INSERT … RETURNING and one commit."""
+    """Requests wait in a queue; whatever is waiting is written as one batch, then answered."""
 
-    def __init__(self, path: Path):
-        self._path = path
-        self._db: sqlite3.Connection | None = None  # used on the writer thread only
-        self._thread = ThreadPoolExecutor(1)
+    def __init__(self) -> None:
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[int]]] = asyncio.Queue()
 
     def start(self) -> None:
@@ -44,15 +46,30 @@ class GroupCommit:
         return await future
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            ids = await loop.run_in_executor(self._thread, self._write,
-                                             [body for body, _ in batch])
+            ids = await self.write([body for body, _ in batch])
             for (_, future), row_id in zip(batch, ids, strict=True):
                 future.set_result(row_id)
+
+    async def write(self, bodies: list[str]) -> list[int]:
+        raise NotImplementedError
+
+
+class SqliteCommit(GroupCommit):
+    """One writer thread; each batch is one INSERT … RETURNING and one commit."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self._path = path
+        self._db: sqlite3.Connection | None = None  # used on the writer thread only
+        self._thread = ThreadPoolExecutor(1)
+
+    async def write(self, bodies: list[str]) -> list[int]:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._write,
+                                                                bodies)
 
     def _write(self, bodies: list[str]) -> list[int]:
         if self._db is None:
@@ -69,8 +86,30 @@ class GroupCommit:
         return [row_id for (row_id,) in rows]
 
 
-def make_app(path: Path) -> Any:
-    commit = GroupCommit(path)
+class PostgresCommit(GroupCommit):
+    """One asyncpg connection; each batch is one INSERT … RETURNING in its own transaction."""
+
+    def __init__(self, dsn: str):
+        super().__init__()
+        self._dsn = dsn
+        self._conn: Any = None
+
+    async def write(self, bodies: list[str]) -> list[int]:
+        import asyncpg
+
+        if self._conn is None:
+            self._conn = await asyncpg.connect(self._dsn)
+            # Another process may make it at the same moment.
+            with contextlib.suppress(asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
+                await self._conn.execute(
+                    "CREATE TABLE IF NOT EXISTS inbox (id BIGSERIAL PRIMARY KEY, body TEXT)")
+        async with self._conn.transaction():
+            rows = await self._conn.fetch(
+                "INSERT INTO inbox (body) SELECT unnest($1::text[]) RETURNING id", bodies)
+        return [row["id"] for row in rows]
+
+
+def make_app(commit: GroupCommit) -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -94,11 +133,15 @@ def make_app(path: Path) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--dsn", default=None, help="PostgreSQL instead of SQLite")
     args = parser.parse_args()
     import uvloop
 
+    if args.dsn:
+        uvloop.run(serve(make_app(PostgresCommit(args.dsn)), args.port))
+        return
     with tempfile.TemporaryDirectory(prefix="qp-durable-floor-") as folder:
-        uvloop.run(serve(make_app(Path(folder) / "floor.db"), args.port))
+        uvloop.run(serve(make_app(SqliteCommit(Path(folder) / "floor.db")), args.port))
 
 
 if __name__ == "__main__":
