@@ -201,24 +201,23 @@ Servers = tuple[list[ServerProcess], list[str]]
 
 def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: float,
             after_round: Callable[[list[ServerProcess], dict[str, Any]], None] | None = None,
-            durable_floor: list[dict[str, Any]] | None = None,
-            start_durable: Callable[[], list[ServerProcess]] | None = None,
-            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            durable: Callable[[], list[ServerProcess]] | None = None,
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """``runs`` rounds of the floor, then the real path, each driven by wrk the same way.
 
     ``start()`` starts fresh servers for every round and returns them with the URLs to load:
     each accepted webhook queues a reset job that the tenant works through after the burst,
     and that backlog would otherwise take CPU from the next round (the floor's included).
     Each round waits until both sides are quiet. ``after_round(servers, result)`` runs once
-    the servers have stopped (to count rows). Returns the rounds' results: (floor, real).
-    Given a list as ``durable_floor``, every round also measures fresh durable floors
-    (benchmarks/durable_floor.py; ``start_durable()`` starts them, by default one on SQLite)
-    between the two, driven the same way, and appends their result there.
+    the servers have stopped (to count rows). With ``durable``, every round also measures the
+    fresh durable floors it starts (benchmarks/durable_floor.py) between the two, driven the
+    same way. Returns the rounds' results: (floor, durable floor or [], real).
     """
     floor_servers = [start_floor() for _ in range(floors)]
     floor_urls = [f.url + "/" for f in floor_servers]
     floor_pids = [f.proc.pid for f in floor_servers if f.proc is not None]
     floor_runs: list[dict[str, Any]] = []
+    durable_runs: list[dict[str, Any]] = []
     real_runs: list[dict[str, Any]] = []
     try:
         wrk(floor_urls, seconds=1, offset=900)
@@ -229,9 +228,8 @@ def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: fl
                 warm_up(urls)
                 wait_quiet(pids + floor_pids)
                 floor_runs.append(wrk(floor_urls, seconds=seconds, offset=n, servers=floor_pids))
-                if durable_floor is not None:
-                    durable_floor.append(_measure_durable_floor(
-                        start_durable or (lambda: [start_durable_floor()]), seconds, n))
+                if durable is not None:
+                    durable_runs.append(_measure_durable_floor(durable, seconds, n))
                 real_runs.append(wrk(urls, seconds=seconds, offset=n, servers=pids))
             finally:
                 for server in servers:
@@ -241,7 +239,7 @@ def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: fl
     finally:
         for floor in floor_servers:
             floor.stop()
-    return floor_runs, real_runs
+    return floor_runs, durable_runs, real_runs
 
 
 def _measure_durable_floor(start: Callable[[], list[ServerProcess]], seconds: float,
@@ -270,9 +268,15 @@ def _by_thread_per_request(runs: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def emit_comparison(name: str, floors: list[dict[str, Any]], reals: list[dict[str, Any]],
-                    unit: str = "accepted/s", **extra: Any) -> None:
+                    unit: str = "accepted/s", durable: list[dict[str, Any]] | None = None,
+                    **extra: Any) -> None:
     """``NAME_throughput`` (medians, the ratio's median and spread over the rounds), then
-    ``NAME_p50`` and ``NAME_p99``: every figure against the floor of the same rounds."""
+    ``NAME_p50`` and ``NAME_p99``: every figure against the floor of the same rounds. Given
+    the same rounds' ``durable`` floor, the throughput line also says what share of it the
+    real path reached (``ratio_to_durable_floor``)."""
+    if durable:
+        extra["ratio_to_durable_floor"] = round(statistics.median(
+            r["per_second"] / d["per_second"] for r, d in zip(reals, durable, strict=True)), 3)
     ratios = [r["per_second"] / f["per_second"] for f, r in zip(floors, reals, strict=True)]
     spread = summary(ratios)
 

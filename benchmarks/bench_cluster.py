@@ -17,10 +17,8 @@ import argparse
 import asyncio
 import json
 import shutil
-import statistics
 import tempfile
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from _common import (
@@ -87,14 +85,10 @@ def ingest(label: str, count: int, server: postgres.PostgresServer | None, secon
         dsn = server.dsn(server.create_database()) if server is not None else None
         return [start_durable_floor(dsn) for _ in range(count)]
 
-    durable: list[dict[str, Any]] = []
-    floor_runs, real_runs = compare(start, floors=count, runs=runs, seconds=seconds,
-                                    durable_floor=durable, start_durable=start_durable)
-    emit_comparison(f"cluster_ingest_{label}", floor_runs, real_runs, processes=count,
-                    seconds=seconds, ratio_to_durable_floor=round(statistics.median(
-                        r["per_second"] / d["per_second"]
-                        for r, d in zip(real_runs, durable, strict=True)), 3),
-                    machine=machine())
+    floor_runs, durable, real_runs = compare(start, floors=count, runs=runs, seconds=seconds,
+                                             durable=start_durable)
+    emit_comparison(f"cluster_ingest_{label}", floor_runs, real_runs, durable=durable,
+                    processes=count, seconds=seconds, machine=machine())
     emit_comparison(f"cluster_ingest_{label}_durable_floor", floor_runs, durable,
                     processes=count, seconds=seconds)
 

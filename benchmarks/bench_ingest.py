@@ -31,6 +31,7 @@ from _common import (
     emit_comparison,
     machine,
     sign_in_and_generate,
+    start_durable_floor,
     start_tenant,
 )
 
@@ -62,16 +63,11 @@ def run(name: str, env: dict[str, str], args: argparse.Namespace) -> None:
         if said:
             batches.append((int(said[1]), int(said[2]), int(said[3])))
 
-    # The durable floor uses the tenant's default guarantee (synchronous=FULL): measured with it.
-    durable: list[dict[str, Any]] | None = [] if not env else None
-    floors, reals = compare(start, floors=1, runs=args.runs, seconds=args.seconds,
-                            after_round=count_rows, durable_floor=durable)
-    extra: dict[str, Any] = {}
-    if durable:
-        # How far the tenant is from the least a durable path can do here (same rounds).
-        extra["ratio_to_durable_floor"] = round(statistics.median(
-            r["per_second"] / d["per_second"] for r, d in zip(reals, durable, strict=True)), 3)
-    emit_comparison(name, floors, reals, seconds=args.seconds, **env, **extra,
+    # The durable floor has the tenant's default guarantee (synchronous=FULL): measured with it.
+    floors, durable, reals = compare(
+        start, floors=1, runs=args.runs, seconds=args.seconds, after_round=count_rows,
+        durable=None if env else lambda: [start_durable_floor()])
+    emit_comparison(name, floors, reals, durable=durable, seconds=args.seconds, **env,
                     machine=machine())
     if durable:
         emit_comparison(f"{name}_durable_floor", floors, durable, seconds=args.seconds)

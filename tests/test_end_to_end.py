@@ -55,13 +55,7 @@ def test_a_password_changed_in_itglue_is_applied_to_ldap_by_the_agent(
         assert queued["id"] < succeeded["id"]
         assert succeeded["account"] == "Northwind directory admin"
         assert succeeded["resource_name"] == "Domain Admin"
-        assert slapd.can_bind(ldap_user.dn, new_password)
-        assert not slapd.can_bind(ldap_user.dn, ldap_user.password)
-
-        after = api.get(f"/api/v1/accounts/{account['id']}").json()
-        assert after["last_result"] == "succeeded"
-        assert after["last_reset_by"] == "Dana Whitfield"
-        assert new_password not in str(api.events(limit=500))
+        world.assert_applied(slapd, ldap_user, new_password, by="Dana Whitfield")
 
         # The account is pointed at the directory's own administrator, outside the
         # agent's base DN: the agent refuses, and the refusal is the event's reason.

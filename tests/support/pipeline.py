@@ -199,6 +199,17 @@ class LdapWorld:
     account: dict[str, Any]  # "Northwind directory admin", matched to DOMAIN_ADMIN
     agent_output: str = ""  # everything the agent printed, once the world is closed
 
+    def assert_applied(self, slapd: Any, user: Any, new_password: str, by: str) -> None:
+        """What a technician sees once a change reached the directory: the new password
+        binds and the old one no longer does, the account says the reset succeeded and
+        whose change it was, and no event holds the password."""
+        assert slapd.can_bind(user.dn, new_password)
+        assert not slapd.can_bind(user.dn, user.password)
+        after = self.api.get(f"/api/v1/accounts/{self.account['id']}").json()
+        assert after["last_result"] == "succeeded"
+        assert after["last_reset_by"] == by
+        assert new_password not in str(self.api.events(limit=500))
+
 
 @contextmanager
 def ldap_world(tmp_path: Path, template: Path, itglue_url: str, ldap_url: str,
