@@ -165,7 +165,7 @@ class ResetPipeline:
         if not details.get("password_id"):
             raise ApiError(422, "not_a_trigger",
                            "This trigger has no IT Glue password id to replay.")
-        row = _pending_row(event.id, {
+        row = pending_row(event.id, {
             "tenant_id": tenant_id, "resource_name": event.resource_name,
             "resource_url": event.resource_url, "token_id": event.token_id,
             "details": details,
@@ -228,7 +228,7 @@ class ResetPipeline:
             .order_by(ResetJob.id).limit(1)
         )).first()
         if job is None:
-            row = _pending_row(event.id, {
+            row = pending_row(event.id, {
                 "tenant_id": tenant_id, "resource_name": name,
                 "details": {"password_id": account.itglue_password_id,
                             "organization_id": customer.itglue_organization_id
@@ -786,7 +786,7 @@ def schedule_checks(connection: Connection, triggers: list[tuple[int, dict[str, 
     Runs in the caller's transaction; returns how many checks it added.
     """
     now = utcnow()
-    candidates = [_pending_row(event_id, row, now, origin=origin) for event_id, row in triggers
+    candidates = [pending_row(event_id, row, now, origin=origin) for event_id, row in triggers
                   if row.get("type") == "workflow_trigger.received"]
     if not candidates:
         return 0
@@ -802,8 +802,9 @@ def schedule_checks(connection: Connection, triggers: list[tuple[int, dict[str, 
     return len(new)
 
 
-def _pending_row(event_id: int, row: dict[str, Any], now: Any, origin: str | None = None
-                 ) -> dict[str, Any]:
+def pending_row(event_id: int, row: dict[str, Any], now: Any, origin: str | None = None
+                ) -> dict[str, Any]:
+    """The reset job a trigger event queues: a check of its IT Glue password, due now."""
     details = row.get("details") or {}
     return {
         "tenant_id": row["tenant_id"], "trigger_event_id": event_id, "replay": False,

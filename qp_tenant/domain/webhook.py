@@ -621,14 +621,14 @@ class TriggerIngest:
             if key in originals:
                 dup_targets[originals[key]] += 1
                 if self._after_repeat is not None:
-                    repeats.append((originals[key], self._accepted_row(tok, t, bh)[0]))
+                    repeats.append((originals[key], self.accepted_row(tok, t, bh)[0]))
                 results[i] = (202, {"event_id": originals[key], "status": "duplicate"}, {})
             elif key in pending_dups:
                 new_rows[pending_dups[key]][0]["duplicates"] += 1
                 in_batch_dups.append((i, pending_dups[key]))
             else:
                 pending_dups[key] = len(new_rows)
-                row, status_word = self._accepted_row(tok, t, bh)
+                row, status_word = self.accepted_row(tok, t, bh)
                 new_rows.append((row, status_word, i))
 
         # Row updates first: on PostgreSQL the event-log lock below is held until COMMIT, so
@@ -711,8 +711,9 @@ class TriggerIngest:
             "duplicates": 0,
         }
 
-    def _rejected_row(self, tok: TokenRow, t: Trigger, code: str, message: str) -> dict[str, Any]:
-        row = self._base_row(tok, t)
+    @staticmethod
+    def _rejected_row(tok: TokenRow, t: Trigger, code: str, message: str) -> dict[str, Any]:
+        row = TriggerIngest._base_row(tok, t)
         row.update(
             type=REJECTED, severity="warning",
             summary=f"Workflow trigger refused: {message}",
@@ -721,9 +722,11 @@ class TriggerIngest:
         )
         return row
 
-    def _accepted_row(self, tok: TokenRow, t: Trigger, bh: str) -> tuple[dict[str, Any], str]:
+    @staticmethod
+    def accepted_row(tok: TokenRow, t: Trigger, bh: str) -> tuple[dict[str, Any], str]:
+        """The event row of an accepted trigger, and its answer's status word."""
         assert t.body is not None
-        row = self._base_row(tok, t)
+        row = TriggerIngest._base_row(tok, t)
         ref = parse_resource_url(str(t.body.get("resourceUrl", "")))
         keys = sorted(str(k) for k in t.body)[:20]
         name = row["resource_name"] or "a password"

@@ -20,7 +20,7 @@ from qp_tenant.domain.batch_sql import (
     SqliteBatch,
     batch_sql,
 )
-from qp_tenant.domain.pipeline import _pending_row, schedule_checks
+from qp_tenant.domain.pipeline import pending_row, schedule_checks
 from qp_tenant.models import utcnow
 from tests.tenant.test_webhook import make_ingest_world
 
@@ -58,7 +58,7 @@ def _exercise(batch: Any, token_hmac: str, now: Any) -> dict[str, Any]:
                                     now - timedelta(minutes=10), TRIGGER_TYPES)
     refusals = batch.recent_events([token.id], ["refused:invalid_json"],
                                    now - timedelta(minutes=1), (REJECTED,))
-    jobs = [_pending_row(eid, {"tenant_id": token.tenant_id, "token_id": token.id,
+    jobs = [pending_row(eid, {"tenant_id": token.tenant_id, "token_id": token.id,
                                "resource_name": "Account", "resource_url": None,
                                "details": {"password_id": str(n), "organization_id": "2412"}},
                          now) for n, eid in zip((1, 2, 3), first, strict=True)]
