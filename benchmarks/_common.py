@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -119,6 +119,21 @@ def start_durable_floor(dsn: str | None = None) -> ServerProcess:
     return floor
 
 
+def start_lean_floor() -> Servers:
+    """The lean floor (benchmarks/lean_floor.py: the product's least work per webhook on the
+    durable floor) in its own process, with the URL of the one token it knows."""
+    from lean_floor import TOKEN
+
+    floor = ServerProcess([sys.executable, str(HERE / "lean_floor.py"), "--port", "0"])
+    floor.start()
+    return [floor], [f"{floor.url}/hooks/itglue/{TOKEN}"]
+
+
+def at_root(servers: list[ServerProcess]) -> Servers:
+    """Servers whose every path is the one to load (the floors): with their root URLs."""
+    return servers, [s.url + "/" for s in servers]
+
+
 def wrk(urls: list[str], *, seconds: float, connections: int = WRK_CONNECTIONS,
         offset: int = 0, servers: list[int] | None = None) -> dict[str, Any]:
     """Drive ``urls`` with wrk (one wrk per URL, the connections split evenly, all at once).
@@ -201,23 +216,25 @@ Servers = tuple[list[ServerProcess], list[str]]
 
 def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: float,
             after_round: Callable[[list[ServerProcess], dict[str, Any]], None] | None = None,
-            durable: Callable[[], list[ServerProcess]] | None = None,
-            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+            references: Mapping[str, Callable[[], Servers]] | None = None,
+            ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]],
+                       list[dict[str, Any]]]:
     """``runs`` rounds of the floor, then the real path, each driven by wrk the same way.
 
     ``start()`` starts fresh servers for every round and returns them with the URLs to load:
     each accepted webhook queues a reset job that the tenant works through after the burst,
     and that backlog would otherwise take CPU from the next round (the floor's included).
     Each round waits until both sides are quiet. ``after_round(servers, result)`` runs once
-    the servers have stopped (to count rows). With ``durable``, every round also measures the
-    fresh durable floors it starts (benchmarks/durable_floor.py) between the two, driven the
-    same way. Returns the rounds' results: (floor, durable floor or [], real).
+    the servers have stopped (to count rows). Every round also measures each of the
+    ``references`` (name -> a starter like ``start``: the durable floor, the lean floor) on
+    fresh servers, between the two, driven the same way. Returns the rounds' results:
+    (floor, {reference name: its rounds}, real).
     """
     floor_servers = [start_floor() for _ in range(floors)]
     floor_urls = [f.url + "/" for f in floor_servers]
     floor_pids = [f.proc.pid for f in floor_servers if f.proc is not None]
     floor_runs: list[dict[str, Any]] = []
-    durable_runs: list[dict[str, Any]] = []
+    reference_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in references or {}}
     real_runs: list[dict[str, Any]] = []
     try:
         wrk(floor_urls, seconds=1, offset=900)
@@ -228,8 +245,8 @@ def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: fl
                 warm_up(urls)
                 wait_quiet(pids + floor_pids)
                 floor_runs.append(wrk(floor_urls, seconds=seconds, offset=n, servers=floor_pids))
-                if durable is not None:
-                    durable_runs.append(_measure_durable_floor(durable, seconds, n))
+                for name, start_reference in (references or {}).items():
+                    reference_runs[name].append(_measure(start_reference, seconds, n))
                 real_runs.append(wrk(urls, seconds=seconds, offset=n, servers=pids))
             finally:
                 for server in servers:
@@ -239,20 +256,19 @@ def compare(start: Callable[[], Servers], *, floors: int, runs: int, seconds: fl
     finally:
         for floor in floor_servers:
             floor.stop()
-    return floor_runs, durable_runs, real_runs
+    return floor_runs, reference_runs, real_runs
 
 
-def _measure_durable_floor(start: Callable[[], list[ServerProcess]], seconds: float,
-                           offset: int) -> dict[str, Any]:
-    durable = start()
+def _measure(start: Callable[[], Servers], seconds: float, offset: int) -> dict[str, Any]:
+    """One wrk run on servers started for it alone, stopped afterwards."""
+    servers, urls = start()
     try:
-        urls = [d.url + "/" for d in durable]
-        pids = [d.proc.pid for d in durable if d.proc is not None]
+        pids = [s.proc.pid for s in servers if s.proc is not None]
         warm_up(urls)
         wait_quiet(pids)
         return wrk(urls, seconds=seconds, offset=offset, servers=pids)
     finally:
-        for server in durable:
+        for server in servers:
             server.stop()
 
 
@@ -268,15 +284,17 @@ def _by_thread_per_request(runs: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def emit_comparison(name: str, floors: list[dict[str, Any]], reals: list[dict[str, Any]],
-                    unit: str = "accepted/s", durable: list[dict[str, Any]] | None = None,
+                    unit: str = "accepted/s",
+                    references: Mapping[str, list[dict[str, Any]]] | None = None,
                     **extra: Any) -> None:
     """``NAME_throughput`` (medians, the ratio's median and spread over the rounds), then
     ``NAME_p50`` and ``NAME_p99``: every figure against the floor of the same rounds. Given
-    the same rounds' ``durable`` floor, the throughput line also says what share of it the
-    real path reached (``ratio_to_durable_floor``)."""
-    if durable:
-        extra["ratio_to_durable_floor"] = round(statistics.median(
-            r["per_second"] / d["per_second"] for r, d in zip(reals, durable, strict=True)), 3)
+    the same rounds of reference paths (name -> rounds: the durable floor, the lean floor),
+    the throughput line also says what share of each the real path reached
+    (``ratio_to_durable_floor``, ``ratio_to_lean_floor``)."""
+    for reference, runs in (references or {}).items():
+        extra[f"ratio_to_{reference}"] = round(statistics.median(
+            r["per_second"] / d["per_second"] for r, d in zip(reals, runs, strict=True)), 3)
     ratios = [r["per_second"] / f["per_second"] for f, r in zip(floors, reals, strict=True)]
     spread = summary(ratios)
 

@@ -26,6 +26,7 @@ from _common import (
     PASSWORD,
     Connection,
     ServerProcess,
+    at_root,
     compare,
     emit,
     emit_comparison,
@@ -79,18 +80,19 @@ def ingest(label: str, count: int, server: postgres.PostgresServer | None, secon
         path = urlsplit(sign_in_and_generate(nodes[0].url)[1]).path
         return list(nodes), [n.url + path for n in nodes]
 
-    def start_durable() -> list[ServerProcess]:
+    def start_durable() -> tuple[list[ServerProcess], list[str]]:
         # As many durable floors as tenant processes, on one fresh database (SQLite: each
         # its own, as a SQLite tenant is one process).
         dsn = server.dsn(server.create_database()) if server is not None else None
-        return [start_durable_floor(dsn) for _ in range(count)]
+        return at_root([start_durable_floor(dsn) for _ in range(count)])
 
-    floor_runs, durable, real_runs = compare(start, floors=count, runs=runs, seconds=seconds,
-                                             durable=start_durable)
-    emit_comparison(f"cluster_ingest_{label}", floor_runs, real_runs, durable=durable,
+    floor_runs, references, real_runs = compare(start, floors=count, runs=runs,
+                                                seconds=seconds,
+                                                references={"durable_floor": start_durable})
+    emit_comparison(f"cluster_ingest_{label}", floor_runs, real_runs, references=references,
                     processes=count, seconds=seconds, machine=machine())
-    emit_comparison(f"cluster_ingest_{label}_durable_floor", floor_runs, durable,
-                    processes=count, seconds=seconds)
+    emit_comparison(f"cluster_ingest_{label}_durable_floor", floor_runs,
+                    references["durable_floor"], processes=count, seconds=seconds)
 
 
 async def fan_out(nodes: list[TenantProcess], subscribers: int, rate: float,

@@ -6,7 +6,10 @@ three rounds, each on a fresh tenant. Then counts the rows: every 202 must have 
 Each round also measures the durable floor (benchmarks/durable_floor.py: the bare floor plus a
 one-statement group commit into SQLite with the same guarantee): what a path that answers after
 its commit and does nothing else reaches on this machine, so the figures say how much of the
-gap is durability and how much is the tenant's own work.
+gap is durability and how much is the tenant's own work. And the lean floor
+(benchmarks/lean_floor.py: the durable floor plus the least work the product needs per
+webhook — parse, token and duplicate checks in memory, the event and job rows — with none of
+the tenant's machinery): how far a Python tenant could get here at all.
 
 The tenant runs as shipped (SQLite ``synchronous=FULL`` in WAL mode: a 202 survives the
 process being killed and power loss; see docs/webhook.md), and once more with
@@ -26,12 +29,14 @@ from typing import Any
 from _common import (
     ServerProcess,
     TenantProcess,
+    at_root,
     compare,
     emit,
     emit_comparison,
     machine,
     sign_in_and_generate,
     start_durable_floor,
+    start_lean_floor,
     start_tenant,
 )
 
@@ -63,14 +68,21 @@ def run(name: str, env: dict[str, str], args: argparse.Namespace) -> None:
         if said:
             batches.append((int(said[1]), int(said[2]), int(said[3])))
 
-    # The durable floor has the tenant's default guarantee (synchronous=FULL): measured with it.
-    floors, durable, reals = compare(
+    # The two reference paths have the tenant's default guarantee (synchronous=FULL): they
+    # are measured with it.
+    floors, references, reals = compare(
         start, floors=1, runs=args.runs, seconds=args.seconds, after_round=count_rows,
-        durable=None if env else lambda: [start_durable_floor()])
-    emit_comparison(name, floors, reals, durable=durable, seconds=args.seconds, **env,
+        references=None if env else {
+            "durable_floor": lambda: at_root([start_durable_floor()]),
+            "lean_floor": start_lean_floor})
+    emit_comparison(name, floors, reals, references=references, seconds=args.seconds, **env,
                     machine=machine())
-    if durable:
-        emit_comparison(f"{name}_durable_floor", floors, durable, seconds=args.seconds)
+    for reference, runs in references.items():
+        # The lean floor is the durable floor plus the product's least work: how much of it?
+        below = ({"durable_floor": references["durable_floor"]} if reference == "lean_floor"
+                 else {})
+        emit_comparison(f"{name}_{reference}", floors, runs, references=below,
+                        seconds=args.seconds)
     # wrk counts answers, not ids: a 202 whose event is missing shows as fewer rows than
     # 202s (the warm-up's are not counted, so more rows than 202s is expected).
     emit(f"{name}_lost_events", max(0, accepted - rows), "events", None, accepted=accepted,

@@ -32,15 +32,17 @@ HEADERS = [(b"content-type", b"application/json")]
 
 
 class GroupCommit:
-    """Requests wait in a queue; whatever is waiting is written as one batch, then answered."""
+    """Requests wait in a queue; whatever is waiting is written as one batch, then answered.
+    What a request hands over (here a body, in benchmarks/lean_floor.py an event row) is the
+    subclass's business."""
 
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[tuple[str, asyncio.Future[int]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Any, asyncio.Future[int]]] = asyncio.Queue()
 
     def start(self) -> None:
         asyncio.get_running_loop().create_task(self._run())
 
-    async def submit(self, body: str) -> int:
+    async def submit(self, body: Any) -> int:
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((body, future))
         return await future
@@ -54,7 +56,7 @@ class GroupCommit:
             for (_, future), row_id in zip(batch, ids, strict=True):
                 future.set_result(row_id)
 
-    async def write(self, bodies: list[str]) -> list[int]:
+    async def write(self, bodies: list[Any]) -> list[int]:
         raise NotImplementedError
 
 

@@ -1,0 +1,171 @@
+"""The lean floor: the least a Python webhook path can do for the product, on this stack.
+
+The durable floor (benchmarks/durable_floor.py) plus the work every accepted webhook needs,
+each piece done the cheapest way known, with none of the tenant's machinery around it:
+
+- the tenant's own body parser and checks (``parse_body``), body hash and event row
+  (``TriggerIngest.accepted_row``: type, summary, details);
+- the token checked by its HMAC (``Crypto.lookup_hash``) against a dict, and the duplicate
+  check against a dict: no query (the tenant asks the database, which several processes and
+  token changes made elsewhere keep true);
+- per batch one ``INSERT … SELECT … FROM json_each(?)`` into the tenant's real ``events``
+  table and one into ``reset_jobs`` (the pipeline's own job row, ``pending_row``; both
+  tables created from qp_tenant.models, with every index), WAL
+  and ``synchronous=FULL`` as the tenant's default guarantee, then the 202s.
+
+Left out on purpose, though the tenant does them: rate limits, refusal events, token
+expiry and "last used", the pipeline's coalescing query, the live-stream and pipeline
+wake-ups, logging, recovery after a failed batch. So no tenant built in Python on this
+machine can beat this figure by much; what it reaches says what ratio to the bare floor is
+within reach at all.
+
+Run: .venv/bin/python benchmarks/lean_floor.py [--port 0] [--db FILE]; POST to
+/hooks/itglue/TOKEN (``TOKEN`` below)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bare_floor import lifespan, serve
+from durable_floor import HEADERS, GroupCommit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy.dialects import sqlite as sqlite_dialect  # noqa: E402
+from sqlalchemy.schema import CreateIndex, CreateTable  # noqa: E402
+
+from qp_tenant.api.hooks import HOOK_PREFIX  # noqa: E402
+from qp_tenant.crypto import Crypto  # noqa: E402
+from qp_tenant.domain.batch_sql import EVENT_KEYS, JOB_KEYS, TokenRow  # noqa: E402
+from qp_tenant.domain.pipeline import pending_row  # noqa: E402
+from qp_tenant.domain.webhook import Trigger, TriggerIngest, body_hash, parse_body  # noqa: E402
+from qp_tenant.models import Event, ResetJob  # noqa: E402
+
+#: The one workflow token this floor knows (wrk posts to /hooks/itglue/<this>).
+TOKEN = "qpwt_lean-floor-benchmark-token-0000000000000"
+_TOKEN_ROW = TokenRow(id=1, tenant_id=1, token_hmac="", expires_at=datetime(2099, 1, 1),
+                      revoked_at=None, last4=TOKEN[-4:], last_used_at=None)
+_NOT_FOUND = b'{"error":{"code":"unknown_token"}}'
+
+
+def _insert_from_json(table: str, keys: tuple[str, ...], returning: str = "") -> str:
+    """One INSERT for a whole batch: the rows go in as one JSON array of arrays."""
+    values = ", ".join(f"value->>{i}" for i in range(len(keys)))
+    return (f"INSERT INTO {table} ({', '.join(keys)}) "  # noqa: S608 - constant names
+            f"SELECT {values} FROM json_each(?) ORDER BY key {returning}")
+
+
+def schema() -> list[str]:
+    """The tenant's ``events`` and ``reset_jobs`` tables with all their indexes."""
+    dialect = sqlite_dialect.dialect()
+    statements = []
+    for model in (Event, ResetJob):
+        table: Any = model.__table__
+        statements.append(str(CreateTable(table).compile(dialect=dialect)))
+        statements += [str(CreateIndex(index).compile(dialect=dialect))
+                       for index in table.indexes]
+    return statements
+
+
+class LeanCommit(GroupCommit):
+    """Each batch: its events and their reset jobs, two statements, one commit."""
+
+    _EVENTS = _insert_from_json("events", EVENT_KEYS, "RETURNING id")
+    _JOBS = _insert_from_json("reset_jobs", JOB_KEYS)
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self._path = path
+        self._db: sqlite3.Connection | None = None  # used on the writer thread only
+        self._thread = ThreadPoolExecutor(1)
+
+    async def write(self, bodies: list[Any]) -> list[int]:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._write,
+                                                                bodies)
+
+    def _write(self, rows: list[dict[str, Any]]) -> list[int]:
+        if self._db is None:
+            self._db = sqlite3.connect(self._path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            for statement in schema():
+                self._db.execute(statement)
+        now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        events = [[now if key == "occurred_at" else
+                   json.dumps(row[key]) if key == "details" else row[key]
+                   for key in EVENT_KEYS] for row in rows]
+        self._db.execute("BEGIN")
+        ids = [row_id for (row_id,) in
+               self._db.execute(self._EVENTS, (json.dumps(events),)).fetchall()]
+        jobs = [list(map(pending_row(event_id, row, now).get, JOB_KEYS))
+                for row, event_id in zip(rows, ids, strict=True)]
+        self._db.execute(self._JOBS, (json.dumps(jobs),))
+        self._db.execute("COMMIT")
+        return ids
+
+
+def make_app(commit: LeanCommit) -> Any:
+    crypto = Crypto(b"\x01" * 32)
+    tokens = {crypto.lookup_hash(TOKEN): _TOKEN_ROW}
+    seen: dict[tuple[int, str], int] = {}
+
+    async def answer(send: Any, status: int, body: bytes) -> None:
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*HEADERS, (b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send, startup=commit.start)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        token = scope["path"][len(HOOK_PREFIX):]
+        body, refusal = parse_body(b"".join(chunks))
+        known = tokens.get(crypto.lookup_hash(token))
+        if known is None or refusal is not None or body is None:
+            await answer(send, 404, _NOT_FOUND)
+            return
+        trigger = Trigger(token=token, body=body)
+        key = (known.id, body_hash(body))
+        if key in seen:
+            await answer(send, 202, b'{"event_id":%d,"status":"duplicate"}' % seen[key])
+            return
+        row, status = TriggerIngest.accepted_row(known, trigger, key[1])
+        seen[key] = event_id = await commit.submit(row)
+        await answer(send, 202, b'{"event_id":%d,"status":"%s"}' % (event_id, status.encode()))
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--db", type=Path, default=None,
+                        help="the SQLite file to write (default: a temporary one)")
+    args = parser.parse_args()
+    import uvloop
+
+    if args.db is not None:
+        uvloop.run(serve(make_app(LeanCommit(args.db)), args.port))
+        return
+    with tempfile.TemporaryDirectory(prefix="qp-lean-floor-") as folder:
+        uvloop.run(serve(make_app(LeanCommit(Path(folder) / "lean.db")), args.port))
+
+
+if __name__ == "__main__":
+    main()
