@@ -119,14 +119,17 @@ def start_durable_floor(dsn: str | None = None) -> ServerProcess:
     return floor
 
 
-def start_lean_floor() -> Servers:
-    """The lean floor (benchmarks/lean_floor.py: the product's least work per webhook on the
-    durable floor) in its own process, with the URL of the one token it knows."""
+def start_lean_floor(dsn: str | None = None, count: int = 1) -> Servers:
+    """``count`` lean floors (benchmarks/lean_floor.py: the product's least work per webhook
+    on the durable floor), each in its own process, with the URLs of the one token they know:
+    on a fresh SQLite database each, or all on PostgreSQL at ``dsn``."""
     from lean_floor import TOKEN
 
-    floor = ServerProcess([sys.executable, str(HERE / "lean_floor.py"), "--port", "0"])
-    floor.start()
-    return [floor], [f"{floor.url}/hooks/itglue/{TOKEN}"]
+    floors = [ServerProcess([sys.executable, str(HERE / "lean_floor.py"), "--port", "0",
+                             *(["--dsn", dsn] if dsn else [])]) for _ in range(count)]
+    for floor in floors:
+        floor.start()
+    return list(floors), [f"{floor.url}/hooks/itglue/{TOKEN}" for floor in floors]
 
 
 def at_root(servers: list[ServerProcess]) -> Servers:

@@ -1,7 +1,7 @@
 """Growing past one process: webhook ingest on PostgreSQL with 1 and 2 tenant processes against
 1 on SQLite, each driven by wrk against as many bare floor processes (benchmarks/bare_floor.py)
-and as many durable floors on the same kind of database (benchmarks/durable_floor.py) in the
-same rounds, three of them; then SSE fan-out: 200 subscribers spread over 2 processes while
+and as many durable floors (benchmarks/durable_floor.py) and lean floors (benchmarks/
+lean_floor.py) on the same kind of database in the same rounds, three of them; then SSE fan-out: 200 subscribers spread over 2 processes while
 webhooks arrive at 200/s, reporting delivery p99 (202 → event at the subscriber) and missed events.
 
 PostgreSQL runs from Debian's binaries with fsync and synchronous commit ON (a 202 must survive
@@ -36,6 +36,7 @@ from _common import (
     record_arrivals,
     sign_in_and_generate,
     start_durable_floor,
+    start_lean_floor,
 )
 
 from tests.support import postgres
@@ -86,13 +87,20 @@ def ingest(label: str, count: int, server: postgres.PostgresServer | None, secon
         dsn = server.dsn(server.create_database()) if server is not None else None
         return at_root([start_durable_floor(dsn) for _ in range(count)])
 
-    floor_runs, references, real_runs = compare(start, floors=count, runs=runs,
-                                                seconds=seconds,
-                                                references={"durable_floor": start_durable})
+    def start_lean() -> tuple[list[ServerProcess], list[str]]:
+        dsn = server.dsn(server.create_database()) if server is not None else None
+        return start_lean_floor(dsn, count)
+
+    floor_runs, references, real_runs = compare(
+        start, floors=count, runs=runs, seconds=seconds,
+        references={"durable_floor": start_durable, "lean_floor": start_lean})
     emit_comparison(f"cluster_ingest_{label}", floor_runs, real_runs, references=references,
                     processes=count, seconds=seconds, machine=machine())
     emit_comparison(f"cluster_ingest_{label}_durable_floor", floor_runs,
                     references["durable_floor"], processes=count, seconds=seconds)
+    emit_comparison(f"cluster_ingest_{label}_lean_floor", floor_runs, references["lean_floor"],
+                    references={"durable_floor": references["durable_floor"]},
+                    processes=count, seconds=seconds)
 
 
 async def fan_out(nodes: list[TenantProcess], subscribers: int, rate: float,

@@ -10,8 +10,10 @@ each piece done the cheapest way known, with none of the tenant's machinery arou
   token changes made elsewhere keep true);
 - per batch one ``INSERT … SELECT … FROM json_each(?)`` into the tenant's real ``events``
   table and one into ``reset_jobs`` (the pipeline's own job row, ``pending_row``; both
-  tables created from qp_tenant.models, with every index), WAL
-  and ``synchronous=FULL`` as the tenant's default guarantee, then the 202s.
+  tables created from qp_tenant.models, with every index), WAL and ``synchronous=FULL`` as
+  the tenant's default guarantee, then the 202s. With ``--dsn postgresql://…``, the same two
+  statements on one asyncpg connection, in one transaction per batch (several processes may
+  share the database, as tenant processes do; the tenant's event-log lock is left out).
 
 Left out on purpose, though the tenant does them: rate limits, refusal events, token
 expiry and "last used", the pipeline's coalescing query, the live-stream and pipeline
@@ -19,7 +21,7 @@ wake-ups, logging, recovery after a failed batch. So no tenant built in Python o
 machine can beat this figure by much; what it reaches says what ratio to the bare floor is
 within reach at all.
 
-Run: .venv/bin/python benchmarks/lean_floor.py [--port 0] [--db FILE]; POST to
+Run: .venv/bin/python benchmarks/lean_floor.py [--port 0] [--db FILE | --dsn URL]; POST to
 /hooks/itglue/TOKEN (``TOKEN`` below)
 """
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sqlite3
 import sys
@@ -41,6 +44,7 @@ from durable_floor import HEADERS, GroupCommit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy.dialects import postgresql as postgresql_dialect  # noqa: E402
 from sqlalchemy.dialects import sqlite as sqlite_dialect  # noqa: E402
 from sqlalchemy.schema import CreateIndex, CreateTable  # noqa: E402
 
@@ -58,21 +62,32 @@ _TOKEN_ROW = TokenRow(id=1, tenant_id=1, token_hmac="", expires_at=datetime(2099
 _NOT_FOUND = b'{"error":{"code":"unknown_token"}}'
 
 
-def _insert_from_json(table: str, keys: tuple[str, ...], returning: str = "") -> str:
+def _sqlite_insert(table: str, keys: tuple[str, ...], returning: str = "") -> str:
     """One INSERT for a whole batch: the rows go in as one JSON array of arrays."""
     values = ", ".join(f"value->>{i}" for i in range(len(keys)))
     return (f"INSERT INTO {table} ({', '.join(keys)}) "  # noqa: S608 - constant names
             f"SELECT {values} FROM json_each(?) ORDER BY key {returning}")
 
 
-def schema() -> list[str]:
-    """The tenant's ``events`` and ``reset_jobs`` tables with all their indexes."""
-    dialect = sqlite_dialect.dialect()
+def _postgres_insert(table: Any, keys: tuple[str, ...], returning: str = "") -> str:
+    """The same on PostgreSQL: each value cast to its column's type."""
+    dialect = postgresql_dialect.dialect()
+    values = ", ".join(f"CAST(r->>{i} AS {table.c[key].type.compile(dialect=dialect)})"
+                       for i, key in enumerate(keys))
+    return (f"INSERT INTO {table.name} ({', '.join(keys)}) "  # noqa: S608 - constant names
+            f"SELECT {values} FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, n) "
+            f"ORDER BY n {returning}")
+
+
+def schema(dialect: Any) -> list[str]:
+    """The tenant's ``events`` and ``reset_jobs`` tables with all their indexes (without the
+    foreign keys to tables this floor does not have)."""
     statements = []
     for model in (Event, ResetJob):
         table: Any = model.__table__
-        statements.append(str(CreateTable(table).compile(dialect=dialect)))
-        statements += [str(CreateIndex(index).compile(dialect=dialect))
+        statements.append(str(CreateTable(table, include_foreign_key_constraints=[],
+                                          if_not_exists=True).compile(dialect=dialect)))
+        statements += [str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect))
                        for index in table.indexes]
     return statements
 
@@ -80,8 +95,23 @@ def schema() -> list[str]:
 class LeanCommit(GroupCommit):
     """Each batch: its events and their reset jobs, two statements, one commit."""
 
-    _EVENTS = _insert_from_json("events", EVENT_KEYS, "RETURNING id")
-    _JOBS = _insert_from_json("reset_jobs", JOB_KEYS)
+    @staticmethod
+    def event_values(rows: list[dict[str, Any]], now: str) -> str:
+        return json.dumps([[now if key == "occurred_at" else
+                            json.dumps(row[key]) if key == "details" else row[key]
+                            for key in EVENT_KEYS] for row in rows])
+
+    @staticmethod
+    def job_values(rows: list[dict[str, Any]], ids: list[int], now: str) -> str:
+        return json.dumps([list(map(pending_row(event_id, row, now).get, JOB_KEYS))
+                           for row, event_id in zip(rows, ids, strict=True)])
+
+
+class SqliteLeanCommit(LeanCommit):
+    """On SQLite (WAL, ``synchronous=FULL``) from one writer thread, like the tenant's."""
+
+    _EVENTS = _sqlite_insert("events", EVENT_KEYS, "RETURNING id")
+    _JOBS = _sqlite_insert("reset_jobs", JOB_KEYS)
 
     def __init__(self, path: Path):
         super().__init__()
@@ -98,19 +128,44 @@ class LeanCommit(GroupCommit):
             self._db = sqlite3.connect(self._path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            for statement in schema():
+            for statement in schema(sqlite_dialect.dialect()):
                 self._db.execute(statement)
         now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
-        events = [[now if key == "occurred_at" else
-                   json.dumps(row[key]) if key == "details" else row[key]
-                   for key in EVENT_KEYS] for row in rows]
         self._db.execute("BEGIN")
         ids = [row_id for (row_id,) in
-               self._db.execute(self._EVENTS, (json.dumps(events),)).fetchall()]
-        jobs = [list(map(pending_row(event_id, row, now).get, JOB_KEYS))
-                for row, event_id in zip(rows, ids, strict=True)]
-        self._db.execute(self._JOBS, (json.dumps(jobs),))
+               self._db.execute(self._EVENTS, (self.event_values(rows, now),)).fetchall()]
+        self._db.execute(self._JOBS, (self.job_values(rows, ids, now),))
         self._db.execute("COMMIT")
+        return ids
+
+
+class PostgresLeanCommit(LeanCommit):
+    """On PostgreSQL, one asyncpg connection, one transaction per batch."""
+
+    _EVENTS = _postgres_insert(Event.__table__, EVENT_KEYS, "RETURNING id")
+    _JOBS = _postgres_insert(ResetJob.__table__, JOB_KEYS)
+
+    def __init__(self, dsn: str):
+        super().__init__()
+        self._dsn = dsn
+        self._conn: Any = None
+
+    async def write(self, bodies: list[Any]) -> list[int]:
+        import asyncpg
+
+        if self._conn is None:
+            self._conn = await asyncpg.connect(self._dsn)
+            for statement in schema(postgresql_dialect.dialect()):
+                # Another process may make it at the same moment.
+                with contextlib.suppress(asyncpg.UniqueViolationError,
+                                         asyncpg.DuplicateTableError,
+                                         asyncpg.DuplicateObjectError):
+                    await self._conn.execute(statement)
+        now = datetime.now(UTC).isoformat()
+        async with self._conn.transaction():
+            ids = [r["id"] for r in await self._conn.fetch(self._EVENTS,
+                                                           self.event_values(bodies, now))]
+            await self._conn.execute(self._JOBS, self.job_values(bodies, ids, now))
         return ids
 
 
@@ -157,14 +212,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--db", type=Path, default=None,
                         help="the SQLite file to write (default: a temporary one)")
+    parser.add_argument("--dsn", default=None, help="PostgreSQL instead of SQLite")
     args = parser.parse_args()
     import uvloop
 
-    if args.db is not None:
-        uvloop.run(serve(make_app(LeanCommit(args.db)), args.port))
+    if args.dsn or args.db is not None:
+        commit = PostgresLeanCommit(args.dsn) if args.dsn else SqliteLeanCommit(args.db)
+        uvloop.run(serve(make_app(commit), args.port))
         return
     with tempfile.TemporaryDirectory(prefix="qp-lean-floor-") as folder:
-        uvloop.run(serve(make_app(LeanCommit(Path(folder) / "lean.db")), args.port))
+        uvloop.run(serve(make_app(SqliteLeanCommit(Path(folder) / "lean.db")), args.port))
 
 
 if __name__ == "__main__":

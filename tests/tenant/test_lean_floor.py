@@ -8,14 +8,18 @@ the benchmark measuring something else.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.support import postgres
 from tests.support.processes import ServerProcess
 from tests.tenant.conftest import IT_GLUE_BODY
 
@@ -24,19 +28,34 @@ TOKEN = "qpwt_lean-floor-benchmark-token-0000000000000"
 
 
 @pytest.fixture
-def lean_floor(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    db = tmp_path / "lean.db"
-    server = ServerProcess([sys.executable, str(LEAN_FLOOR), "--port", "0", "--db", str(db)])
-    server.start()
+def lean_floor(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest
+               ) -> Iterator[tuple[str, Callable[[str], list[tuple[Any, ...]]]]]:
+    """The lean floor on this pass's database, and a way to query what it stored."""
+    if db_kind == "postgresql":
+        server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
+        database = server.create_database(prefix="lean")
+        where = ["--dsn", server.dsn(database)]
+
+        def rows(sql: str) -> list[tuple[Any, ...]]:
+            return [tuple(row.values()) for row in postgres.query(server.url(database), sql)]
+    else:
+        db = tmp_path / "lean.db"
+        where = ["--db", str(db)]
+
+        def rows(sql: str) -> list[tuple[Any, ...]]:
+            with contextlib.closing(sqlite3.connect(db)) as connection:
+                return connection.execute(sql).fetchall()
+    process = ServerProcess([sys.executable, str(LEAN_FLOOR), "--port", "0", *where])
+    process.start()
     try:
-        yield server.url, db
+        yield process.url, rows
     finally:
-        server.stop()
+        process.stop()
 
 
 def test_the_lean_floor_answers_and_stores_a_webhook_as_the_tenant_does(
-        lean_floor: tuple[str, Path]) -> None:
-    url, db = lean_floor
+        lean_floor: tuple[str, Callable[[str], list[tuple[Any, ...]]]]) -> None:
+    url, rows = lean_floor
     with httpx.Client(base_url=url, timeout=10) as http:
         first = http.post(f"/hooks/itglue/{TOKEN}", json=IT_GLUE_BODY)
         again = http.post(f"/hooks/itglue/{TOKEN}", json=IT_GLUE_BODY)
@@ -49,15 +68,14 @@ def test_the_lean_floor_answers_and_stores_a_webhook_as_the_tenant_does(
     assert again.json() == {"event_id": event_id, "status": "duplicate"}
     assert unknown.status_code == 404 and broken.status_code == 404
 
-    rows = sqlite3.connect(db)
-    events = rows.execute("SELECT id, type, summary, resource_name, token_id, body_hash, "
-                          "json_extract(details, '$.password_id') FROM events").fetchall()
+    events = rows("SELECT id, type, summary, resource_name, token_id, body_hash, "
+                  "details FROM events")
     assert len(events) == 1
-    stored_id, kind, summary, name, token_id, body_hash, password_id = events[0]
-    assert (stored_id, kind, name, password_id) == (
-        event_id, "workflow_trigger.received", "Domain Admin", "98765")
+    stored_id, kind, summary, name, token_id, body_hash, details = events[0]
+    assert (stored_id, kind, name) == (event_id, "workflow_trigger.received", "Domain Admin")
+    assert json.loads(details)["password_id"] == "98765"
     assert summary == "Password changed in IT Glue: Domain Admin"
     assert token_id == 1 and len(body_hash) == 64
-    jobs = rows.execute("SELECT trigger_event_id, state, itglue_password_id, "
-                        "itglue_organization_id FROM reset_jobs").fetchall()
+    jobs = rows("SELECT trigger_event_id, state, itglue_password_id, itglue_organization_id "
+                "FROM reset_jobs")
     assert jobs == [(event_id, "pending", "98765", "2412")]
