@@ -1,8 +1,9 @@
 """Growing past one process: webhook ingest on PostgreSQL with 1 and 2 tenant processes against
 1 on SQLite, each driven by wrk against as many bare floor processes (benchmarks/bare_floor.py)
-and as many durable floors (benchmarks/durable_floor.py) and lean floors (benchmarks/
-lean_floor.py) on the same kind of database in the same rounds, three of them; then SSE fan-out: 200 subscribers spread over 2 processes while
-webhooks arrive at 200/s, reporting delivery p99 (202 → event at the subscriber) and missed events.
+and as many durable floors (benchmarks/durable_floor.py) and lean floors
+(benchmarks/lean_floor.py) on the same kind of database in the same rounds, three of them; then
+SSE fan-out: 200 subscribers spread over 2 processes while webhooks arrive at 200/s, reporting
+delivery p99 (202 → event at the subscriber) and missed events.
 
 PostgreSQL runs from Debian's binaries with fsync and synchronous commit ON (a 202 must survive
 a crash), on a loopback port, in a temporary folder.

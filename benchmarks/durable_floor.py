@@ -61,7 +61,9 @@ class GroupCommit:
 
 
 class SqliteCommit(GroupCommit):
-    """One writer thread; each batch is one INSERT … RETURNING and one commit."""
+    """One writer thread; each batch is one INSERT … RETURNING and one commit.
+
+    ``schema`` and ``insert`` say what is written; benchmarks/lean_floor.py writes more."""
 
     def __init__(self, path: Path):
         super().__init__()
@@ -69,46 +71,79 @@ class SqliteCommit(GroupCommit):
         self._db: sqlite3.Connection | None = None  # used on the writer thread only
         self._thread = ThreadPoolExecutor(1)
 
-    async def write(self, bodies: list[str]) -> list[int]:
+    def schema(self) -> list[str]:
+        return ["CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY, body TEXT)"]
+
+    def insert(self, db: sqlite3.Connection, bodies: list[Any]) -> list[int]:
+        # One statement whatever the batch size: the bodies go in as one JSON array.
+        rows = db.execute("INSERT INTO inbox (body) SELECT value FROM json_each(?) "
+                          "RETURNING id", (json.dumps(bodies),)).fetchall()
+        return [row_id for (row_id,) in rows]
+
+    async def write(self, bodies: list[Any]) -> list[int]:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._write,
                                                                 bodies)
 
-    def _write(self, bodies: list[str]) -> list[int]:
+    def _write(self, bodies: list[Any]) -> list[int]:
         if self._db is None:
             self._db = sqlite3.connect(self._path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS inbox "
-                             "(id INTEGER PRIMARY KEY, body TEXT)")
+            for statement in self.schema():
+                self._db.execute(statement)
         self._db.execute("BEGIN")
-        # One statement whatever the batch size: the bodies go in as one JSON array.
-        rows = self._db.execute("INSERT INTO inbox (body) SELECT value FROM json_each(?) "
-                                "RETURNING id", (json.dumps(bodies),)).fetchall()
+        ids = self.insert(self._db, bodies)
         self._db.execute("COMMIT")
-        return [row_id for (row_id,) in rows]
+        return ids
 
 
 class PostgresCommit(GroupCommit):
-    """One asyncpg connection; each batch is one INSERT … RETURNING in its own transaction."""
+    """One asyncpg connection; each batch is one INSERT … RETURNING in its own transaction.
+
+    ``schema`` and ``insert`` say what is written; benchmarks/lean_floor.py writes more."""
 
     def __init__(self, dsn: str):
         super().__init__()
         self._dsn = dsn
         self._conn: Any = None
 
-    async def write(self, bodies: list[str]) -> list[int]:
+    def schema(self) -> list[str]:
+        return ["CREATE TABLE IF NOT EXISTS inbox (id BIGSERIAL PRIMARY KEY, body TEXT)"]
+
+    async def insert(self, conn: Any, bodies: list[Any]) -> list[int]:
+        rows = await conn.fetch("INSERT INTO inbox (body) SELECT unnest($1::text[]) "
+                                "RETURNING id", bodies)
+        return [row["id"] for row in rows]
+
+    async def write(self, bodies: list[Any]) -> list[int]:
         import asyncpg
 
         if self._conn is None:
             self._conn = await asyncpg.connect(self._dsn)
-            # Another process may make it at the same moment.
-            with contextlib.suppress(asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
-                await self._conn.execute(
-                    "CREATE TABLE IF NOT EXISTS inbox (id BIGSERIAL PRIMARY KEY, body TEXT)")
+            for statement in self.schema():
+                # Another process may make it at the same moment.
+                with contextlib.suppress(asyncpg.UniqueViolationError,
+                                         asyncpg.DuplicateTableError,
+                                         asyncpg.DuplicateObjectError):
+                    await self._conn.execute(statement)
         async with self._conn.transaction():
-            rows = await self._conn.fetch(
-                "INSERT INTO inbox (body) SELECT unnest($1::text[]) RETURNING id", bodies)
-        return [row["id"] for row in rows]
+            return await self.insert(self._conn, bodies)
+
+
+async def read_body(receive: Any) -> bytes:
+    """The whole request body."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def answer(send: Any, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*HEADERS, (b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def make_app(commit: GroupCommit) -> Any:
@@ -117,17 +152,9 @@ def make_app(commit: GroupCommit) -> Any:
         if scope["type"] == "lifespan":
             await lifespan(receive, send, startup=commit.start)
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if message["type"] != "http.request" or not message.get("more_body"):
-                break
-        row_id = await commit.submit(b"".join(chunks).decode("utf-8", "replace"))
-        answer = b'{"event_id":%d,"status":"accepted"}' % row_id
-        await send({"type": "http.response.start", "status": 202,
-                    "headers": [*HEADERS, (b"content-length", b"%d" % len(answer))]})
-        await send({"type": "http.response.body", "body": answer})
+        body = await read_body(receive)
+        row_id = await commit.submit(body.decode("utf-8", "replace"))
+        await answer(send, 202, b'{"event_id":%d,"status":"accepted"}' % row_id)
 
     return app
 

@@ -28,19 +28,16 @@ Run: .venv/bin/python benchmarks/lean_floor.py [--port 0] [--db FILE | --dsn URL
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import sqlite3
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bare_floor import lifespan, serve
-from durable_floor import HEADERS, GroupCommit
+from durable_floor import GroupCommit, PostgresCommit, SqliteCommit, answer, read_body
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -79,7 +76,7 @@ def _postgres_insert(table: Any, keys: tuple[str, ...], returning: str = "") -> 
             f"ORDER BY n {returning}")
 
 
-def schema(dialect: Any) -> list[str]:
+def tables(dialect: Any) -> list[str]:
     """The tenant's ``events`` and ``reset_jobs`` tables with all their indexes (without the
     foreign keys to tables this floor does not have)."""
     statements = []
@@ -92,105 +89,63 @@ def schema(dialect: Any) -> list[str]:
     return statements
 
 
-class LeanCommit(GroupCommit):
-    """Each batch: its events and their reset jobs, two statements, one commit."""
-
-    @staticmethod
-    def event_values(rows: list[dict[str, Any]], now: str) -> str:
-        return json.dumps([[now if key == "occurred_at" else
-                            json.dumps(row[key]) if key == "details" else row[key]
-                            for key in EVENT_KEYS] for row in rows])
-
-    @staticmethod
-    def job_values(rows: list[dict[str, Any]], ids: list[int], now: str) -> str:
-        return json.dumps([list(map(pending_row(event_id, row, now).get, JOB_KEYS))
-                           for row, event_id in zip(rows, ids, strict=True)])
+def _event_values(rows: list[dict[str, Any]], now: str) -> str:
+    return json.dumps([[now if key == "occurred_at" else
+                        json.dumps(row[key]) if key == "details" else row[key]
+                        for key in EVENT_KEYS] for row in rows])
 
 
-class SqliteLeanCommit(LeanCommit):
-    """On SQLite (WAL, ``synchronous=FULL``) from one writer thread, like the tenant's."""
+def _job_values(rows: list[dict[str, Any]], ids: list[int], now: str) -> str:
+    return json.dumps([list(map(pending_row(event_id, row, now).get, JOB_KEYS))
+                       for row, event_id in zip(rows, ids, strict=True)])
+
+
+class SqliteLeanCommit(SqliteCommit):
+    """Each batch's events and their reset jobs: two statements, one commit (WAL,
+    ``synchronous=FULL``), from one writer thread like the tenant's."""
 
     _EVENTS = _sqlite_insert("events", EVENT_KEYS, "RETURNING id")
     _JOBS = _sqlite_insert("reset_jobs", JOB_KEYS)
 
-    def __init__(self, path: Path):
-        super().__init__()
-        self._path = path
-        self._db: sqlite3.Connection | None = None  # used on the writer thread only
-        self._thread = ThreadPoolExecutor(1)
+    def schema(self) -> list[str]:
+        return tables(sqlite_dialect.dialect())
 
-    async def write(self, bodies: list[Any]) -> list[int]:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._write,
-                                                                bodies)
-
-    def _write(self, rows: list[dict[str, Any]]) -> list[int]:
-        if self._db is None:
-            self._db = sqlite3.connect(self._path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            for statement in schema(sqlite_dialect.dialect()):
-                self._db.execute(statement)
+    def insert(self, db: sqlite3.Connection, bodies: list[Any]) -> list[int]:
         now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
-        self._db.execute("BEGIN")
         ids = [row_id for (row_id,) in
-               self._db.execute(self._EVENTS, (self.event_values(rows, now),)).fetchall()]
-        self._db.execute(self._JOBS, (self.job_values(rows, ids, now),))
-        self._db.execute("COMMIT")
+               db.execute(self._EVENTS, (_event_values(bodies, now),)).fetchall()]
+        db.execute(self._JOBS, (_job_values(bodies, ids, now),))
         return ids
 
 
-class PostgresLeanCommit(LeanCommit):
-    """On PostgreSQL, one asyncpg connection, one transaction per batch."""
+class PostgresLeanCommit(PostgresCommit):
+    """The same on PostgreSQL: one asyncpg connection, one transaction per batch."""
 
     _EVENTS = _postgres_insert(Event.__table__, EVENT_KEYS, "RETURNING id")
     _JOBS = _postgres_insert(ResetJob.__table__, JOB_KEYS)
 
-    def __init__(self, dsn: str):
-        super().__init__()
-        self._dsn = dsn
-        self._conn: Any = None
+    def schema(self) -> list[str]:
+        return tables(postgresql_dialect.dialect())
 
-    async def write(self, bodies: list[Any]) -> list[int]:
-        import asyncpg
-
-        if self._conn is None:
-            self._conn = await asyncpg.connect(self._dsn)
-            for statement in schema(postgresql_dialect.dialect()):
-                # Another process may make it at the same moment.
-                with contextlib.suppress(asyncpg.UniqueViolationError,
-                                         asyncpg.DuplicateTableError,
-                                         asyncpg.DuplicateObjectError):
-                    await self._conn.execute(statement)
+    async def insert(self, conn: Any, bodies: list[Any]) -> list[int]:
         now = datetime.now(UTC).isoformat()
-        async with self._conn.transaction():
-            ids = [r["id"] for r in await self._conn.fetch(self._EVENTS,
-                                                           self.event_values(bodies, now))]
-            await self._conn.execute(self._JOBS, self.job_values(bodies, ids, now))
+        ids = [row["id"] for row in await conn.fetch(self._EVENTS, _event_values(bodies, now))]
+        await conn.execute(self._JOBS, _job_values(bodies, ids, now))
         return ids
 
 
-def make_app(commit: LeanCommit) -> Any:
+def make_app(commit: GroupCommit) -> Any:
     crypto = Crypto(b"\x01" * 32)
     tokens = {crypto.lookup_hash(TOKEN): _TOKEN_ROW}
     seen: dict[tuple[int, str], int] = {}
-
-    async def answer(send: Any, status: int, body: bytes) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*HEADERS, (b"content-length", b"%d" % len(body))]})
-        await send({"type": "http.response.body", "body": body})
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await lifespan(receive, send, startup=commit.start)
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if message["type"] != "http.request" or not message.get("more_body"):
-                break
+        raw = await read_body(receive)
         token = scope["path"][len(HOOK_PREFIX):]
-        body, refusal = parse_body(b"".join(chunks))
+        body, refusal = parse_body(raw)
         known = tokens.get(crypto.lookup_hash(token))
         if known is None or refusal is not None or body is None:
             await answer(send, 404, _NOT_FOUND)
