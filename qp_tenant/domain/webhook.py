@@ -711,9 +711,8 @@ class TriggerIngest:
             "duplicates": 0,
         }
 
-    @staticmethod
-    def _rejected_row(tok: TokenRow, t: Trigger, code: str, message: str) -> dict[str, Any]:
-        row = TriggerIngest._base_row(tok, t)
+    def _rejected_row(self, tok: TokenRow, t: Trigger, code: str, message: str) -> dict[str, Any]:
+        row = self._base_row(tok, t)
         row.update(
             type=REJECTED, severity="warning",
             summary=f"Workflow trigger refused: {message}",
