@@ -19,7 +19,7 @@ import uvicorn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qp_common.wire import listening_line  # noqa: E402
-from qp_tenant.server import bind_socket  # noqa: E402
+from qp_tenant.server import GracefulServer, bind_socket  # noqa: E402
 
 ANSWER = b'{"event_id":0,"status":"accepted"}'
 HEADERS = [(b"content-type", b"application/json"),
@@ -43,7 +43,9 @@ async def serve(asgi: Any, port: int) -> None:
     sock = bind_socket("127.0.0.1", port)
     config = uvicorn.Config(asgi, log_config=None, access_log=False, lifespan="on",
                             loop="uvloop", http="httptools", timeout_keep_alive=30)
-    server = uvicorn.Server(config)
+    # The tenant's server class: on SIGTERM it returns instead of dying by the signal, so a
+    # floor's temporary database folder is removed when a benchmark round stops it.
+    server = GracefulServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():  # noqa: ASYNC110 - no "started" event
         await asyncio.sleep(0.01)
