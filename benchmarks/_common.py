@@ -110,31 +110,30 @@ def start_floor() -> ServerProcess:
     return floor
 
 
-def start_durable_floor(dsn: str | None = None) -> ServerProcess:
-    """The durable floor (benchmarks/durable_floor.py: the bare floor plus a one-statement group
-    commit) in its own process: on a fresh SQLite database, or on PostgreSQL at ``dsn``."""
-    floor = ServerProcess([sys.executable, str(HERE / "durable_floor.py"), "--port", "0",
-                           *(["--dsn", dsn] if dsn else [])])
-    floor.start()
-    return floor
+def start_durable_floor(dsn: str | None = None, count: int = 1) -> Servers:
+    """``count`` durable floors (benchmarks/durable_floor.py: the bare floor plus a
+    one-statement group commit), each in its own process, with their URLs: on a fresh SQLite
+    database each, or all on PostgreSQL at ``dsn``."""
+    floors = _start_floors("durable_floor.py", dsn, count)
+    return floors, [floor.url + "/" for floor in floors]
 
 
 def start_lean_floor(dsn: str | None = None, count: int = 1) -> Servers:
     """``count`` lean floors (benchmarks/lean_floor.py: the product's least work per webhook
-    on the durable floor), each in its own process, with the URLs of the one token they know:
-    on a fresh SQLite database each, or all on PostgreSQL at ``dsn``."""
+    on the durable floor), as ``start_durable_floor``, with the URLs of the one token they
+    know."""
     from lean_floor import TOKEN
 
-    floors = [ServerProcess([sys.executable, str(HERE / "lean_floor.py"), "--port", "0",
+    floors = _start_floors("lean_floor.py", dsn, count)
+    return floors, [f"{floor.url}/hooks/itglue/{TOKEN}" for floor in floors]
+
+
+def _start_floors(script: str, dsn: str | None, count: int) -> list[ServerProcess]:
+    floors = [ServerProcess([sys.executable, str(HERE / script), "--port", "0",
                              *(["--dsn", dsn] if dsn else [])]) for _ in range(count)]
     for floor in floors:
         floor.start()
-    return list(floors), [f"{floor.url}/hooks/itglue/{TOKEN}" for floor in floors]
-
-
-def at_root(servers: list[ServerProcess]) -> Servers:
-    """Servers whose every path is the one to load (the floors): with their root URLs."""
-    return servers, [s.url + "/" for s in servers]
+    return floors
 
 
 def wrk(urls: list[str], *, seconds: float, connections: int = WRK_CONNECTIONS,
@@ -327,6 +326,17 @@ def emit_comparison(name: str, floors: list[dict[str, Any]], reals: list[dict[st
         emit(f"{name}_{p}", statistics.median(r[p] for r in reals), "ms",
              statistics.median(f[p] for f in floors),
              spread=[round(min(r[p] for r in reals), 2), round(max(r[p] for r in reals), 2)])
+
+
+def emit_references(name: str, floors: list[dict[str, Any]],
+                    references: Mapping[str, list[dict[str, Any]]], **extra: Any) -> None:
+    """The reference paths' own lines (``NAME_durable_floor_*``, ``NAME_lean_floor_*``), each
+    against the same rounds' floor; the lean floor's also against the durable floor it is
+    built on (``ratio_to_durable_floor``)."""
+    for reference, runs in references.items():
+        below = ({"durable_floor": references["durable_floor"]}
+                 if reference == "lean_floor" and "durable_floor" in references else {})
+        emit_comparison(f"{name}_{reference}", floors, runs, references=below, **extra)
 
 
 def start_tenant(env: dict[str, str] | None = None) -> TenantProcess:

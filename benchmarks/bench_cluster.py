@@ -27,10 +27,10 @@ from _common import (
     PASSWORD,
     Connection,
     ServerProcess,
-    at_root,
     compare,
     emit,
     emit_comparison,
+    emit_references,
     machine,
     open_stream,
     percentile,
@@ -82,26 +82,19 @@ def ingest(label: str, count: int, server: postgres.PostgresServer | None, secon
         path = urlsplit(sign_in_and_generate(nodes[0].url)[1]).path
         return list(nodes), [n.url + path for n in nodes]
 
-    def start_durable() -> tuple[list[ServerProcess], list[str]]:
-        # As many durable floors as tenant processes, on one fresh database (SQLite: each
-        # its own, as a SQLite tenant is one process).
-        dsn = server.dsn(server.create_database()) if server is not None else None
-        return at_root([start_durable_floor(dsn) for _ in range(count)])
-
-    def start_lean() -> tuple[list[ServerProcess], list[str]]:
-        dsn = server.dsn(server.create_database()) if server is not None else None
-        return start_lean_floor(dsn, count)
+    def fresh_dsn() -> str | None:
+        # The reference paths get a fresh database of the same server each round (SQLite:
+        # each process its own, as a SQLite tenant is one process).
+        return server.dsn(server.create_database()) if server is not None else None
 
     floor_runs, references, real_runs = compare(
         start, floors=count, runs=runs, seconds=seconds,
-        references={"durable_floor": start_durable, "lean_floor": start_lean})
+        references={"durable_floor": lambda: start_durable_floor(fresh_dsn(), count),
+                    "lean_floor": lambda: start_lean_floor(fresh_dsn(), count)})
     emit_comparison(f"cluster_ingest_{label}", floor_runs, real_runs, references=references,
                     processes=count, seconds=seconds, machine=machine())
-    emit_comparison(f"cluster_ingest_{label}_durable_floor", floor_runs,
-                    references["durable_floor"], processes=count, seconds=seconds)
-    emit_comparison(f"cluster_ingest_{label}_lean_floor", floor_runs, references["lean_floor"],
-                    references={"durable_floor": references["durable_floor"]},
-                    processes=count, seconds=seconds)
+    emit_references(f"cluster_ingest_{label}", floor_runs, references, processes=count,
+                    seconds=seconds)
 
 
 async def fan_out(nodes: list[TenantProcess], subscribers: int, rate: float,

@@ -29,10 +29,10 @@ from typing import Any
 from _common import (
     ServerProcess,
     TenantProcess,
-    at_root,
     compare,
     emit,
     emit_comparison,
+    emit_references,
     machine,
     sign_in_and_generate,
     start_durable_floor,
@@ -72,17 +72,11 @@ def run(name: str, env: dict[str, str], args: argparse.Namespace) -> None:
     # are measured with it.
     floors, references, reals = compare(
         start, floors=1, runs=args.runs, seconds=args.seconds, after_round=count_rows,
-        references=None if env else {
-            "durable_floor": lambda: at_root([start_durable_floor()]),
-            "lean_floor": start_lean_floor})
+        references=None if env else {"durable_floor": start_durable_floor,
+                                     "lean_floor": start_lean_floor})
     emit_comparison(name, floors, reals, references=references, seconds=args.seconds, **env,
                     machine=machine())
-    for reference, runs in references.items():
-        # The lean floor is the durable floor plus the product's least work: how much of it?
-        below = ({"durable_floor": references["durable_floor"]} if reference == "lean_floor"
-                 else {})
-        emit_comparison(f"{name}_{reference}", floors, runs, references=below,
-                        seconds=args.seconds)
+    emit_references(name, floors, references, seconds=args.seconds)
     # wrk counts answers, not ids: a 202 whose event is missing shows as fewer rows than
     # 202s (the warm-up's are not counted, so more rows than 202s is expected).
     emit(f"{name}_lost_events", max(0, accepted - rows), "events", None, accepted=accepted,

@@ -11,7 +11,7 @@ With ``--dsn postgresql://…`` the batch goes to PostgreSQL instead, on one asy
 (one INSERT … RETURNING per batch; commits wait for the WAL flush, as the benchmarks' server is
 set up): several processes may share one database, as tenant processes do.
 
-Run: .venv/bin/python benchmarks/durable_floor.py [--port 0] [--dsn postgresql://…]
+Run: .venv/bin/python benchmarks/durable_floor.py [--port 0] [--dsn postgresql://… | --db FILE]
 """
 
 from __future__ import annotations
@@ -159,18 +159,31 @@ def make_app(commit: GroupCommit) -> Any:
     return app
 
 
-def main() -> None:
+def run(make_app: Any, sqlite_commit: type[SqliteCommit], postgres_commit: type[PostgresCommit],
+        name: str) -> None:
+    """A floor's command line: serve ``make_app(commit)`` on ``--port``, writing to PostgreSQL
+    at ``--dsn``, else to the SQLite file ``--db`` (default: a temporary one)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--dsn", default=None, help="PostgreSQL instead of SQLite")
+    parser.add_argument("--db", type=Path, default=None,
+                        help="the SQLite file to write (default: a temporary one)")
     args = parser.parse_args()
     import uvloop
 
-    if args.dsn:
-        uvloop.run(serve(make_app(PostgresCommit(args.dsn)), args.port))
-        return
-    with tempfile.TemporaryDirectory(prefix="qp-durable-floor-") as folder:
-        uvloop.run(serve(make_app(SqliteCommit(Path(folder) / "floor.db")), args.port))
+    with contextlib.ExitStack() as stack:
+        commit: GroupCommit
+        if args.dsn:
+            commit = postgres_commit(args.dsn)
+        else:
+            path = args.db or Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix=f"qp-{name}-"))) / f"{name}.db"
+            commit = sqlite_commit(path)
+        uvloop.run(serve(make_app(commit), args.port))
+
+
+def main() -> None:
+    run(make_app, SqliteCommit, PostgresCommit, "durable-floor")
 
 
 if __name__ == "__main__":

@@ -27,17 +27,15 @@ Run: .venv/bin/python benchmarks/lean_floor.py [--port 0] [--db FILE | --dsn URL
 
 from __future__ import annotations
 
-import argparse
 import json
 import sqlite3
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bare_floor import lifespan, serve
-from durable_floor import GroupCommit, PostgresCommit, SqliteCommit, answer, read_body
+from bare_floor import lifespan
+from durable_floor import GroupCommit, PostgresCommit, SqliteCommit, answer, read_body, run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -163,20 +161,7 @@ def make_app(commit: GroupCommit) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--db", type=Path, default=None,
-                        help="the SQLite file to write (default: a temporary one)")
-    parser.add_argument("--dsn", default=None, help="PostgreSQL instead of SQLite")
-    args = parser.parse_args()
-    import uvloop
-
-    if args.dsn or args.db is not None:
-        commit = PostgresLeanCommit(args.dsn) if args.dsn else SqliteLeanCommit(args.db)
-        uvloop.run(serve(make_app(commit), args.port))
-        return
-    with tempfile.TemporaryDirectory(prefix="qp-lean-floor-") as folder:
-        uvloop.run(serve(make_app(SqliteLeanCommit(Path(folder) / "lean.db")), args.port))
+    run(make_app, SqliteLeanCommit, PostgresLeanCommit, "lean-floor")
 
 
 if __name__ == "__main__":
